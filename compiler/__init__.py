@@ -1,0 +1,3 @@
+"""archc: compile arch.yaml into CloudFormation templates and deploy them through reviewed change sets."""
+
+__version__ = "0.1.0"

@@ -1,0 +1,150 @@
+"""The `archc` command line: validate, compile, lint, schema (and the deploy commands)."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import click
+from rich.console import Console
+from rich.table import Table
+
+from . import __version__
+from .diagnostics import EXIT_BAD_INPUT, ArchcError, Diagnostic, SpecError
+
+out = Console(highlight=False, soft_wrap=True)
+err = Console(stderr=True, highlight=False, soft_wrap=True)
+
+spec_option = click.option("--spec", "-f", "spec_path", default="arch.yaml", show_default=True,
+                           type=click.Path(dir_okay=False, path_type=Path), help="the architecture spec")
+out_option = click.option("--out", "out_dir", default="out", show_default=True, type=click.Path(file_okay=False, path_type=Path),
+                          help="where templates and audit artifacts go")
+
+
+def env_option(default: str = "all"):
+    return click.option("--env", "-e", "env", default=default, show_default=True,
+                        help="environment name, or `all`")
+
+
+def _envs(env: str) -> list[str] | None:
+    return None if env == "all" else [e.strip() for e in env.split(",") if e.strip()]
+
+
+def _print_diagnostics(diags: list[Diagnostic]) -> None:
+    for d in diags:
+        style = "yellow" if d.is_warning else "red"
+        err.print(f"[{style}]{d.render()}[/]", markup=True, highlight=False) if False else err.print(d.render(), style=style, markup=False)
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="archc")
+def cli() -> None:
+    """archc compiles arch.yaml into CloudFormation templates and deploys them through reviewed change sets."""
+
+
+@cli.command()
+@spec_option
+@env_option()
+@click.option("--json", "as_json", is_flag=True, help="print the diagnostics as JSON")
+def validate(spec_path: Path, env: str, as_json: bool) -> None:
+    """Check the spec: every mistake at once, each with its line, column and code."""
+    from .loader import load
+    from .validate import validate as run
+
+    result = run(load(spec_path), _envs(env))
+    if as_json:
+        out.print_json(json.dumps({"ok": True, "environments": sorted(result.specs), "warnings": [d.render() for d in result.warnings]}))
+        return
+    _print_diagnostics(result.warnings)
+    out.print(f"{spec_path}: valid ({', '.join(result.specs)})", markup=False)
+
+
+@cli.command(name="compile")
+@spec_option
+@env_option()
+@out_option
+@click.option("--json", "as_json", is_flag=True, help="print the manifests as JSON")
+def compile_cmd(spec_path: Path, env: str, out_dir: Path, as_json: bool) -> None:
+    """Compile each environment into out/<env>/<region>/<stack>.json plus manifest.json."""
+    from .build import build_all
+
+    result = build_all(spec_path, _envs(env), out_dir)
+    _print_diagnostics(result.warnings)
+    if as_json:
+        out.print_json(json.dumps(result.manifests))
+        return
+    table = Table(title=f"archc {__version__}: {spec_path} -> {out_dir}/")
+    for col, kw in (("env", {}), ("region", {}), ("stack", {}), ("resources", {"justify": "right"}),
+                    ("bytes", {"justify": "right"}), ("depends on", {})):
+        table.add_column(col, **kw)
+    for env_name, man in result.manifests.items():
+        for t in man["templates"]:
+            size = f"{t['bytes']:,}" + ("" if t["inline"] else " (via S3)")
+            table.add_row(env_name, t["region"], t["stack"], str(t["resources"]), size,
+                          ", ".join(d.split("/", 1)[1] + (f" ({d.split('/')[0]})" if d.split("/")[0] != t["region"] else "")
+                                    for d in t["dependencies"]) or "-")
+    out.print(table)
+    for env_name, man in result.manifests.items():
+        big = [t["stack"] for t in man["templates"] if not t["inline"]]
+        if big:
+            out.print(f"note: {env_name}: {', '.join(big)} exceed 51,200 bytes; deploy sends them through the artifact bucket", markup=False)
+
+
+@cli.command()
+@env_option()
+@out_option
+@click.option("--workers", default=2, show_default=True, help="cfn-lint worker processes")
+@click.option("--json", "as_json", is_flag=True, help="print the findings as JSON")
+def lint(env: str, out_dir: Path, workers: int, as_json: bool) -> None:
+    """Run cfn-lint on the compiled templates, each with its own region; exit 1 on errors."""
+    from .lint import lint_envs
+
+    report = lint_envs(out_dir, _envs(env), workers=workers)
+    if as_json:
+        out.print_json(json.dumps(report.as_dict()))
+    else:
+        for f in report.findings:
+            line = f"{f.path}:{f.line}:{f.column} {f.level[0].upper()} {f.rule} {f.message}"
+            (err.print(line, style="red" if f.level == "error" else "yellow", markup=False))
+        out.print(f"linted {report.linted} template(s), {report.cached} unchanged since a clean lint; "
+                  f"{report.errors} error(s), {report.warnings} warning(s)", markup=False)
+    if report.errors:
+        sys.exit(1)
+
+
+@cli.command()
+@click.option("--output", "-o", type=click.Path(dir_okay=False, path_type=Path), help="write to a file instead of stdout")
+def schema(output: Path | None) -> None:
+    """Print the JSON Schema of arch.yaml (editors use it for completion and checks)."""
+    from .spec import spec_json_schema
+
+    text = json.dumps(spec_json_schema(), indent=2, sort_keys=True) + "\n"
+    if output:
+        output.write_text(text)
+    else:
+        click.echo(text, nl=False)
+
+
+def main() -> None:
+    try:
+        cli.main(standalone_mode=False)
+    except SpecError as e:
+        _print_diagnostics(e.diagnostics + e.warnings)
+        err.print(f"{e}; nothing was written", style="bold red", markup=False)
+        sys.exit(e.exit_code)
+    except ArchcError as e:
+        err.print(f"archc: {e}", style="bold red", markup=False)
+        sys.exit(e.exit_code)
+    except click.exceptions.Abort:
+        err.print("aborted", markup=False)
+        sys.exit(EXIT_BAD_INPUT)
+    except click.ClickException as e:
+        e.show()
+        sys.exit(EXIT_BAD_INPUT)
+    except click.exceptions.Exit as e:
+        sys.exit(e.exit_code)
+
+
+if __name__ == "__main__":
+    main()

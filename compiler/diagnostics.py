@@ -1,0 +1,112 @@
+"""Located diagnostics (`arch.yaml:LINE:COL CODE path: message`) and the user-facing error type."""
+
+from __future__ import annotations
+
+import difflib
+from dataclasses import dataclass, field
+from typing import Iterable
+
+# Exit codes are part of the CLI's interface (design.md).
+EXIT_OK = 0
+EXIT_FINDINGS = 1
+EXIT_BAD_INPUT = 2
+EXIT_BLOCKED = 3
+
+# One code per kind of mistake; tests assert codes, never message text.
+# S1xx: schema (shape and type), S2xx: cross-field and cross-reference rules,
+# W3xx: a secure default weakened on purpose, C4xx: compile limits.
+CODES: dict[str, str] = {
+    "S100": "YAML syntax error",
+    "S101": "duplicate key",
+    "S102": "unknown key",
+    "S103": "missing required key",
+    "S104": "wrong type",
+    "S105": "value not allowed",
+    "S106": "number out of range",
+    "S107": "text does not match the required form",
+    "S108": "unknown variant",
+    "S109": "list or text length out of range",
+    "S110": "unknown environment",
+    "S201": "more NAT gateways than availability zones",
+    "S202": "subnets do not fit the VPC CIDR",
+    "S203": "maximum storage below allocated storage",
+    "S204": "DR region equals the primary region",
+    "S205": "unsupported engine version",
+    "S206": "unsupported instance class",
+    "S207": "retention or window out of range",
+    "S208": "unknown AWS region",
+    "S209": "name not usable in AWS resource names",
+    "S210": "reserved or invalid tag",
+    "S211": "invalid email address",
+    "S212": "invalid backup or maintenance window",
+    "S213": "duplicate or invalid key attribute",
+    "S214": "interface endpoints need private subnets with a route out",
+    "S215": "function needs exactly one code source",
+    "W301": "secure default weakened",
+    "C401": "stack over the CloudFormation resource limit",
+    "C402": "stack over an output or parameter limit",
+    "C403": "template over the 1 MB TemplateURL limit",
+}
+
+
+@dataclass(frozen=True, order=True)
+class Diagnostic:
+    file: str
+    line: int
+    col: int
+    code: str
+    path: str
+    message: str
+    envs: tuple[str, ...] = field(default=(), compare=False)
+
+    @property
+    def is_warning(self) -> bool:
+        return self.code.startswith("W")
+
+    def render(self) -> str:
+        where = f" [env: {', '.join(self.envs)}]" if self.envs else ""
+        return f"{self.file}:{self.line}:{self.col} {self.code} {self.path}: {self.message}{where}"
+
+    def __str__(self) -> str:
+        return self.render()
+
+
+class ArchcError(Exception):
+    """A user-facing failure: printed without a traceback, with an exit code."""
+
+    exit_code = EXIT_BAD_INPUT
+
+    def __init__(self, message: str, *, exit_code: int | None = None):
+        super().__init__(message)
+        if exit_code is not None:
+            self.exit_code = exit_code
+
+
+class SpecError(ArchcError):
+    """The spec has one or more located mistakes; all of them travel together."""
+
+    def __init__(self, diagnostics: Iterable[Diagnostic], warnings: Iterable[Diagnostic] = ()):
+        self.diagnostics = sorted(set(diagnostics))
+        self.warnings = sorted(set(warnings))
+        n = len(self.diagnostics)
+        super().__init__(f"{n} error{'s' if n != 1 else ''} in the spec")
+
+
+def did_you_mean(word: str, choices: Iterable[str]) -> str:
+    """' (did you mean "x"?)' when a close match exists, else ''."""
+    match = difflib.get_close_matches(word, sorted(choices), n=1, cutoff=0.6)
+    return f' (did you mean "{match[0]}"?)' if match else ""
+
+
+def merge_envs(per_env: dict[str, list[Diagnostic]]) -> list[Diagnostic]:
+    """The same mistake in every environment is reported once; otherwise it names its environments."""
+    all_envs = tuple(per_env)
+    seen: dict[Diagnostic, list[str]] = {}
+    for env, diags in per_env.items():
+        for d in diags:
+            seen.setdefault(d, []).append(env)
+    out = []
+    for d, envs in seen.items():
+        tag = () if tuple(envs) == all_envs or len(all_envs) == 1 else tuple(envs)
+        out.append(Diagnostic(d.file, d.line, d.col, d.code, d.path, d.message, tag))
+    return sorted(out)

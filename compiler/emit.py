@@ -1,0 +1,111 @@
+"""Writes an App to out/<env>/: one JSON template per stack and region plus manifest.json, replaced whole or not at all."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+from . import __version__
+from .app import INLINE_BODY_LIMIT, App
+from .diagnostics import ArchcError
+
+MANIFEST = "manifest.json"
+
+
+@dataclass(frozen=True)
+class Artifact:
+    stack: str
+    region: str
+    concern: str
+    path: str  # relative to out/<env>
+    body: bytes
+    resources: int
+    dependencies: tuple[str, ...]
+    tags: dict[str, str]
+
+    @property
+    def sha256(self) -> str:
+        return hashlib.sha256(self.body).hexdigest()
+
+    @property
+    def inline(self) -> bool:
+        return len(self.body) <= INLINE_BODY_LIMIT
+
+
+def dumps(data: object) -> bytes:
+    return (json.dumps(data, indent=2, sort_keys=True, ensure_ascii=False) + "\n").encode()
+
+
+def render(app: App) -> list[Artifact]:
+    """Template bytes per stack, in deploy order (pure)."""
+    out = []
+    for batch in app.deploy_order():
+        for sid in batch:
+            stack = app.stacks[sid]
+            body = dumps(stack.template.to_dict())
+            out.append(Artifact(stack.name, stack.region, stack.concern, f"{stack.region}/{stack.name}.json", body,
+                                len(stack.template.resources), tuple(app.dependencies(sid)), stack.tags))
+    return out
+
+
+def manifest(app: App, artifacts: list[Artifact], spec_sha256: str) -> dict:
+    return {
+        "archc_version": __version__,
+        "app": app.app,
+        "environment": app.env,
+        "spec_sha256": spec_sha256,
+        "deploy_order": app.deploy_order(),
+        "edges": [{"consumer": e.consumer, "producer": e.producer, "output": e.output, "kind": e.kind} for e in app.edges],
+        "templates": [{
+            "stack": a.stack, "region": a.region, "concern": a.concern, "path": a.path, "sha256": a.sha256,
+            "bytes": len(a.body), "resources": a.resources, "dependencies": list(a.dependencies),
+            "inline": a.inline, "tags": a.tags,
+        } for a in artifacts],
+    }
+
+
+def write_env(out_dir: Path, env: str, files: dict[str, bytes]) -> Path:
+    """Replace out/<env> whole: write a sibling temp dir, then swap it in with renames."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    target = out_dir / env
+    tmp = Path(tempfile.mkdtemp(prefix=f".{env}.tmp-", dir=out_dir))
+    try:
+        for rel, data in sorted(files.items()):
+            path = tmp / rel
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_bytes(data)
+        os.chmod(tmp, 0o755)
+        old = None
+        if target.exists():
+            old = Path(tempfile.mkdtemp(prefix=f".{env}.old-", dir=out_dir))
+            os.rmdir(old)
+            os.rename(target, old)
+        os.rename(tmp, target)
+        if old is not None:
+            shutil.rmtree(old, ignore_errors=True)
+    except OSError as e:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise ArchcError(f"could not write {target}: {e}") from None
+    return target
+
+
+def emit(app: App, spec_sha256: str, out_dir: Path, extra: dict[str, bytes] | None = None) -> tuple[Path, dict]:
+    artifacts = render(app)
+    man = manifest(app, artifacts, spec_sha256)
+    files = {a.path: a.body for a in artifacts}
+    files[MANIFEST] = dumps(man)
+    files.update(extra or {})
+    return write_env(out_dir, app.env, files), man
+
+
+def read_manifest(out_dir: Path, env: str) -> dict:
+    path = out_dir / env / MANIFEST
+    try:
+        return json.loads(path.read_text())
+    except FileNotFoundError:
+        raise ArchcError(f"{path} does not exist: run `archc compile --env {env}` first") from None

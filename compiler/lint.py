@@ -1,0 +1,94 @@
+"""`archc lint`: cfn-lint on compiled templates, each with its own region, two workers, skipping hashes already clean."""
+
+from __future__ import annotations
+
+import json
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+from .emit import read_manifest
+
+CACHE = ".lint-cache.json"
+
+# Checks switched off for every template, each with its reason. Nothing else is ignored anywhere.
+IGNORED_CHECKS: dict[str, str] = {}
+
+
+@dataclass(frozen=True)
+class Finding:
+    path: str
+    line: int
+    column: int
+    level: str  # error | warning | informational
+    rule: str
+    message: str
+
+
+@dataclass
+class Report:
+    findings: list[Finding] = field(default_factory=list)
+    linted: int = 0
+    cached: int = 0
+
+    @property
+    def errors(self) -> int:
+        return sum(f.level == "error" for f in self.findings)
+
+    @property
+    def warnings(self) -> int:
+        return sum(f.level == "warning" for f in self.findings)
+
+    def as_dict(self) -> dict:
+        return {"findings": [asdict(f) for f in self.findings], "linted": self.linted, "cached": self.cached,
+                "errors": self.errors, "warnings": self.warnings}
+
+
+def lint_template(path: str, region: str) -> list[Finding]:
+    """cfn-lint one template file (runs in a worker process)."""
+    from cfnlint.api import ManualArgs, lint_file
+
+    matches = lint_file(Path(path), config=ManualArgs(regions=[region], ignore_checks=sorted(IGNORED_CHECKS)))
+    return [Finding(path, m.linenumber, m.columnnumber, _level(m.rule.severity), m.rule.id, m.message) for m in matches]
+
+
+def _level(severity: str) -> str:
+    return {"error": "error", "warning": "warning"}.get(severity.lower(), "informational")
+
+
+def _cache_key(sha: str, region: str) -> str:
+    import cfnlint.version
+
+    return f"{sha}:{region}:{cfnlint.version.__version__}:{','.join(sorted(IGNORED_CHECKS))}"
+
+
+def lint_envs(out_dir: Path, envs: list[str] | None, workers: int = 2) -> Report:
+    names = envs or sorted(p.name for p in out_dir.iterdir() if (p / "manifest.json").exists()) if out_dir.exists() else envs or []
+    jobs = []
+    for env in names:
+        man = read_manifest(out_dir, env)
+        jobs += [(str(out_dir / env / t["path"]), t["region"], t["sha256"]) for t in man["templates"]]
+    cache_path = out_dir / CACHE
+    try:
+        clean = set(json.loads(cache_path.read_text()))
+    except (FileNotFoundError, ValueError):
+        clean = set()
+    report = Report()
+    todo = []
+    for path, region, sha in jobs:
+        if _cache_key(sha, region) in clean:
+            report.cached += 1
+        else:
+            todo.append((path, region, sha))
+    if todo:
+        with ProcessPoolExecutor(max_workers=max(1, min(workers, len(todo)))) as pool:
+            results = list(pool.map(lint_template, [p for p, _, _ in todo], [r for _, r, _ in todo]))
+        for (path, region, sha), findings in zip(todo, results):
+            report.linted += 1
+            report.findings.extend(findings)
+            if not any(f.level == "error" for f in findings) and not any(f.level == "warning" for f in findings):
+                clean.add(_cache_key(sha, region))
+    if out_dir.exists():
+        cache_path.write_text(json.dumps(sorted(clean), indent=1) + "\n")
+    report.findings.sort(key=lambda f: (f.path, f.line, f.column, f.rule))
+    return report

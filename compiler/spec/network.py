@@ -1,0 +1,94 @@
+"""The `network:` section: VPC CIDR, AZs, subnet tiers, NAT gateways, VPC endpoints, flow logs."""
+
+from __future__ import annotations
+
+import ipaddress
+from typing import Literal
+
+from pydantic import Field, model_validator
+
+from .base import Issue, StrictModel, raise_issues
+from .regions import LOG_RETENTION_DAYS
+
+TIERS = ("public", "app", "data")
+# Subnets are planned for this many AZ slots whatever `azs` is, so going from 2 to 3 AZs adds
+# subnets without moving the existing ones (a moved CIDR is a replaced subnet).
+AZ_SLOTS = 3
+GATEWAY_ENDPOINTS = ("s3", "dynamodb")
+INTERFACE_ENDPOINTS = ("ecr.api", "ecr.dkr", "secretsmanager", "logs", "sqs", "kms", "sts", "monitoring", "lambda")
+Endpoint = Literal["s3", "dynamodb", "ecr.api", "ecr.dkr", "secretsmanager", "logs", "sqs", "kms", "sts", "monitoring", "lambda"]
+
+
+class SubnetPrefixes(StrictModel):
+    """Prefix length of each tier's subnets (one per AZ)."""
+
+    public: int = Field(24, ge=16, le=28)
+    app: int = Field(20, ge=16, le=28)
+    data: int = Field(24, ge=16, le=28)
+
+
+class FlowLogs(StrictModel):
+    retention_days: int = 90
+    traffic: Literal["ALL", "ACCEPT", "REJECT"] = "ALL"
+
+    @model_validator(mode="after")
+    def _retention(self):
+        if self.retention_days not in LOG_RETENTION_DAYS:
+            raise_issues([Issue("S207", ("retention_days",),
+                                f"CloudWatch Logs accepts only {', '.join(map(str, LOG_RETENTION_DAYS))} days")])
+        return self
+
+
+class Network(StrictModel):
+    cidr: ipaddress.IPv4Network = Field(ipaddress.IPv4Network("10.0.0.0/16"), description="VPC CIDR, /16 to /24")
+    azs: int = Field(3, ge=2, le=AZ_SLOTS, description="availability zones used (2 or 3)")
+    nat_gateways: int = Field(1, ge=0, description="NAT gateways; 0 leaves private subnets with VPC endpoints only")
+    subnet_prefix: SubnetPrefixes = SubnetPrefixes()
+    endpoints: list[Endpoint] = Field(default_factory=lambda: ["s3", "ecr.api", "ecr.dkr", "secretsmanager"])
+    flow_logs: FlowLogs = FlowLogs()
+
+    @model_validator(mode="after")
+    def _rules(self):
+        issues = []
+        if self.nat_gateways > self.azs:
+            issues.append(Issue("S201", ("nat_gateways",),
+                                f"{self.nat_gateways} NAT gateways over {self.azs} AZs: a NAT gateway lives in one AZ's public subnet, use at most {self.azs}"))
+        if not 16 <= self.cidr.prefixlen <= 24:
+            issues.append(Issue("S202", ("cidr",), f"a VPC CIDR must be /16 to /24 here, got /{self.cidr.prefixlen}"))
+        else:
+            try:
+                plan_subnets(self.cidr, self.subnet_prefix)
+            except ValueError as e:
+                issues.append(Issue("S202", ("subnet_prefix",), str(e)))
+        if len(set(self.endpoints)) != len(self.endpoints):
+            issues.append(Issue("S105", ("endpoints",), "each endpoint may be listed once"))
+        raise_issues(issues)
+        return self
+
+    @property
+    def subnets(self) -> dict[str, list[str]]:
+        """Subnet CIDRs per tier, one per AZ in use."""
+        plan = plan_subnets(self.cidr, self.subnet_prefix)
+        return {tier: cidrs[: self.azs] for tier, cidrs in plan.items()}
+
+
+def plan_subnets(cidr: ipaddress.IPv4Network, prefixes: SubnetPrefixes) -> dict[str, list[str]]:
+    """Carve AZ_SLOTS subnets per tier out of the CIDR, largest blocks first so every block stays aligned."""
+    order = sorted(TIERS, key=lambda t: (getattr(prefixes, t), TIERS.index(t)))
+    cursor = int(cidr.network_address)
+    end = int(cidr.broadcast_address) + 1
+    plan: dict[str, list[str]] = {}
+    for tier in order:
+        prefix = getattr(prefixes, tier)
+        if prefix < cidr.prefixlen:
+            raise ValueError(f"a /{prefix} {tier} subnet is larger than the /{cidr.prefixlen} VPC")
+        size = 2 ** (32 - prefix)
+        plan[tier] = []
+        for _ in range(AZ_SLOTS):
+            if cursor + size > end:
+                need = sum(AZ_SLOTS * 2 ** (32 - getattr(prefixes, t)) for t in TIERS)
+                raise ValueError(f"{AZ_SLOTS} AZ slots x 3 tiers need {need} addresses but {cidr} has {cidr.num_addresses}; "
+                                 "use smaller subnets (a larger prefix) or a larger VPC CIDR")
+            plan[tier].append(str(ipaddress.IPv4Network((cursor, prefix))))
+            cursor += size
+    return {t: plan[t] for t in TIERS}

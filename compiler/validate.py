@@ -1,0 +1,190 @@
+"""Validates each environment's merged spec and maps every pydantic error back to its YAML line and column."""
+
+from __future__ import annotations
+
+import re
+import types
+import typing
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from pydantic import BaseModel, ValidationError
+
+from .diagnostics import Diagnostic, SpecError, did_you_mean, merge_envs
+from .loader import VARIANT_TAGS, Document, Positions
+from .spec import Spec
+from .spec.base import RULES_ERROR
+
+_RANGE = {"greater_than", "greater_than_equal", "less_than", "less_than_equal", "multiple_of"}
+_LENGTH = {"too_short", "too_long", "string_too_short", "string_too_long"}
+_CODE = re.compile(r"[SWC]\d{3}")
+
+
+@dataclass(frozen=True)
+class Validated:
+    document: Document
+    specs: dict[str, Spec]
+    warnings: list[Diagnostic]
+
+
+def validate(document: Document, envs: list[str] | None = None) -> Validated:
+    """Validate the chosen environments (all by default); raise SpecError with every mistake at once."""
+    names = document.environments
+    if envs is not None:
+        unknown = [e for e in envs if e not in names]
+        if unknown:
+            raise SpecError([Diagnostic(document.file, 1, 1, "S110", "environments",
+                                        f'no environment "{e}"{did_you_mean(e, names)}; this spec has {", ".join(names)}') for e in unknown])
+        names = [e for e in names if e in envs]
+    errors: dict[str, list[Diagnostic]] = {}
+    warnings: dict[str, list[Diagnostic]] = {}
+    specs: dict[str, Spec] = {}
+    for env in names:
+        data, positions = document.for_env(env)
+        try:
+            spec = Spec.model_validate(data)
+        except ValidationError as e:
+            errors[env] = [d for err in e.errors() for d in _diagnostics(document.file, err, positions)]
+            continue
+        specs[env] = spec
+        warnings[env] = [_weakened(document.file, spec, path, why, positions) for path, why in spec.weakened()]
+    if specs and not errors:
+        errors.update(_stale_waivers(document, specs))
+    merged_warnings = merge_envs({e: warnings.get(e, []) for e in names}) if warnings else []
+    if errors:
+        raise SpecError(merge_envs({e: errors.get(e, []) for e in names}), merged_warnings)
+    return Validated(document, specs, merged_warnings)
+
+
+def _stale_waivers(document: Document, specs: dict[str, Spec]) -> dict[str, list[Diagnostic]]:
+    """A waiver must excuse something that some environment actually weakens."""
+    weakened = {path for spec in specs.values() for path, _ in spec.weakened()}
+    env = next(iter(specs))
+    _, positions = document.for_env(env)
+    out = []
+    for path in specs[env].waivers:
+        if path not in weakened:
+            mark = positions.of(("waivers", path), key=True)
+            out.append(Diagnostic(document.file, mark.line, mark.col, "S105", f"waivers.{path}",
+                                  f'no environment weakens "{path}"; remove this waiver'))
+    return {env: out} if out else {}
+
+
+def _weakened(file: str, spec: Spec, path: str, why: str, positions: Positions) -> Diagnostic:
+    parts = tuple(path.split("."))
+    mark = positions.of(parts)
+    reason = spec.waivers.get(path)
+    tail = f' (waived: "{reason}")' if reason else f'; if this is intended, say why under `waivers: {{{path}: "..."}}`'
+    return Diagnostic(file, mark.line, mark.col, "W301", path, why + tail)
+
+
+def _diagnostics(file: str, err: dict[str, Any], positions: Positions) -> list[Diagnostic]:
+    path, allowed = _clean(err["loc"])
+    kind = err["type"]
+    ctx = err.get("ctx") or {}
+    if kind == RULES_ERROR:
+        out = []
+        for issue in ctx["issues"]:
+            full = path + issue.at
+            mark = positions.of(full)
+            out.append(Diagnostic(file, mark.line, mark.col, issue.code, _dotted(full), issue.message))
+        return out
+    if "[key]" in err["loc"]:
+        mark = positions.of(path, key=True)
+        return [Diagnostic(file, mark.line, mark.col, "S107" if kind == "string_pattern_mismatch" else "S104",
+                           _dotted(path), f'the key "{path[-1]}" is not allowed here: {_msg(err)}')]
+    if kind == "extra_forbidden":
+        mark = positions.of(path, key=True)
+        key = str(path[-1])
+        hint = did_you_mean(key, allowed or ())
+        listing = f"; allowed keys: {', '.join(sorted(allowed))}" if allowed and not hint else ""
+        return [Diagnostic(file, mark.line, mark.col, "S102", _dotted(path), f'unknown key "{key}"{hint}{listing}')]
+    mark = positions.of(path)
+    if kind == "missing":
+        return [Diagnostic(file, mark.line, mark.col, "S103", _dotted(path), f'missing required key "{path[-1]}"')]
+    if kind == "union_tag_invalid":
+        tags = re.findall(r"'([^']*)'", str(ctx.get("expected_tags", "")))
+        return [Diagnostic(file, mark.line, mark.col, "S108", _dotted(path + (ctx["discriminator"].strip("'"),)),
+                           f'unknown variant "{ctx["tag"]}"{did_you_mean(str(ctx["tag"]), tags)}; use one of {", ".join(tags)}')]
+    if kind == "union_tag_not_found":
+        return [Diagnostic(file, mark.line, mark.col, "S103", _dotted(path),
+                           f'missing {ctx["discriminator"]}: say which variant this section is')]
+    if _CODE.fullmatch(kind):
+        return [Diagnostic(file, mark.line, mark.col, kind, _dotted(path), err["msg"])]
+    if kind in ("literal_error", "enum"):
+        options = re.findall(r"'([^']*)'", str(ctx.get("expected", "")))
+        value = str(err.get("input"))
+        return [Diagnostic(file, mark.line, mark.col, "S105", _dotted(path),
+                           f'"{value}" is not allowed{did_you_mean(value, options)}; use one of {", ".join(options)}')]
+    code = "S106" if kind in _RANGE else "S109" if kind in _LENGTH else "S107" if kind == "string_pattern_mismatch" else "S104"
+    return [Diagnostic(file, mark.line, mark.col, code, _dotted(path), _msg(err))]
+
+
+def _msg(err: dict[str, Any]) -> str:
+    msg = err["msg"]
+    if err["type"] == "string_pattern_mismatch":
+        msg = f"text must match {err['ctx']['pattern']}"
+    return msg[:1].lower() + msg[1:]
+
+
+def _dotted(path: tuple) -> str:
+    out = ""
+    for p in path:
+        out += f"[{p}]" if isinstance(p, int) else (f".{p}" if out else str(p))
+    return out or "(document)"
+
+
+def _unwrap(tp: Any) -> Any:
+    while typing.get_origin(tp) is typing.Annotated:
+        tp = typing.get_args(tp)[0]
+    return tp
+
+
+def _clean(loc: tuple) -> tuple[tuple, set[str] | None]:
+    """Drop pydantic's union-choice segments from an error location; return the keys allowed at its end."""
+    tp: Any = Spec
+    path: list = []
+    allowed: set[str] | None = None
+    items = list(loc)
+    while items:
+        tp = _unwrap(tp)
+        origin = typing.get_origin(tp)
+        if origin in (typing.Union, types.UnionType):
+            choices = [a for a in typing.get_args(tp) if a is not type(None)]
+            if len(choices) == 1:
+                tp = choices[0]
+                continue
+            seg = items.pop(0)
+            tp = next((c for c in choices if _tag_of(_unwrap(c)) == seg or getattr(_unwrap(c), "__name__", None) == seg), choices[0])
+            continue
+        seg = items.pop(0)
+        if seg == "[key]":
+            continue
+        if isinstance(tp, type) and issubclass(tp, BaseModel):
+            allowed = set(tp.model_fields)
+            field = tp.model_fields.get(seg)
+            path.append(seg)
+            tp = field.annotation if field else Any
+            if field is None:  # an unknown key: report the keys this model allows
+                break
+            allowed = None
+            continue
+        path.append(seg)
+        allowed = None
+        if origin is dict:
+            tp = typing.get_args(tp)[1]
+        elif origin in (list, tuple):
+            tp = typing.get_args(tp)[0]
+        else:
+            tp = Any
+    path.extend(s for s in items if s != "[key]")
+    return tuple(path), allowed
+
+
+def _tag_of(model: Any) -> Any:
+    if isinstance(model, type) and issubclass(model, BaseModel):
+        for name in VARIANT_TAGS:
+            field = model.model_fields.get(name)
+            if field is not None and typing.get_origin(field.annotation) is Literal:
+                return typing.get_args(field.annotation)[0]
+    return None

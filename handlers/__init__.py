@@ -1,0 +1,1 @@
+"""Lambda handler code shipped by archc (packaged as assets, never imported by the compiler)."""
