@@ -9,6 +9,7 @@ from .app import App, compile_app
 from .diagnostics import Diagnostic, SpecError
 from .emit import emit
 from .loader import load
+from .spec import Spec
 from .validate import validate
 
 
@@ -19,7 +20,14 @@ class BuildResult:
     warnings: list[Diagnostic]
 
 
-def compile_spec(spec_path: Path, envs: list[str] | None) -> tuple[str, dict[str, App], list[Diagnostic]]:
+def deploy_settings(spec: Spec, env: str) -> dict:
+    d = spec.deploy
+    protect = d.termination_protection if d.termination_protection is not None else env == "prod"
+    return {"termination_protection": protect, "rollback_alarms": d.rollback_alarms,
+            "monitoring_minutes": d.monitoring_minutes, "timeout_minutes": d.timeout_minutes}
+
+
+def compile_spec(spec_path: Path, envs: list[str] | None) -> tuple[str, dict[str, App], list[Diagnostic], dict[str, Spec]]:
     document = load(spec_path)
     validated = validate(document, envs)
     apps: dict[str, App] = {}
@@ -31,11 +39,11 @@ def compile_spec(spec_path: Path, envs: list[str] | None) -> tuple[str, dict[str
             errors.extend(e.diagnostics)
     if errors:
         raise SpecError(errors, validated.warnings)
-    return document.sha256, apps, validated.warnings
+    return document.sha256, apps, validated.warnings, validated.specs
 
 
 def build_all(spec_path: Path, envs: list[str] | None, out_dir: Path) -> BuildResult:
     """Nothing is written unless every environment validates and compiles."""
-    sha, apps, warnings = compile_spec(spec_path, envs)
-    manifests = {env: emit(app, sha, out_dir)[1] for env, app in apps.items()}
+    sha, apps, warnings, specs = compile_spec(spec_path, envs)
+    manifests = {env: emit(app, sha, out_dir, deploy_settings(specs[env], env))[1] for env, app in apps.items()}
     return BuildResult(apps, manifests, warnings)

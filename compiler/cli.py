@@ -13,7 +13,8 @@ from rich.table import Table
 from . import __version__
 from .diagnostics import EXIT_BAD_INPUT, ArchcError, Diagnostic, SpecError
 
-out = Console(highlight=False, soft_wrap=True)
+# Wide enough for the compile table when stdout is a pipe or a CI log (rich assumes 80 columns there).
+out = Console(highlight=False, soft_wrap=True, width=None if sys.stdout.isatty() else 160)
 err = Console(stderr=True, highlight=False, soft_wrap=True)
 
 spec_option = click.option("--spec", "-f", "spec_path", default="arch.yaml", show_default=True,
@@ -34,7 +35,7 @@ def _envs(env: str) -> list[str] | None:
 def _print_diagnostics(diags: list[Diagnostic]) -> None:
     for d in diags:
         style = "yellow" if d.is_warning else "red"
-        err.print(f"[{style}]{d.render()}[/]", markup=True, highlight=False) if False else err.print(d.render(), style=style, markup=False)
+        err.print(d.render(), style=style, markup=False)
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -124,6 +125,9 @@ def schema(output: Path | None) -> None:
         output.write_text(text)
     else:
         click.echo(text, nl=False)
+
+
+# --- deploy commands (diff, plan, deploy) are registered below this line ---
 
 
 def main() -> None:

@@ -13,6 +13,7 @@ from pathlib import Path
 from . import __version__
 from .app import INLINE_BODY_LIMIT, App
 from .diagnostics import ArchcError
+from blueprints.secure import STATEFUL_TYPES
 
 MANIFEST = "manifest.json"
 
@@ -27,6 +28,10 @@ class Artifact:
     resources: int
     dependencies: tuple[str, ...]
     tags: dict[str, str]
+    stateful: tuple[str, ...]  # logical IDs a stack policy protects from Replace and Delete
+    alarms: tuple[str, ...]  # alarm names, candidates for rollback triggers
+    parameters: tuple[str, ...]
+    capabilities: tuple[str, ...]
 
     @property
     def sha256(self) -> str:
@@ -47,14 +52,33 @@ def render(app: App) -> list[Artifact]:
     for batch in app.deploy_order():
         for sid in batch:
             stack = app.stacks[sid]
-            body = dumps(stack.template.to_dict())
+            t = stack.template
+            body = dumps(t.to_dict())
             out.append(Artifact(stack.name, stack.region, stack.concern, f"{stack.region}/{stack.name}.json", body,
-                                len(stack.template.resources), tuple(app.dependencies(sid)), stack.tags))
+                                len(t.resources), tuple(app.dependencies(sid)), stack.tags,
+                                tuple(sorted(lid for lid, r in t.resources.items() if r.resource_type in STATEFUL_TYPES)),
+                                tuple(sorted(str(r.properties["AlarmName"]) for r in t.resources.values()
+                                             if r.resource_type == "AWS::CloudWatch::Alarm")),
+                                tuple(sorted(t.parameters)), capabilities(t)))
     return out
 
 
-def manifest(app: App, artifacts: list[Artifact], spec_sha256: str) -> dict:
+def capabilities(template) -> tuple[str, ...]:
+    """What CloudFormation must be told it may do: IAM (NAMED_IAM for named IAM resources), AUTO_EXPAND for transforms."""
+    caps = set()
+    for r in template.resources.values():
+        if r.resource_type.startswith("AWS::IAM::"):
+            caps.add("CAPABILITY_IAM")
+            if any(k in r.properties for k in ("RoleName", "ManagedPolicyName", "GroupName", "UserName", "InstanceProfileName")):
+                caps.add("CAPABILITY_NAMED_IAM")
+    if template.transform:
+        caps.update(("CAPABILITY_AUTO_EXPAND", "CAPABILITY_IAM"))  # the rotation transform's nested stack creates a role
+    return tuple(sorted(caps))
+
+
+def manifest(app: App, artifacts: list[Artifact], spec_sha256: str, deploy: dict) -> dict:
     return {
+        "deploy": deploy,
         "archc_version": __version__,
         "app": app.app,
         "environment": app.env,
@@ -64,8 +88,10 @@ def manifest(app: App, artifacts: list[Artifact], spec_sha256: str) -> dict:
         "templates": [{
             "stack": a.stack, "region": a.region, "concern": a.concern, "path": a.path, "sha256": a.sha256,
             "bytes": len(a.body), "resources": a.resources, "dependencies": list(a.dependencies),
-            "inline": a.inline, "tags": a.tags,
+            "inline": a.inline, "tags": a.tags, "stateful": list(a.stateful), "alarms": list(a.alarms),
+            "parameters": list(a.parameters), "capabilities": list(a.capabilities),
         } for a in artifacts],
+        "assets": [],
     }
 
 
@@ -94,9 +120,9 @@ def write_env(out_dir: Path, env: str, files: dict[str, bytes]) -> Path:
     return target
 
 
-def emit(app: App, spec_sha256: str, out_dir: Path, extra: dict[str, bytes] | None = None) -> tuple[Path, dict]:
+def emit(app: App, spec_sha256: str, out_dir: Path, deploy: dict, extra: dict[str, bytes] | None = None) -> tuple[Path, dict]:
     artifacts = render(app)
-    man = manifest(app, artifacts, spec_sha256)
+    man = manifest(app, artifacts, spec_sha256, deploy)
     files = {a.path: a.body for a in artifacts}
     files[MANIFEST] = dumps(man)
     files.update(extra or {})

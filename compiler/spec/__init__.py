@@ -43,6 +43,15 @@ class Regions(StrictModel):
         return (self.primary,) + ((self.dr,) if self.dr else ())
 
 
+class Deploy(StrictModel):
+    """How `archc deploy` protects the stacks of this environment."""
+
+    termination_protection: bool | None = Field(None, description="default: on for an environment named prod")
+    rollback_alarms: bool = Field(True, description="use the stack's alarms (up to 5) as rollback triggers")
+    monitoring_minutes: int = Field(10, ge=0, le=180, description="how long CloudFormation watches the rollback alarms after a deploy")
+    timeout_minutes: int = Field(120, ge=5, le=720, description="how long deploy waits for one stack")
+
+
 class Spec(StrictModel):
     """One environment's view of arch.yaml (the base with that environment's overlay merged on)."""
 
@@ -55,6 +64,7 @@ class Spec(StrictModel):
     database: Database | None = None
     functions: dict[FunctionName, Function] = Field(default_factory=dict)
     alarms: Alarms = Alarms()
+    deploy: Deploy = Deploy()
 
     @field_validator("app")
     @classmethod
@@ -103,4 +113,4 @@ def spec_json_schema() -> dict[str, Any]:
     return schema
 
 
-__all__ = ["Alarms", "Database", "DynamoDB", "Function", "Network", "Postgres", "Regions", "Spec", "camel", "spec_json_schema"]
+__all__ = ["Deploy", "Alarms", "Database", "DynamoDB", "Function", "Network", "Postgres", "Regions", "Spec", "camel", "spec_json_schema"]
