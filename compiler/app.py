@@ -145,6 +145,7 @@ def compile_app(spec: Spec, env: str, file: str = "arch.yaml") -> App:
             stacks[stack.id] = stack
             edges.extend(ctx._edges)
     _check_edges(stacks, edges)
+    _check_stateful(stacks)
     app = App(spec.app, env, stacks, sorted(set(edges)))
     app.deploy_order()  # a cycle is a blueprint bug: fail now, not at deploy
     _check_limits(app, file)
@@ -174,6 +175,18 @@ def _check_edges(stacks: dict[str, Stack], edges: list[Edge]) -> None:
         producer = stacks.get(e.producer)
         if producer is None or e.output not in producer.template.outputs:
             raise RuntimeError(f"{e.consumer} reads {e.output} from {e.producer}, which does not output it")
+
+
+def _check_stateful(stacks: dict[str, Stack]) -> None:
+    """Nothing lost: every resource that holds data keeps it on replace and on delete (a blueprint bug otherwise)."""
+    from blueprints.secure import KEEP, STATEFUL_TYPES
+
+    for stack in stacks.values():
+        for lid, res in stack.template.resources.items():
+            if res.resource_type in STATEFUL_TYPES:
+                policies = (res.resource.get("DeletionPolicy"), res.resource.get("UpdateReplacePolicy"))
+                if not all(p in KEEP for p in policies):
+                    raise RuntimeError(f"{stack.name}: {lid} ({res.resource_type}) must be retained or snapshotted, has {policies}")
 
 
 def _check_limits(app: App, file: str) -> None:

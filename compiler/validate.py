@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import re
 import types
 import typing
@@ -41,11 +42,11 @@ def validate(document: Document, envs: list[str] | None = None) -> Validated:
     specs: dict[str, Spec] = {}
     for env in names:
         data, positions = document.for_env(env)
-        try:
-            spec = Spec.model_validate(data)
-        except ValidationError as e:
-            errors[env] = [d for err in e.errors() for d in _diagnostics(document.file, err, positions)]
+        found = _validate_all(document.file, data, positions)
+        if isinstance(found, list):
+            errors[env] = found
             continue
+        spec = found
         specs[env] = spec
         warnings[env] = [_weakened(document.file, spec, path, why, positions) for path, why in spec.weakened()]
     if specs and not errors:
@@ -54,6 +55,60 @@ def validate(document: Document, envs: list[str] | None = None) -> Validated:
     if errors:
         raise SpecError(merge_envs({e: errors.get(e, []) for e in names}), merged_warnings)
     return Validated(document, specs, merged_warnings)
+
+
+MAX_PASSES = 4
+
+
+def _validate_all(file: str, data: dict, positions: Positions) -> Spec | list[Diagnostic]:
+    """Validate, and keep validating with the broken values taken out so that cross-field rules of models
+    that had a bad field still run: every mistake at once, not one round per fix. A rule reported in a
+    later pass is kept only when the value it points at was not itself taken out."""
+    diagnostics: list[Diagnostic] = []
+    removed: list[tuple] = []
+    data = copy.deepcopy(data)
+    for attempt in range(MAX_PASSES):
+        try:
+            spec = Spec.model_validate(data)
+        except ValidationError as e:
+            progress = False
+            for err in e.errors():
+                is_rule = err["type"] == RULES_ERROR or _CODE.fullmatch(err["type"])
+                found = _diagnostics(file, err, positions)
+                if attempt and not is_rule:
+                    continue  # a consequence of a value taken out, not a mistake of its own
+                diagnostics.extend(d for d in found if not any(_under(d.path, r) for r in removed))
+                if not is_rule and _remove(data, err["loc"]):
+                    removed.append(_clean(err["loc"])[0])
+                    progress = True
+            if not progress:
+                break
+        else:
+            return sorted(set(diagnostics)) if diagnostics else spec
+    return sorted(set(diagnostics))
+
+
+def _under(dotted: str, path: tuple) -> bool:
+    prefix = _dotted(path)
+    return dotted == prefix or dotted.startswith(prefix + ".") or dotted.startswith(prefix + "[")
+
+
+def _remove(data: Any, loc: tuple) -> bool:
+    """Take the value at an error's location out of the data (the key, for a bad key). True if removed."""
+    path, _ = _clean(loc)
+    if not path:
+        return False
+    parent = data
+    for seg in path[:-1]:
+        try:
+            parent = parent[seg]
+        except (KeyError, IndexError, TypeError):
+            return False
+    last = path[-1]
+    if isinstance(parent, dict) and last in parent:
+        del parent[last]
+        return True
+    return False
 
 
 def _stale_waivers(document: Document, specs: dict[str, Spec]) -> dict[str, list[Diagnostic]]:
@@ -86,7 +141,7 @@ def _diagnostics(file: str, err: dict[str, Any], positions: Positions) -> list[D
         out = []
         for issue in ctx["issues"]:
             full = path + issue.at
-            mark = positions.of(full)
+            mark = positions.of(full, key=not issue.at)  # a rule about a whole mapping points at its key
             out.append(Diagnostic(file, mark.line, mark.col, issue.code, _dotted(full), issue.message))
         return out
     if "[key]" in err["loc"]:

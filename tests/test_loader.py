@@ -1,0 +1,87 @@
+"""Loading arch.yaml: positions, duplicate keys, and the documented overlay merge rule."""
+
+import pytest
+
+from compiler.diagnostics import SpecError
+from compiler.loader import load_text
+
+BASE = """\
+app: demo
+regions: {primary: eu-west-1}
+environments:
+  dev:
+    network: {azs: 2, endpoints: [s3]}
+    database: {engine: dynamodb, tables: {items: {partition_key: {name: id}}}}
+  prod:
+    alarms: null
+    network: {flow_logs: {retention_days: 365}}
+network:
+  cidr: 10.1.0.0/16
+  endpoints: [s3, ecr.api]
+  flow_logs: {retention_days: 90, traffic: ALL}
+database:
+  engine: postgres
+  version: "16.9"
+  multi_az: true
+alarms: {email: [ops@example.com]}
+"""
+
+
+def test_mappings_merge_and_lists_replace():
+    data, _ = load_text(BASE).for_env("dev")
+    assert data["network"]["cidr"] == "10.1.0.0/16"  # kept from the base
+    assert data["network"]["azs"] == 2  # added by the overlay
+    assert data["network"]["endpoints"] == ["s3"]  # a list replaces, never appends
+
+
+def test_nested_mapping_merges_key_by_key():
+    data, _ = load_text(BASE).for_env("prod")
+    assert data["network"]["flow_logs"] == {"retention_days": 365, "traffic": "ALL"}
+
+
+def test_changed_variant_tag_replaces_the_section_whole():
+    data, _ = load_text(BASE).for_env("dev")
+    assert data["database"] == {"engine": "dynamodb", "tables": {"items": {"partition_key": {"name": "id"}}}}
+    assert "multi_az" not in data["database"]
+
+
+def test_null_removes_a_section():
+    data, _ = load_text(BASE).for_env("prod")
+    assert "alarms" not in data
+    assert "environments" not in data
+
+
+def test_positions_follow_the_overlay():
+    _, pos = load_text(BASE).for_env("dev")
+    assert pos.of(("network", "azs")).line == 5
+    assert pos.of(("network", "cidr")).line == 11
+    assert pos.of(("database", "engine")).line == 6
+    assert pos.of(("network", "flow_logs", "traffic"), key=True).line == 13
+
+
+def test_duplicate_keys_are_refused_naming_both_lines():
+    with pytest.raises(SpecError) as e:
+        load_text("app: a\nregions: {primary: eu-west-1}\napp: b\nenvironments: {dev: {}}\n")
+    [d] = e.value.diagnostics
+    assert (d.code, d.line) == ("S101", 3)
+    assert "line 1" in d.message
+
+
+def test_yaml_syntax_error_is_located():
+    with pytest.raises(SpecError) as e:
+        load_text("app: a\nregions: {primary: eu-west-1\nenvironments: {dev: {}}\n")
+    [d] = e.value.diagnostics
+    assert d.code == "S100" and d.line >= 2
+
+
+def test_environments_are_required():
+    with pytest.raises(SpecError) as e:
+        load_text("app: a\nregions: {primary: eu-west-1}\n")
+    assert [d.code for d in e.value.diagnostics] == ["S103"]
+
+
+def test_environment_names_must_fit_resource_names():
+    with pytest.raises(SpecError) as e:
+        load_text("app: a\nregions: {primary: eu-west-1}\nenvironments: {Prod_EU: {}}\n")
+    [d] = e.value.diagnostics
+    assert (d.code, d.line) == ("S209", 3)

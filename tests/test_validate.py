@@ -1,0 +1,74 @@
+"""Broken specs: each must get exactly the codes and lines its first line promises, all at once."""
+
+import re
+from pathlib import Path
+
+import pytest
+
+from compiler.diagnostics import SpecError
+from compiler.loader import load, load_text
+from compiler.validate import validate
+
+from .conftest import SHIPPED, SPECS
+
+BROKEN = sorted((SPECS / "broken").glob("*.yaml"))
+
+
+def _expected(path: Path) -> set[tuple[str, int]]:
+    first = path.read_text().splitlines()[0]
+    return {(code, int(line)) for code, line in re.findall(r"([SWC]\d{3})@(\d+)", first)}
+
+
+def _errors(path: Path) -> list:
+    with pytest.raises(SpecError) as e:
+        validate(load(path))
+    return e.value.diagnostics
+
+
+@pytest.mark.parametrize("path", BROKEN, ids=lambda p: p.stem)
+def test_broken_spec_gets_its_codes_and_lines(path):
+    got = {(d.code, d.line) for d in _errors(path)}
+    assert got == _expected(path)
+
+
+def test_five_mistakes_all_reported_with_columns_and_hints():
+    diags = _errors(SPECS / "broken" / "five_mistakes.yaml")
+    assert len(diags) == 5
+    unknown = next(d for d in diags if d.code == "S102")
+    assert unknown.path == "network.nat_gatways" and 'did you mean "nat_gateways"' in unknown.message
+    region = next(d for d in diags if d.code == "S208")
+    assert 'did you mean "eu-west-1"' in region.message
+    assert all(d.col >= 1 for d in diags)
+    assert all(re.fullmatch(r".*five_mistakes\.yaml:\d+:\d+ [SWC]\d{3} \S+: .+", d.render()) for d in diags)
+
+
+def test_an_overlay_only_mistake_names_its_environment():
+    [d] = _errors(SPECS / "broken" / "nat_in_overlay.yaml")
+    assert d.envs == ("dev",)
+
+
+def test_the_shipped_spec_is_valid():
+    result = validate(load(SHIPPED))
+    assert set(result.specs) == {"dev", "staging", "prod"}
+
+
+def test_weakened_default_warns_with_its_line_and_waiver():
+    result = validate(load(SHIPPED))
+    [w] = [w for w in result.warnings if w.path == "database.deletion_protection"]
+    assert w.code == "W301" and w.envs == ("dev",) and "waived" in w.message
+    assert SHIPPED.read_text().splitlines()[w.line - 1].lstrip().startswith(("database:", "dev:")) or "deletion_protection" in SHIPPED.read_text().splitlines()[w.line - 1]
+
+
+def test_unwaived_weakening_asks_for_a_reason():
+    doc = load_text("app: shop\nregions: {primary: eu-west-1}\nenvironments: {dev: {}}\n"
+                    "database: {engine: dynamodb, deletion_protection: false, tables: {t: {partition_key: {name: id}}}}\n")
+    result = validate(doc)
+    [w] = [w for w in result.warnings if w.path == "database.deletion_protection"]
+    assert "waivers" in w.message and w.line == 4
+
+
+def test_unknown_environment_is_refused():
+    with pytest.raises(SpecError) as e:
+        validate(load(SHIPPED), ["prdo"])
+    [d] = e.value.diagnostics
+    assert d.code == "S110" and 'did you mean "prod"' in d.message
