@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+from .diagnostics import ArchcError
 from .emit import read_manifest
 
 CACHE = ".lint-cache.json"
@@ -63,11 +65,18 @@ def _cache_key(sha: str, region: str) -> str:
 
 
 def lint_envs(out_dir: Path, envs: list[str] | None, workers: int = 2) -> Report:
-    names = envs or sorted(p.name for p in out_dir.iterdir() if (p / "manifest.json").exists()) if out_dir.exists() else envs or []
+    if envs is None:
+        envs = sorted(p.name for p in out_dir.iterdir() if (p / "manifest.json").is_file()) if out_dir.is_dir() else []
+        if not envs:
+            raise ArchcError(f"nothing compiled in {out_dir}/: run `archc compile` first")
+    names = envs
     jobs = []
     for env in names:
         man = read_manifest(out_dir, env)
-        jobs += [(str(out_dir / env / t["path"]), t["region"], t["sha256"]) for t in man["templates"]]
+        for t in man["templates"]:
+            path = out_dir / env / t["path"]
+            # Hash what is on disk, not what the manifest says: an edited file is linted again.
+            jobs.append((str(path), t["region"], hashlib.sha256(path.read_bytes()).hexdigest()))
     cache_path = out_dir / CACHE
     try:
         clean = set(json.loads(cache_path.read_text()))

@@ -1,0 +1,102 @@
+"""The archc command as a user runs it: exit codes, the table, nothing half-written, schema, import hygiene."""
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+from .conftest import ROOT, SHIPPED, SPECS
+
+ARCHC = [sys.executable, "-m", "compiler.cli"]
+
+
+def run(*args, cwd=ROOT):
+    return subprocess.run([*ARCHC, *args], cwd=cwd, capture_output=True, text=True, env={**os.environ, "COLUMNS": "200"})
+
+
+def test_compile_prints_the_table_and_writes_every_environment(tmp_path):
+    r = run("compile", "--out", str(tmp_path / "out"))
+    assert r.returncode == 0, r.stderr
+    assert "fillup-prod-data" in r.stdout and "resources" in r.stdout
+    for env in ("dev", "staging", "prod"):
+        man = json.loads((tmp_path / "out" / env / "manifest.json").read_text())
+        assert man["environment"] == env
+        for t in man["templates"]:
+            assert (tmp_path / "out" / env / t["path"]).is_file()
+
+
+def test_validate_with_five_mistakes_prints_five_located_lines_and_exits_2():
+    r = run("validate", "--spec", str(SPECS / "broken" / "five_mistakes.yaml"))
+    assert r.returncode == 2
+    lines = [line for line in r.stderr.splitlines() if "five_mistakes.yaml:" in line]
+    assert len(lines) == 5
+    assert "Traceback" not in r.stderr
+
+
+def test_a_broken_spec_leaves_out_as_it_was(tmp_path):
+    out = tmp_path / "out"
+    assert run("compile", "--out", str(out)).returncode == 0
+    before = {p: p.read_bytes() for p in out.rglob("*") if p.is_file()}
+    spec = tmp_path / "arch.yaml"
+    spec.write_text(SHIPPED.read_text().replace("azs: 3", "azs: 7"))
+    r = run("compile", "--spec", str(spec), "--out", str(out))
+    assert r.returncode == 2 and "S106" in r.stderr and "nothing was written" in r.stderr
+    after = {p: p.read_bytes() for p in out.rglob("*") if p.is_file()}
+    assert after == before
+
+
+def test_recompiling_replaces_an_environment_whole(tmp_path):
+    out = tmp_path / "out"
+    assert run("compile", "--env", "dev", "--out", str(out)).returncode == 0
+    stray = out / "dev" / "stale.json"
+    stray.write_text("{}")
+    assert run("compile", "--env", "dev", "--out", str(out)).returncode == 0
+    assert not stray.exists()
+    assert not [p for p in out.iterdir() if p.name.startswith(".dev.")]
+
+
+def test_missing_spec_file_is_a_clean_error(tmp_path):
+    r = run("compile", "--spec", str(tmp_path / "nope.yaml"), "--out", str(tmp_path / "out"))
+    assert r.returncode == 2 and "no such file" in r.stderr and "Traceback" not in r.stderr
+    assert not (tmp_path / "out").exists()
+
+
+def test_unknown_environment_exits_2():
+    r = run("validate", "--env", "qa")
+    assert r.returncode == 2 and "S110" in r.stderr
+
+
+def test_schema_matches_the_shipped_schema_file():
+    r = run("schema")
+    assert r.returncode == 0
+    assert json.loads(r.stdout) == json.loads((ROOT / "arch.schema.json").read_text())
+    assert SHIPPED.read_text().startswith("# yaml-language-server: $schema=./arch.schema.json")
+
+
+def test_schema_describes_sections_and_overlays():
+    schema = json.loads(run("schema").stdout)
+    assert {"app", "regions", "network", "database", "functions", "alarms", "environments"} <= set(schema["properties"])
+    assert schema["additionalProperties"] is False
+
+
+def test_validate_and_compile_do_not_import_boto3_or_cfn_lint(tmp_path):
+    code = ("import sys; from compiler.cli import main; sys.argv=['archc','compile','--out',%r]\n"
+            "try:\n main()\nexcept SystemExit: pass\n"
+            "bad=[m for m in sys.modules if m.split('.')[0] in ('boto3','botocore','cfnlint','moto')]\n"
+            "print('IMPORTED', bad)") % str(tmp_path / "out")
+    r = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True)
+    assert "IMPORTED []" in r.stdout, r.stdout + r.stderr
+
+
+def test_lint_reports_errors_with_exit_1(tmp_path):
+    out = tmp_path / "out"
+    assert run("compile", "--env", "dev", "--out", str(out)).returncode == 0
+    man = json.loads((out / "dev" / "manifest.json").read_text())
+    path = out / "dev" / man["templates"][0]["path"]
+    t = json.loads(path.read_text())
+    t["Resources"]["Broken"] = {"Type": "AWS::SNS::Topic", "Properties": {"NoSuchProperty": 1}}
+    path.write_text(json.dumps(t))
+    r = run("lint", "--env", "dev", "--out", str(out))
+    assert r.returncode == 1 and "E3002" in r.stderr
