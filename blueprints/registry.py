@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from compiler.app import Blueprint
 
-from . import alarms, database, network
+from . import alarms, api, database, network
 
 
 def _every_region(spec):
@@ -20,4 +20,5 @@ BLUEPRINTS: tuple[Blueprint, ...] = (
     Blueprint(network.CONCERN, network.build, lambda s: s.network, _every_region),
     Blueprint(database.CONCERN, database.build, lambda s: s.database, _primary,
               transform=lambda s: database.ROTATION_TRANSFORM if s.database and s.database.engine == "postgres" else None),
+    Blueprint(api.CONCERN, api.build, lambda s: s if (s.functions or s.api) else None, _every_region),
 )

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Callable, Iterable
 
-from troposphere import AWSObject, Export, GetStackOutput, ImportValue, Output, Tags, Template
+from troposphere import AWSObject, Export, GetStackOutput, ImportValue, Output, Parameter, Tags, Template
 
 from . import __version__
 from .diagnostics import Diagnostic, SpecError
@@ -77,6 +77,7 @@ class Context:
     region: str
     concern: str
     primary: bool
+    assets: dict[str, Any] = field(default_factory=dict)  # function name -> packaged code (sha256, key)
     _edges: list[Edge] = field(default_factory=list)
     _outputs: list[Output] = field(default_factory=list)
 
@@ -118,7 +119,7 @@ class Blueprint:
     transform: Callable[[Spec], str | None] | None = None
 
 
-def compile_app(spec: Spec, env: str, file: str = "arch.yaml") -> App:
+def compile_app(spec: Spec, env: str, file: str = "arch.yaml", assets: dict[str, Any] | None = None) -> App:
     """Build every stack of one environment. Pure: no files, no network, no clock."""
     from blueprints.registry import BLUEPRINTS
 
@@ -129,7 +130,7 @@ def compile_app(spec: Spec, env: str, file: str = "arch.yaml") -> App:
         if section is None:
             continue
         for region in bp.regions(spec):
-            ctx = Context(spec, env, region, bp.concern, primary=region == spec.regions.primary)
+            ctx = Context(spec, env, region, bp.concern, primary=region == spec.regions.primary, assets=assets or {})
             template = Template(Description=f"archc {__version__}: {spec.app} {env} {bp.concern} ({region})")
             transform = bp.transform(spec) if bp.transform else None
             if transform:
@@ -137,6 +138,8 @@ def compile_app(spec: Spec, env: str, file: str = "arch.yaml") -> App:
             for obj in bp.build(section, ctx):
                 if isinstance(obj, Output):
                     template.add_output(obj)
+                elif isinstance(obj, Parameter):
+                    template.add_parameter(obj)
                 else:
                     template.add_resource(obj)
             tags = stack_tags(spec, env, bp.concern)

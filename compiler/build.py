@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from .app import App, compile_app
+from .assets import Asset, package
 from .diagnostics import Diagnostic, SpecError
 from .emit import emit
 from .loader import load
@@ -27,23 +28,40 @@ def deploy_settings(spec: Spec, env: str) -> dict:
             "monitoring_minutes": d.monitoring_minutes, "timeout_minutes": d.timeout_minutes}
 
 
-def compile_spec(spec_path: Path, envs: list[str] | None) -> tuple[str, dict[str, App], list[Diagnostic], dict[str, Spec]]:
+@dataclass(frozen=True)
+class Compiled:
+    spec_sha256: str
+    apps: dict[str, App]
+    warnings: list[Diagnostic]
+    specs: dict[str, Spec]
+    assets: dict[str, dict[str, Asset]]
+
+
+def compile_spec(spec_path: Path, envs: list[str] | None) -> Compiled:
     document = load(spec_path)
     validated = validate(document, envs)
     apps: dict[str, App] = {}
+    assets: dict[str, dict[str, Asset]] = {}
     errors: list[Diagnostic] = []
+    base = Path(spec_path).resolve().parent
     for env, spec in validated.specs.items():
+        packaged, missing = package(spec, base, document.file, document.for_env(env)[1])
+        errors.extend(missing)
+        if missing:
+            continue
         try:
-            apps[env] = compile_app(spec, env, document.file)
+            apps[env] = compile_app(spec, env, document.file, packaged)
         except SpecError as e:
             errors.extend(e.diagnostics)
+        assets[env] = packaged
     if errors:
-        raise SpecError(errors, validated.warnings)
-    return document.sha256, apps, validated.warnings, validated.specs
+        raise SpecError(sorted(set(errors)), validated.warnings)
+    return Compiled(document.sha256, apps, validated.warnings, validated.specs, assets)
 
 
 def build_all(spec_path: Path, envs: list[str] | None, out_dir: Path) -> BuildResult:
     """Nothing is written unless every environment validates and compiles."""
-    sha, apps, warnings, specs = compile_spec(spec_path, envs)
-    manifests = {env: emit(app, sha, out_dir, deploy_settings(specs[env], env))[1] for env, app in apps.items()}
-    return BuildResult(apps, manifests, warnings)
+    c = compile_spec(spec_path, envs)
+    manifests = {env: emit(app, c.spec_sha256, out_dir, deploy_settings(c.specs[env], env), c.assets[env])[1]
+                 for env, app in c.apps.items()}
+    return BuildResult(c.apps, manifests, c.warnings)

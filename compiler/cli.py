@@ -87,7 +87,7 @@ def compile_cmd(spec_path: Path, env: str, out_dir: Path, as_json: bool) -> None
                                     for d in t["dependencies"]) or "-")
     out.print(table)
     for env_name, man in result.manifests.items():
-        big = [t["stack"] for t in man["templates"] if not t["inline"]]
+        big = [f'{t["stack"]} ({t["region"]})' for t in man["templates"] if not t["inline"]]
         if big:
             out.print(f"note: {env_name}: {', '.join(big)} exceed 51,200 bytes; deploy sends them through the artifact bucket", markup=False)
 
@@ -128,6 +128,11 @@ def schema(output: Path | None) -> None:
 
 
 # --- deploy commands (diff, plan, deploy) are registered below this line ---
+from .deploy.commands import deploy, diff, plan  # noqa: E402  (boto3 and cfn-lint load only inside these commands)
+
+cli.add_command(diff)
+cli.add_command(plan)
+cli.add_command(deploy)
 
 
 def main() -> None:

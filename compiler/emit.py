@@ -91,7 +91,6 @@ def manifest(app: App, artifacts: list[Artifact], spec_sha256: str, deploy: dict
             "inline": a.inline, "tags": a.tags, "stateful": list(a.stateful), "alarms": list(a.alarms),
             "parameters": list(a.parameters), "capabilities": list(a.capabilities),
         } for a in artifacts],
-        "assets": [],
     }
 
 
@@ -120,12 +119,15 @@ def write_env(out_dir: Path, env: str, files: dict[str, bytes]) -> Path:
     return target
 
 
-def emit(app: App, spec_sha256: str, out_dir: Path, deploy: dict, extra: dict[str, bytes] | None = None) -> tuple[Path, dict]:
+def emit(app: App, spec_sha256: str, out_dir: Path, deploy: dict, assets: dict | None = None) -> tuple[Path, dict]:
     artifacts = render(app)
+    assets = assets or {}
     man = manifest(app, artifacts, spec_sha256, deploy)
+    man["assets"] = [{"function": a.function, "source": a.source, "sha256": a.sha256, "key": a.key,
+                      "bytes": len(a.body), "path": a.path} for _, a in sorted(assets.items())]
     files = {a.path: a.body for a in artifacts}
+    files.update({a.path: a.body for a in assets.values()})
     files[MANIFEST] = dumps(man)
-    files.update(extra or {})
     return write_env(out_dir, app.env, files), man
 
 

@@ -49,7 +49,8 @@ def validate(document: Document, envs: list[str] | None = None) -> Validated:
         spec = found
         specs[env] = spec
         warnings[env] = [_weakened(document.file, spec, path, why, positions) for path, why in spec.weakened()]
-    if specs and not errors:
+    if specs and not errors and len(specs) == len(document.environments):
+        # A waiver may excuse another environment: judge waivers only when every environment is validated.
         errors.update(_stale_waivers(document, specs))
     merged_warnings = merge_envs({e: warnings.get(e, []) for e in names}) if warnings else []
     if errors:
@@ -74,13 +75,19 @@ def _validate_all(file: str, data: dict, positions: Positions) -> Spec | list[Di
             progress = False
             for err in e.errors():
                 is_rule = err["type"] == RULES_ERROR or _CODE.fullmatch(err["type"])
-                found = _diagnostics(file, err, positions)
                 if attempt and not is_rule:
                     continue  # a consequence of a value taken out, not a mistake of its own
+                found = _diagnostics(file, err, positions)
                 diagnostics.extend(d for d in found if not any(_under(d.path, r) for r in removed))
-                if not is_rule and _remove(data, err["loc"]):
-                    removed.append(_clean(err["loc"])[0])
-                    progress = True
+                # Take the offending values out so the models around them validate and their rules run too.
+                # A rule about a whole mapping (no field) leaves it in: removing it would invent new mistakes.
+                base = _clean(err["loc"])[0]
+                targets = [base + i.at for i in err["ctx"]["issues"] if i.at] if err["type"] == RULES_ERROR else [base]
+                for target in targets:
+                    gone = _remove(data, target)
+                    if gone:
+                        removed.append(gone)
+                        progress = True
             if not progress:
                 break
         else:
@@ -93,22 +100,24 @@ def _under(dotted: str, path: tuple) -> bool:
     return dotted == prefix or dotted.startswith(prefix + ".") or dotted.startswith(prefix + "[")
 
 
-def _remove(data: Any, loc: tuple) -> bool:
-    """Take the value at an error's location out of the data (the key, for a bad key). True if removed."""
-    path, _ = _clean(loc)
+def _remove(data: Any, path: tuple) -> tuple | None:
+    """Take the value at a (clean) path out of the data (the key, for a bad key; the whole list, for a bad
+    item, so that indexes stay meaningful). Returns the path taken out, or None."""
+    while path and isinstance(path[-1], int):
+        path = path[:-1]
     if not path:
-        return False
+        return None
     parent = data
     for seg in path[:-1]:
         try:
             parent = parent[seg]
         except (KeyError, IndexError, TypeError):
-            return False
+            return None
     last = path[-1]
     if isinstance(parent, dict) and last in parent:
         del parent[last]
-        return True
-    return False
+        return path
+    return None
 
 
 def _stale_waivers(document: Document, specs: dict[str, Spec]) -> dict[str, list[Diagnostic]]:

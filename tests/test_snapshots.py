@@ -9,7 +9,7 @@ from .conftest import SHIPPED
 def _ids():
     from compiler.build import compile_spec
 
-    _, apps, _, _ = compile_spec(SHIPPED, None)
+    apps = compile_spec(SHIPPED, None).apps
     return sorted(f"{env}/{sid}" for env, app in apps.items() for sid in app.stacks)
 
 

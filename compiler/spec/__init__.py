@@ -9,6 +9,7 @@ from pydantic import Field, field_validator, model_validator
 from pydantic_core import PydanticCustomError
 
 from .alarms import Alarms
+from .api import REST_MAX_TIMEOUT_S, Api
 from .base import Issue, StrictModel, camel, raise_issues
 from .database import Database, DynamoDB, Postgres
 from .functions import Function, FunctionName
@@ -63,6 +64,7 @@ class Spec(StrictModel):
     network: Network = Network()
     database: Database | None = None
     functions: dict[FunctionName, Function] = Field(default_factory=dict)
+    api: Api | None = None
     alarms: Alarms = Alarms()
     deploy: Deploy = Deploy()
 
@@ -85,6 +87,32 @@ class Spec(StrictModel):
                                           "spaces and _.:/=+-@, keys not starting with aws:", {"key": key})
         return tags
 
+    @model_validator(mode="after")
+    def _references(self):
+        """Rules across sections: what one section names must exist in another and fit its limits."""
+        from ..diagnostics import did_you_mean
+
+        issues = []
+        for section, api in (("rest", self.api and self.api.rest), ("websocket", self.api and self.api.websocket)):
+            if api is None:
+                continue
+            fn = self.functions.get(api.function)
+            if fn is None:
+                issues.append(Issue("S221", ("api", section, "function"),
+                                    f'no function "{api.function}" under functions:{did_you_mean(api.function, self.functions)}'))
+            elif section == "rest" and fn.timeout_s > REST_MAX_TIMEOUT_S:
+                issues.append(Issue("S217", ("functions", api.function, "timeout_s"),
+                                    f"{fn.timeout_s} s behind the REST API, which stops waiting after {REST_MAX_TIMEOUT_S} s; use at most {REST_MAX_TIMEOUT_S}"))
+        for name, fn in self.functions.items():
+            if fn.uses_database and not isinstance(self.database, Postgres):
+                issues.append(Issue("S224", ("functions", name, "uses_database"), "uses_database needs `database: {engine: postgres}`"))
+        net = self.network
+        if isinstance(self.database, Postgres) and net.nat_gateways == 0 and "secretsmanager" not in net.endpoints:
+            issues.append(Issue("S214", ("network", "endpoints"),
+                                "the database's rotation function needs Secrets Manager: add the secretsmanager endpoint or a NAT gateway"))
+        raise_issues(issues)
+        return self
+
     def weakened(self) -> Iterator[tuple[str, str]]:
         """Every secure default this spec turns off, by spec path, with what it costs."""
         db = self.database
@@ -92,6 +120,9 @@ class Spec(StrictModel):
             yield "database.deletion_protection", "deletion protection is off: a stack update or delete can drop the database"
         if isinstance(db, DynamoDB) and not db.point_in_time_recovery:
             yield "database.point_in_time_recovery", "point-in-time recovery is off: a bad write cannot be undone"
+        for name, fn in self.functions.items():
+            if fn.url is not None and fn.url.auth == "NONE":
+                yield f"functions.{name}.url.auth", "the function URL is public: anyone on the internet can invoke it"
         if not self.alarms.email:
             yield "alarms.email", "no one is subscribed to the alarm topic: alarms fire unseen"
 
@@ -113,4 +144,4 @@ def spec_json_schema() -> dict[str, Any]:
     return schema
 
 
-__all__ = ["Deploy", "Alarms", "Database", "DynamoDB", "Function", "Network", "Postgres", "Regions", "Spec", "camel", "spec_json_schema"]
+__all__ = ["Api", "Deploy", "Alarms", "Database", "DynamoDB", "Function", "Network", "Postgres", "Regions", "Spec", "camel", "spec_json_schema"]

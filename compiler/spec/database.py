@@ -8,7 +8,7 @@ from typing import Annotated, Literal, Union
 from pydantic import Field, model_validator
 
 from .base import Issue, StrictModel, raise_issues
-from .regions import LOG_RETENTION_DAYS
+from .regions import retention_issues
 
 # RDS for PostgreSQL: the oldest minor of each major that RDS still creates (cfn-lint 1.58's
 # engine_version data; a major alone, such as "15", is deprecated for new instances). A test keeps this
@@ -64,8 +64,7 @@ class Postgres(StrictModel):
             issues.append(Issue("S207", ("backup_retention_days",), "RDS keeps automated backups 1 to 35 days (0 would turn backups off)"))
         if not 1 <= self.rotation_days <= 365:
             issues.append(Issue("S207", ("rotation_days",), "Secrets Manager rotates every 1 to 365 days"))
-        if self.log_retention_days not in LOG_RETENTION_DAYS:
-            issues.append(Issue("S207", ("log_retention_days",), f"CloudWatch Logs accepts only {', '.join(map(str, LOG_RETENTION_DAYS))} days"))
+        issues += retention_issues(("log_retention_days",), self.log_retention_days)
         backup = _BACKUP.fullmatch(self.backup_window)
         maint = _MAINT.fullmatch(self.maintenance_window)
         if not backup:

@@ -1,4 +1,4 @@
-"""The `functions:` section: named Lambda functions (their code source, runtime and sizing)."""
+"""The `functions:` section: named Lambda functions (code source, runtime, sizing, network, URL)."""
 
 from __future__ import annotations
 
@@ -7,32 +7,85 @@ from typing import Annotated, Literal
 from pydantic import Field, model_validator
 
 from .base import Issue, StrictModel, raise_issues
-from .regions import LOG_RETENTION_DAYS
+from .regions import retention_issues
 
 FunctionName = Annotated[str, Field(pattern=r"^[a-z][a-z0-9_]{0,29}$")]
-Runtime = Literal["python3.11", "python3.12", "python3.13", "nodejs20.x", "nodejs22.x"]
+
+# Lambda runtimes AWS supports for new functions (cfn-lint's runtime lifecycle data: none of these is
+# deprecated on 2026-11-22; a test fails once one of them is) and the ones it has retired.
+RUNTIMES = ("python3.11", "python3.12", "python3.13", "python3.14", "nodejs22.x", "nodejs24.x")
+RETIRED_RUNTIMES = ("python2.7", "python3.6", "python3.7", "python3.8", "python3.9", "python3.10", "nodejs",
+                    "nodejs4.3", "nodejs6.10", "nodejs8.10", "nodejs10.x", "nodejs12.x", "nodejs14.x",
+                    "nodejs16.x", "nodejs18.x", "nodejs20.x")
+MAX_TIMEOUT_S = 900
+MEMORY_MB = (128, 10240)
+BOOTSTRAP_HANDLER = "index.handler"
+
+
+class Cors(StrictModel):
+    origins: list[str] = Field(default_factory=list, description="allowed origins, e.g. https://app.example.com")
+    methods: list[Literal["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", "*"]] = Field(
+        default_factory=lambda: ["GET", "POST", "OPTIONS"])
+    headers: list[str] = Field(default_factory=lambda: ["Content-Type", "Authorization"])
+    credentials: bool = False
+    max_age_s: int = Field(600, ge=0, le=86400)
+
+    @model_validator(mode="after")
+    def _rules(self):
+        issues = [Issue("S107", ("origins", i), f'"{o}" is not an origin: write scheme://host[:port], e.g. https://app.example.com')
+                  for i, o in enumerate(self.origins) if o != "*" and not _origin(o)]
+        if self.credentials and "*" in self.origins:
+            issues.append(Issue("S223", ("credentials",), "browsers refuse credentials with a wildcard origin; list the origins"))
+        raise_issues(issues)
+        return self
+
+
+def _origin(value: str) -> bool:
+    import re
+    return bool(re.fullmatch(r"https?://[A-Za-z0-9.-]+(:\d{1,5})?", value))
+
+
+class FunctionUrl(StrictModel):
+    auth: Literal["AWS_IAM", "NONE"] = Field("AWS_IAM", description="NONE makes the URL public (a weakened default)")
+    invoke_mode: Literal["BUFFERED", "RESPONSE_STREAM"] = "BUFFERED"
+    cors: Cors | None = None
 
 
 class Function(StrictModel):
-    code: str | None = Field(None, description="project folder zipped as the function's code")
+    code: str | None = Field(None, description="project folder (relative to arch.yaml) zipped as the function's code")
     image: str | None = Field(None, description="container image URI (ECR)")
-    handler: str = "app.handler"
-    runtime: Runtime = "python3.12"
+    bootstrap: bool = Field(False, description="deploy inline placeholder code until the application exists")
+    handler: str = Field("app.handler", pattern=r"^[A-Za-z0-9_./-]+\.[A-Za-z_][A-Za-z0-9_]*$")
+    runtime: str = "python3.12"
     architecture: Literal["arm64", "x86_64"] = "arm64"
-    memory_mb: int = Field(1024, ge=128, le=10240)
-    timeout_s: int = Field(30, ge=1, le=900)
-    reserved_concurrency: int | None = Field(None, ge=0)
-    in_vpc: bool = False
-    uses_database: bool = False
+    memory_mb: int = 1024
+    timeout_s: int = 30
+    reserved_concurrency: int | None = Field(None, ge=0, description="0 stops the function; none means unreserved")
+    in_vpc: bool = Field(False, description="run in the private-app subnets with the app security group")
+    uses_database: bool = Field(False, description="gets DB_SECRET_ARN and read access to the database secret")
     environment: dict[Annotated[str, Field(pattern=r"^[A-Za-z][A-Za-z0-9_]*$")], str] = Field(default_factory=dict)
     log_retention_days: int = 30
+    dlq_retention_days: int = Field(14, ge=1, le=14, description="dead-letter queue for asynchronous invocations")
+    url: FunctionUrl | None = None
 
     @model_validator(mode="after")
     def _rules(self):
         issues = []
-        if (self.code is None) == (self.image is None):
-            issues.append(Issue("S215", (), "give exactly one of `code` (a project folder) or `image` (a container image URI)"))
-        if self.log_retention_days not in LOG_RETENTION_DAYS:
-            issues.append(Issue("S207", ("log_retention_days",), f"CloudWatch Logs accepts only {', '.join(map(str, LOG_RETENTION_DAYS))} days"))
+        if sum((self.code is not None, self.image is not None, self.bootstrap)) != 1:
+            issues.append(Issue("S215", (), "give exactly one of `code` (a project folder), `image` (a container image URI) or `bootstrap: true`"))
+        if self.runtime in RETIRED_RUNTIMES:
+            issues.append(Issue("S219", ("runtime",), f'AWS has retired {self.runtime}; use one of {", ".join(RUNTIMES)}'))
+        elif self.runtime not in RUNTIMES:
+            from ..diagnostics import did_you_mean
+            issues.append(Issue("S105", ("runtime",), f'"{self.runtime}" is not a Lambda runtime{did_you_mean(self.runtime, RUNTIMES)}; use one of {", ".join(RUNTIMES)}'))
+        if not 1 <= self.timeout_s <= MAX_TIMEOUT_S:
+            issues.append(Issue("S216", ("timeout_s",), f"a Lambda function runs 1 to {MAX_TIMEOUT_S} seconds"))
+        if not MEMORY_MB[0] <= self.memory_mb <= MEMORY_MB[1]:
+            issues.append(Issue("S218", ("memory_mb",), f"Lambda memory is {MEMORY_MB[0]} to {MEMORY_MB[1]} MB"))
+        issues += retention_issues(("log_retention_days",), self.log_retention_days)
         raise_issues(issues)
         return self
+
+    @property
+    def entry(self) -> str:
+        return BOOTSTRAP_HANDLER if self.bootstrap else self.handler

@@ -8,7 +8,7 @@ from typing import Literal
 from pydantic import Field, model_validator
 
 from .base import Issue, StrictModel, raise_issues
-from .regions import LOG_RETENTION_DAYS
+from .regions import retention_issues
 
 TIERS = ("public", "app", "data")
 # Subnets are planned for this many AZ slots whatever `azs` is, so going from 2 to 3 AZs adds
@@ -33,9 +33,7 @@ class FlowLogs(StrictModel):
 
     @model_validator(mode="after")
     def _retention(self):
-        if self.retention_days not in LOG_RETENTION_DAYS:
-            raise_issues([Issue("S207", ("retention_days",),
-                                f"CloudWatch Logs accepts only {', '.join(map(str, LOG_RETENTION_DAYS))} days")])
+        raise_issues(retention_issues(("retention_days",), self.retention_days))
         return self
 
 

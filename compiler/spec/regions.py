@@ -15,3 +15,12 @@ EDGE_REGION = "us-east-1"
 # CloudWatch Logs accepts only these retention periods (days).
 LOG_RETENTION_DAYS = (1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192,
                       2557, 2922, 3288, 3653)
+
+
+def retention_issues(at: tuple, days: int) -> list:
+    """S207 when CloudWatch Logs would refuse the retention period."""
+    from .base import Issue
+
+    if days in LOG_RETENTION_DAYS:
+        return []
+    return [Issue("S207", at, f"CloudWatch Logs accepts only {', '.join(map(str, LOG_RETENTION_DAYS))} days")]

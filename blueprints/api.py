@@ -1,0 +1,204 @@
+"""The api stack: every function, the REST API (v1) and the WebSocket API (v2) in front of them, with their alarms."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from typing import Any, Iterable
+
+from awacs import dynamodb as addb
+from awacs import execute_api
+from awacs.aws import Allow, PolicyDocument, Principal, Statement
+from awacs.sts import AssumeRole
+from troposphere import GetAtt, Join, Ref, Sub, apigateway, apigatewayv2, awslambda, dynamodb, iam
+
+from compiler.app import Context
+from compiler.naming import logical_id
+from compiler.spec import Spec
+from compiler.spec.api import Rest, WebSocket
+
+from .alarms import alarm
+from .functions import Grants, artifact_bucket, function
+from .secure import kms_key, log_group, retain
+
+CONCERN = "api"
+ACCESS_LOG_FORMAT = json.dumps({
+    "requestId": "$context.requestId", "ip": "$context.identity.sourceIp", "requestTime": "$context.requestTime",
+    "httpMethod": "$context.httpMethod", "routeKey": "$context.routeKey", "resourcePath": "$context.resourcePath",
+    "status": "$context.status", "protocol": "$context.protocol", "responseLength": "$context.responseLength",
+    "integrationLatency": "$context.integrationLatency", "errorMessage": "$context.error.message",
+}, sort_keys=True)
+WS_ACCESS_LOG_FORMAT = json.dumps({
+    "requestId": "$context.requestId", "ip": "$context.identity.sourceIp", "requestTime": "$context.requestTime",
+    "eventType": "$context.eventType", "routeKey": "$context.routeKey", "connectionId": "$context.connectionId",
+    "status": "$context.status", "integrationError": "$context.integrationErrorMessage", "errorMessage": "$context.error.message",
+}, sort_keys=True)
+LAMBDA_URI = "arn:${AWS::Partition}:apigateway:${AWS::Region}:lambda:path/2015-03-31/functions/${Arn}/invocations"
+
+
+def build(spec: Spec, ctx: Context) -> Iterable[Any]:
+    key = kms_key("ApiLogsKey", f"{ctx.prefix} function and API logs", logs_service=True)
+    yield key
+    if any(fn.code is not None for fn in spec.functions.values()):
+        yield artifact_bucket()
+    api = spec.api
+    grants = {name: Grants() for name in spec.functions}
+    if api and api.rest and api.rest.cors:
+        c = api.rest.cors
+        grants[api.rest.function].environment.update(
+            CORS_ORIGINS=",".join(c.origins), CORS_METHODS=",".join(c.methods), CORS_HEADERS=",".join(c.headers),
+            CORS_ALLOW_CREDENTIALS=str(c.credentials).lower(), CORS_MAX_AGE=str(c.max_age_s))
+    ws_table = None
+    if api and api.websocket and api.websocket.connections_table:
+        ws_table = _connections_table(ctx)
+        yield ws_table
+        g = grants[api.websocket.function]
+        g.environment["CONNECTIONS_TABLE"] = Ref(ws_table)
+        g.statements += [
+            Statement(Sid="Connections", Effect=Allow, Action=[addb.PutItem, addb.DeleteItem, addb.Scan], Resource=[GetAtt(ws_table, "Arn")]),
+            Statement(Sid="PostToConnections", Effect=Allow, Action=[execute_api.ManageConnections],
+                      Resource=[Sub(f"arn:${{AWS::Partition}}:execute-api:${{AWS::Region}}:${{AWS::AccountId}}:${{ApiWsApi}}/{ctx.env}/POST/@connections/*")]),
+        ]
+    lambdas: dict[str, Any] = {}
+    for name, fn in spec.functions.items():
+        for obj in function(name, fn, ctx, key, grants[name]):
+            if getattr(obj, "resource_type", None) == "AWS::Lambda::Function":
+                lambdas[name] = obj
+            yield obj
+    if api and (api.rest or api.websocket):
+        yield from _account()
+    if api and api.rest:
+        yield from _rest(api.rest, ctx, lambdas[api.rest.function], key)
+    if api and api.websocket:
+        yield from _websocket(api.websocket, ctx, lambdas[api.websocket.function], key)
+
+
+def _account() -> Iterable[Any]:
+    """API Gateway writes execution logs with one role per account and region (the last stack to set it wins)."""
+    role = iam.Role("ApiCloudWatchRole", AssumeRolePolicyDocument=PolicyDocument(Version="2012-10-17", Statement=[Statement(
+        Effect=Allow, Principal=Principal("Service", "apigateway.amazonaws.com"), Action=[AssumeRole])]),
+        ManagedPolicyArns=[Sub("arn:${AWS::Partition}:iam::aws:policy/service-role/AmazonAPIGatewayPushToCloudWatchLogs")])
+    yield role
+    yield apigateway.Account("ApiAccount", CloudWatchRoleArn=GetAtt(role, "Arn"))
+
+
+def _path_id(path: str) -> str:
+    if path == "/":
+        return "Root"
+    parts = []
+    for seg in path.strip("/").split("/"):
+        if seg == "{proxy+}":
+            parts.append("Proxy")
+        elif seg.startswith("{"):
+            parts.append(logical_id(seg.strip("{}"), "Param"))
+        else:
+            parts.append(logical_id("".join(ch if ch.isalnum() else "_" for ch in seg)))
+    return "".join(parts)
+
+
+def _rest(rest: Rest, ctx: Context, lam: Any, logs_key: Any) -> Iterable[Any]:
+    api = apigateway.RestApi("ApiRestApi", Name=f"{ctx.prefix}-rest", Description=f"{ctx.prefix} REST API",
+                             EndpointConfiguration=apigateway.EndpointConfiguration(Types=["REGIONAL"]))
+    yield api
+    resources: dict[str, Any] = {"/": GetAtt(api, "RootResourceId")}
+    for path in sorted({p for _, p in rest.methods} | _prefixes(rest)):
+        if path == "/":
+            continue
+        parent = path.rsplit("/", 1)[0] or "/"
+        res = apigateway.Resource(f"ApiRest{_path_id(path)}Resource", RestApiId=Ref(api), ParentId=_ref(resources[parent]),
+                                  PathPart=path.rsplit("/", 1)[1])
+        resources[path] = res
+        yield res
+    uri = Sub(LAMBDA_URI, Arn=GetAtt(lam, "Arn"))
+    methods = []
+    for method, path in rest.methods:
+        methods.append(apigateway.Method(
+            f"ApiRest{_path_id(path)}{method.capitalize()}Method", RestApiId=Ref(api), ResourceId=_ref(resources[path]),
+            HttpMethod=method, AuthorizationType="NONE",
+            Integration=apigateway.Integration(Type="AWS_PROXY", IntegrationHttpMethod="POST", Uri=uri, TimeoutInMillis=29000)))
+    if rest.cors:
+        # Preflight goes to the function too (it answers with the listed origins), wherever ANY does not already.
+        covered = {p for m, p in rest.methods if m in ("ANY", "OPTIONS")}
+        for path in sorted({p for _, p in rest.methods} - covered):
+            methods.append(apigateway.Method(
+                f"ApiRest{_path_id(path)}OptionsMethod", RestApiId=Ref(api), ResourceId=_ref(resources[path]),
+                HttpMethod="OPTIONS", AuthorizationType="NONE",
+                Integration=apigateway.Integration(Type="AWS_PROXY", IntegrationHttpMethod="POST", Uri=uri)))
+    yield from methods
+    # A deployment is a snapshot: a new one (a new logical ID) exactly when the methods change.
+    digest = hashlib.sha256(json.dumps([m.to_dict() for m in methods], sort_keys=True, default=str).encode()).hexdigest()[:10]
+    deployment = apigateway.Deployment(f"ApiRestDeployment{digest}", RestApiId=Ref(api), Description=f"methods {digest}",
+                                       DependsOn=[m.title for m in methods])
+    logs = log_group("ApiRestAccessLogGroup", f"/aws/apigateway/{ctx.prefix}-rest", rest.access_log_retention_days, logs_key)
+    stage = apigateway.Stage(
+        "ApiRestStage", RestApiId=Ref(api), StageName=ctx.env, DeploymentId=Ref(deployment), TracingEnabled=True,
+        AccessLogSetting=apigateway.AccessLogSetting(DestinationArn=GetAtt(logs, "Arn"), Format=ACCESS_LOG_FORMAT),
+        MethodSettings=[apigateway.MethodSetting(HttpMethod="*", ResourcePath="/*", LoggingLevel="ERROR", DataTraceEnabled=False,
+                                                 MetricsEnabled=True, ThrottlingRateLimit=rest.throttle.rate,
+                                                 ThrottlingBurstLimit=rest.throttle.burst)],
+        DependsOn=["ApiAccount"])
+    permission = awslambda.Permission("ApiRestInvokePermission", FunctionName=GetAtt(lam, "Arn"), Action="lambda:InvokeFunction",
+                                      Principal="apigateway.amazonaws.com",
+                                      SourceArn=Sub(f"arn:${{AWS::Partition}}:execute-api:${{AWS::Region}}:${{AWS::AccountId}}:${{ApiRestApi}}/{ctx.env}/*"))
+    yield from (deployment, logs, stage, permission)
+    yield alarm(ctx, "ApiRest5xxAlarm", "rest-5xx", "REST API: more than 10 server errors in 5 minutes",
+                namespace="AWS/ApiGateway", metric="5XXError", dimensions={"ApiName": f"{ctx.prefix}-rest"}, statistic="Sum",
+                period=300, threshold=10, comparison="GreaterThanThreshold", evaluation_periods=1)
+    yield ctx.output("RestApiId", Ref(api), "REST API id")
+    yield ctx.output("RestApiDomain", Sub("${ApiRestApi}.execute-api.${AWS::Region}.${AWS::URLSuffix}"), "REST API regional domain")
+    yield ctx.output("RestApiUrl", Sub(f"https://${{ApiRestApi}}.execute-api.${{AWS::Region}}.${{AWS::URLSuffix}}/{ctx.env}"), "REST API stage URL")
+
+
+def _prefixes(rest: Rest) -> set[str]:
+    out = set()
+    for _, path in rest.methods:
+        parts = path.strip("/").split("/")
+        out.update("/" + "/".join(parts[:i]) for i in range(1, len(parts)))
+    return out
+
+
+def _ref(target: Any) -> Any:
+    return target if not hasattr(target, "title") else Ref(target)
+
+
+def _connections_table(ctx: Context) -> dynamodb.Table:
+    return retain(dynamodb.Table(
+        "ApiWsConnectionsTable", BillingMode="PAY_PER_REQUEST",
+        AttributeDefinitions=[dynamodb.AttributeDefinition(AttributeName="connectionId", AttributeType="S")],
+        KeySchema=[dynamodb.KeySchema(AttributeName="connectionId", KeyType="HASH")],
+        TimeToLiveSpecification=dynamodb.TimeToLiveSpecification(AttributeName="expiresAt", Enabled=True),
+        PointInTimeRecoverySpecification=dynamodb.PointInTimeRecoverySpecification(PointInTimeRecoveryEnabled=True),
+        SSESpecification=dynamodb.SSESpecification(SSEEnabled=True, SSEType="KMS")))
+
+
+def _route_id(route: str) -> str:
+    return logical_id(route.lstrip("$").replace("-", "_"))
+
+
+def _websocket(ws: WebSocket, ctx: Context, lam: Any, logs_key: Any) -> Iterable[Any]:
+    api = apigatewayv2.Api("ApiWsApi", Name=f"{ctx.prefix}-ws", ProtocolType="WEBSOCKET", RouteSelectionExpression=ws.route_selection,
+                           Description=f"{ctx.prefix} WebSocket API")
+    integration = apigatewayv2.Integration("ApiWsIntegration", ApiId=Ref(api), IntegrationType="AWS_PROXY",
+                                           IntegrationUri=Sub(LAMBDA_URI, Arn=GetAtt(lam, "Arn")))
+    routes = [apigatewayv2.Route(f"ApiWs{_route_id(r)}Route", ApiId=Ref(api), RouteKey=r, AuthorizationType="NONE",
+                                 Target=Join("/", ["integrations", Ref(integration)])) for r in ws.routes]
+    digest = hashlib.sha256(json.dumps([r.to_dict() for r in routes] + [integration.to_dict()], sort_keys=True, default=str).encode()).hexdigest()[:10]
+    deployment = apigatewayv2.Deployment(f"ApiWsDeployment{digest}", ApiId=Ref(api), Description=f"routes {digest}",
+                                         DependsOn=[r.title for r in routes])
+    logs = log_group("ApiWsAccessLogGroup", f"/aws/apigateway/{ctx.prefix}-ws", ws.access_log_retention_days, logs_key)
+    stage = apigatewayv2.Stage(
+        "ApiWsStage", ApiId=Ref(api), StageName=ctx.env, DeploymentId=Ref(deployment),
+        AccessLogSettings=apigatewayv2.AccessLogSettings(DestinationArn=GetAtt(logs, "Arn"), Format=WS_ACCESS_LOG_FORMAT),
+        DefaultRouteSettings=apigatewayv2.RouteSettings(ThrottlingRateLimit=ws.throttle.rate, ThrottlingBurstLimit=ws.throttle.burst,
+                                                        LoggingLevel="ERROR", DataTraceEnabled=False, DetailedMetricsEnabled=False),
+        DependsOn=["ApiAccount"])
+    permission = awslambda.Permission("ApiWsInvokePermission", FunctionName=GetAtt(lam, "Arn"), Action="lambda:InvokeFunction",
+                                      Principal="apigateway.amazonaws.com",
+                                      SourceArn=Sub(f"arn:${{AWS::Partition}}:execute-api:${{AWS::Region}}:${{AWS::AccountId}}:${{ApiWsApi}}/{ctx.env}/*"))
+    yield from (api, integration, *routes, deployment, logs, stage, permission)
+    for metric in ("IntegrationError", "ExecutionError"):
+        yield alarm(ctx, f"ApiWs{metric}Alarm", f"ws-{metric.lower()}", f"WebSocket API: more than 5 {metric} in 5 minutes",
+                    namespace="AWS/ApiGateway", metric=metric, dimensions={"ApiId": Ref(api)}, statistic="Sum",
+                    period=300, threshold=5, comparison="GreaterThanThreshold", evaluation_periods=1)
+    yield ctx.output("WebSocketApiId", Ref(api), "WebSocket API id")
+    yield ctx.output("WebSocketUrl", Sub(f"wss://${{ApiWsApi}}.execute-api.${{AWS::Region}}.${{AWS::URLSuffix}}/{ctx.env}"), "WebSocket URL")

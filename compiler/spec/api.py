@@ -1,0 +1,84 @@
+"""The `api:` section: a REST API (API Gateway v1) and a WebSocket API (API Gateway v2), each backed by a function."""
+
+from __future__ import annotations
+
+import re
+from pydantic import Field, model_validator
+
+from .base import Issue, StrictModel, raise_issues
+from .functions import Cors
+from .regions import retention_issues
+
+METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", "ANY")
+REST_MAX_TIMEOUT_S = 29  # API Gateway's integration timeout
+_PATH = re.compile(r"/|(/([A-Za-z0-9._-]+|\{[A-Za-z_][A-Za-z0-9_]*\}|\{proxy\+\}))+")
+_WS_ROUTE = re.compile(r"\$connect|\$disconnect|\$default|[A-Za-z][A-Za-z0-9_-]{0,127}")
+
+
+class Throttle(StrictModel):
+    rate: float = Field(1000, gt=0, le=10000, description="steady requests per second (account limit 10,000 per region)")
+    burst: int = Field(2000, ge=0, le=5000, description="bucket size (account limit 5,000 per region)")
+
+
+class Rest(StrictModel):
+    function: str
+    routes: list[str] = Field(default_factory=lambda: ["ANY /", "ANY /{proxy+}"], description='"METHOD /path" each; ANY for all methods')
+    throttle: Throttle = Throttle()
+    cors: Cors | None = None
+    access_log_retention_days: int = 14
+
+    @model_validator(mode="after")
+    def _rules(self):
+        issues = []
+        issues += retention_issues(("access_log_retention_days",), self.access_log_retention_days)
+        seen = set()
+        for i, route in enumerate(self.routes):
+            parsed = parse_route(route)
+            if parsed is None:
+                issues.append(Issue("S220", ("routes", i), f'"{route}" is not a route: write "METHOD /path" with METHOD one of {", ".join(METHODS)} '
+                                    "and path segments of letters, digits, ._- or {param} ({proxy+} last)"))
+            elif parsed in seen:
+                issues.append(Issue("S220", ("routes", i), f'"{route}" is listed twice'))
+            else:
+                seen.add(parsed)
+        raise_issues(issues)
+        return self
+
+    @property
+    def methods(self) -> list[tuple[str, str]]:
+        return [parse_route(r) for r in self.routes]
+
+
+def parse_route(route: str) -> tuple[str, str] | None:
+    parts = route.split()
+    if len(parts) != 2 or parts[0] not in METHODS or not _PATH.fullmatch(parts[1]):
+        return None
+    if "{proxy+}" in parts[1][:-len("{proxy+}")]:
+        return None
+    return parts[0], parts[1]
+
+
+class WebSocket(StrictModel):
+    function: str
+    routes: list[str] = Field(default_factory=lambda: ["$connect", "$disconnect", "$default"])
+    route_selection: str = Field("$request.body.action", pattern=r"^\$request\.body\.[A-Za-z_][A-Za-z0-9_.]*$")
+    throttle: Throttle = Throttle(rate=500, burst=1000)
+    access_log_retention_days: int = 14
+    connections_table: bool = Field(True, description="a DynamoDB table for connection ids, granted to the function")
+
+    @model_validator(mode="after")
+    def _rules(self):
+        issues = [Issue("S220", ("routes", i), f'"{r}" is not a WebSocket route: $connect, $disconnect, $default or a name of letters, digits, _ and -')
+                  for i, r in enumerate(self.routes) if not _WS_ROUTE.fullmatch(r)]
+        issues += retention_issues(("access_log_retention_days",), self.access_log_retention_days)
+        if len(set(self.routes)) != len(self.routes):
+            issues.append(Issue("S220", ("routes",), "each route may be listed once"))
+        raise_issues(issues)
+        return self
+
+
+class Api(StrictModel):
+    rest: Rest | None = None
+    websocket: WebSocket | None = None
+
+
