@@ -48,6 +48,8 @@ def build(spec: Spec, ctx: Context) -> Iterable[Any]:
         grants[api.rest.function].environment.update(
             CORS_ORIGINS=",".join(c.origins), CORS_METHODS=",".join(c.methods), CORS_HEADERS=",".join(c.headers),
             CORS_ALLOW_CREDENTIALS=str(c.credentials).lower(), CORS_MAX_AGE=str(c.max_age_s))
+    if api and api.rest and spec.cdn is not None:
+        grants[api.rest.function].environment["API_BASE_PATH"] = spec.cdn.api_path
     ws_table = None
     if api and api.websocket and api.websocket.connections_table:
         ws_table = _connections_table(ctx)

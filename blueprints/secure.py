@@ -77,3 +77,35 @@ def name_tag(name: Any) -> Tags:
 
 
 __all__ = ["STATEFUL_TYPES", "KEEP", "retain", "kms_key", "log_group", "topic", "topic_policy", "name_tag", "Partition", "Region"]
+
+
+def bucket(logical_id: str, name: Any, *, lifecycle: list | None = None, access_logs: tuple[Any, str] | None = None,
+           acl_writes: bool = False) -> Any:
+    """Private, versioned, encrypted (SSE-S3, which CloudFront OAC and log delivery can use), retained.
+    `acl_writes` keeps ACLs usable for CloudFront's standard log delivery, which writes with an ACL."""
+    from troposphere import s3
+
+    props: dict[str, Any] = dict(
+        BucketName=name,
+        BucketEncryption=s3.BucketEncryption(ServerSideEncryptionConfiguration=[s3.ServerSideEncryptionRule(
+            ServerSideEncryptionByDefault=s3.ServerSideEncryptionByDefault(SSEAlgorithm="AES256"), BucketKeyEnabled=True)]),
+        PublicAccessBlockConfiguration=s3.PublicAccessBlockConfiguration(
+            BlockPublicAcls=True, BlockPublicPolicy=True, IgnorePublicAcls=True, RestrictPublicBuckets=True),
+        VersioningConfiguration=s3.VersioningConfiguration(Status="Enabled"),
+        OwnershipControls=s3.OwnershipControls(Rules=[s3.OwnershipControlsRule(
+            ObjectOwnership="BucketOwnerPreferred" if acl_writes else "BucketOwnerEnforced")]),
+        LifecycleConfiguration=s3.LifecycleConfiguration(Rules=[
+            s3.LifecycleRule(Id="abort-incomplete-uploads", Status="Enabled",
+                             AbortIncompleteMultipartUpload=s3.AbortIncompleteMultipartUpload(DaysAfterInitiation=7)),
+            *(lifecycle or [])]))
+    if access_logs is not None:
+        target, prefix = access_logs
+        props["LoggingConfiguration"] = s3.LoggingConfiguration(DestinationBucketName=target, LogFilePrefix=prefix)
+    return retain(s3.Bucket(logical_id, **props))
+
+
+def tls_only_statement(bucket_arn: Any) -> Statement:
+    from awacs import s3 as as3
+
+    return Statement(Sid="DenyInsecureTransport", Effect=Deny, Principal=Principal("*"), Action=[as3.Action("*")],
+                     Resource=[bucket_arn, Sub("${Arn}/*", Arn=bucket_arn)], Condition=Condition(Bool({"aws:SecureTransport": "false"})))

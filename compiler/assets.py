@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import io
+import json
 import stat
 import zipfile
 from dataclasses import dataclass
@@ -23,7 +24,6 @@ class Asset:
     function: str
     source: str  # the folder as written in the spec
     body: bytes
-    extra: tuple[tuple[str, bytes], ...] = ()  # files generated at compile time (edge config)
 
     @property
     def sha256(self) -> str:
@@ -58,7 +58,11 @@ def zip_folder(folder: Path, extra: dict[str, bytes] | None = None) -> bytes:
     return buf.getvalue()
 
 
-def package(spec: Spec, base: Path, file: str, positions: Positions) -> tuple[dict[str, Asset], list[Diagnostic]]:
+HANDLERS_ROOT = Path(__file__).resolve().parent.parent / "handlers"  # archc's own handler code (edge)
+
+
+def package(spec: Spec, env: str, base: Path, file: str, positions: Positions,
+            root: Path = HANDLERS_ROOT) -> tuple[dict[str, Asset], list[Diagnostic]]:
     """Zip every function that has a `code` folder; a missing folder is a located diagnostic."""
     assets: dict[str, Asset] = {}
     errors: list[Diagnostic] = []
@@ -72,4 +76,20 @@ def package(spec: Spec, base: Path, file: str, positions: Positions) -> tuple[di
                                      f'no code folder "{fn.code}" (looked in {folder}); give a folder relative to the spec'))
             continue
         assets[name] = Asset(name, fn.code, zip_folder(folder))
+    edge = edge_package(spec, env, root)
+    if edge is not None:
+        assets[edge.function] = edge
     return assets, errors
+
+
+def edge_package(spec: Spec, env: str, root: Path = HANDLERS_ROOT) -> Asset | None:
+    """The Lambda@Edge package: archc's edge handlers plus the config.json compiled from the spec."""
+    from blueprints.edge import EDGE_ASSET, code_config
+
+    if spec.cdn is None:
+        return None
+    config = code_config(spec, env)
+    if config is None:
+        return None
+    body = (json.dumps(config, indent=2, sort_keys=True) + "\n").encode()
+    return Asset(EDGE_ASSET, "handlers/edge", zip_folder(root / "edge", {"config.json": body}))

@@ -45,7 +45,7 @@ def compile_spec(spec_path: Path, envs: list[str] | None) -> Compiled:
     errors: list[Diagnostic] = []
     base = Path(spec_path).resolve().parent
     for env, spec in validated.specs.items():
-        packaged, missing = package(spec, base, document.file, document.for_env(env)[1])
+        packaged, missing = package(spec, env, base, document.file, document.for_env(env)[1])
         errors.extend(missing)
         if missing:
             continue

@@ -10,6 +10,7 @@ from pydantic_core import PydanticCustomError
 
 from .alarms import Alarms
 from .api import REST_MAX_TIMEOUT_S, Api
+from .cdn import Cdn
 from .base import Issue, StrictModel, camel, raise_issues
 from .database import Database, DynamoDB, Postgres
 from .functions import Function, FunctionName
@@ -65,6 +66,7 @@ class Spec(StrictModel):
     database: Database | None = None
     functions: dict[FunctionName, Function] = Field(default_factory=dict)
     api: Api | None = None
+    cdn: Cdn | None = None
     alarms: Alarms = Alarms()
     deploy: Deploy = Deploy()
 
@@ -106,6 +108,13 @@ class Spec(StrictModel):
         for name, fn in self.functions.items():
             if fn.uses_database and not isinstance(self.database, Postgres):
                 issues.append(Issue("S224", ("functions", name, "uses_database"), "uses_database needs `database: {engine: postgres}`"))
+        if self.cdn is not None:
+            rest = self.api.rest if self.api else None
+            if rest is None:
+                issues.append(Issue("S225", ("cdn",), "the CDN fronts the REST API: add `api: {rest: ...}`"))
+            elif not all(path == self.cdn.api_path or path.startswith(self.cdn.api_path + "/") for _, path in rest.methods):
+                issues.append(Issue("S225", ("api", "rest", "routes"),
+                                    f"behind the CDN every REST route lives under {self.cdn.api_path} (e.g. \"GET {self.cdn.api_path}/health\")"))
         net = self.network
         if isinstance(self.database, Postgres) and net.nat_gateways == 0 and "secretsmanager" not in net.endpoints:
             issues.append(Issue("S214", ("network", "endpoints"),
@@ -125,6 +134,10 @@ class Spec(StrictModel):
                 yield f"functions.{name}.url.auth", "the function URL is public: anyone on the internet can invoke it"
         if not self.alarms.email:
             yield "alarms.email", "no one is subscribed to the alarm topic: alarms fire unseen"
+        if self.cdn is not None and not self.cdn.waf.enabled:
+            yield "cdn.waf.enabled", "no web application firewall in front of the distribution"
+        if self.cdn is not None and self.cdn.images is not None and not self.cdn.images.signed_urls:
+            yield "cdn.images.signed_urls", "images are served to anyone without a signed URL"
 
 
 def spec_json_schema() -> dict[str, Any]:
@@ -144,4 +157,4 @@ def spec_json_schema() -> dict[str, Any]:
     return schema
 
 
-__all__ = ["Api", "Deploy", "Alarms", "Database", "DynamoDB", "Function", "Network", "Postgres", "Regions", "Spec", "camel", "spec_json_schema"]
+__all__ = ["Cdn", "Api", "Deploy", "Alarms", "Database", "DynamoDB", "Function", "Network", "Postgres", "Regions", "Spec", "camel", "spec_json_schema"]

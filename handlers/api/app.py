@@ -18,6 +18,7 @@ Environment:
     CORS_ORIGINS            comma-separated exact origins (``https://app.example.com``); empty/unset = none.
                             ``Access-Control-Allow-Origin`` is echoed only for a listed Origin; ``Vary: Origin``
                             is always sent. No wildcard support (credentials forbid ``*`` anyway).
+    API_BASE_PATH           a path prefix stripped before routing (e.g. /api when CloudFront sends /api/* here).
     CORS_HEADERS            comma-separated request headers a preflight allows (default Content-Type, Authorization).
     CORS_MAX_AGE            seconds a browser may cache a preflight (default 600).
     CORS_ALLOW_CREDENTIALS  "true" adds ``Access-Control-Allow-Credentials: true`` for allowed origins.
@@ -33,7 +34,9 @@ from __future__ import annotations
 
 import base64
 import binascii
+import html
 import json
+import re
 import logging
 import os
 import sys
@@ -135,6 +138,10 @@ def _route_path(event: dict[str, Any]) -> str:
         path = "/" + path
     if len(path) > 1:
         path = path.rstrip("/") or "/"
+    # Behind CloudFront the API lives under a prefix (e.g. /api); routes are written without it.
+    base = os.environ.get("API_BASE_PATH", "").rstrip("/")
+    if base and (path == base or path.startswith(base + "/")):
+        path = path[len(base):] or "/"
     return path
 
 
@@ -210,7 +217,27 @@ ROUTES: dict[str, dict[str, Route]] = {
 }
 
 
+IMAGE_PREFIX = "/images/"
+_IMAGE_NAME = re.compile(r"[A-Za-z0-9._/-]{1,200}")
+
+
+def image(path: str) -> dict[str, Any]:
+    """The image service behind the CDN (seeds/000): renders the requested image; here a labelled SVG
+    placeholder. Answers are immutable, so CloudFront and the S3 write-back may keep them a year."""
+    name = path[len(IMAGE_PREFIX):]
+    if not _IMAGE_NAME.fullmatch(name) or ".." in name:
+        raise HttpError(400, "BAD_REQUEST", "Invalid image name")
+    label = html.escape(name)
+    svg = (f'<svg xmlns="http://www.w3.org/2000/svg" width="320" height="80"><rect width="100%" height="100%" fill="#eee"/>'
+           f'<text x="10" y="45" font-family="sans-serif" font-size="16">{label}</text></svg>')
+    return {"statusCode": 200, "isBase64Encoded": False, "body": svg,
+            "headers": {"Content-Type": "image/svg+xml", "Cache-Control": "public, max-age=31536000, immutable",
+                        "X-Content-Type-Options": "nosniff"}}
+
+
 def _dispatch(event: dict[str, Any], method: str, path: str, request_id: str | None) -> dict[str, Any]:
+    if path.startswith(IMAGE_PREFIX) and method in ("GET", "HEAD"):
+        return image(path)
     methods = ROUTES.get(path)
     if methods is None:
         raise HttpError(404, "NOT_FOUND", "No route for this path")

@@ -55,6 +55,9 @@ from dataclasses import dataclass, field
 from typing import Any, Optional
 
 CONFIG_FILE = "config.json"
+# An origin domain of "$distribution" means: this distribution's own domain (from the event), used to
+# reach the API through its cache behavior when the API's domain is not known at compile time.
+DISTRIBUTION_DOMAIN = "$distribution"
 DEFAULT_PATH = os.path.join(os.path.dirname(os.path.abspath(__file__)), CONFIG_FILE)
 AUTH_METHODS = ("origin-access-identity", "none")
 

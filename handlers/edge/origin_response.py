@@ -54,9 +54,12 @@ class _NoRedirect(urllib.request.HTTPRedirectHandler):
 _opener = urllib.request.build_opener(urllib.request.ProxyHandler({}), _NoRedirect)
 
 
-def _api_url(o: config.Origin, request: dict) -> str:
+def _api_url(o: config.Origin, request: dict, distribution: str) -> str:
     default_port = 443 if o.protocol == "https" else 80
-    host = o.domain if o.port == default_port else f"{o.domain}:{o.port}"
+    # The API's own domain is only known after deploy; "$distribution" calls it through this
+    # distribution (its API behavior), whose domain every event carries.
+    domain = distribution if o.domain == config.DISTRIBUTION_DOMAIN else o.domain
+    host = domain if o.port == default_port else f"{domain}:{o.port}"
     qs = request.get("querystring", "")
     return f"{o.protocol}://{host}{o.path}{request['uri']}" + (f"?{qs}" if qs else "")
 
@@ -112,7 +115,8 @@ def handler(event, context):
     api, wb = cfg.origins[cfg.failover_origin], cfg.write_back
     limit = max(RESPONSE_LIMIT, wb.max_object_bytes if wb.enabled else 0)
     try:
-        status, headers, body = _fetch(_api_url(api, request), cfg.api_timeout_seconds, limit)
+        url = _api_url(api, request, cf["config"]["distributionDomainName"])
+        status, headers, body = _fetch(url, cfg.api_timeout_seconds, limit)
     except Exception as exc:
         log.warning("failover to %s failed for %s: %r", api.domain, request["uri"], exc)
         return _error(response, 502, "Bad Gateway: image service unreachable\n")

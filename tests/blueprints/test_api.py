@@ -81,12 +81,13 @@ def test_rest_api_stage_throttling_logging_tracing(templates):
 def test_rest_methods_proxy_to_the_function_and_cors_preflight(templates):
     t = api(templates)
     methods = {lid: r["Properties"] for lid, r in resources(t, "AWS::ApiGateway::Method").items()}
-    assert {"ApiRestHealthGetMethod", "ApiRestEchoPostMethod", "ApiRestProxyAnyMethod",
-            "ApiRestHealthOptionsMethod", "ApiRestEchoOptionsMethod"} == set(methods)
+    assert {"ApiRestApiHealthGetMethod", "ApiRestApiEchoPostMethod", "ApiRestApiProxyAnyMethod",
+            "ApiRestApiHealthOptionsMethod", "ApiRestApiEchoOptionsMethod"} == set(methods)
     for m in methods.values():
         assert m["Integration"]["Type"] == "AWS_PROXY" and m["Integration"]["IntegrationHttpMethod"] == "POST"
     env = props(t, "FnApiFunction")["Environment"]["Variables"]
     assert env["CORS_ORIGINS"] == "https://app.example.com" and env["CORS_ALLOW_CREDENTIALS"] == "true"
+    assert env["API_BASE_PATH"] == "/api"  # CloudFront sends /api/*; the handler routes without the prefix
 
 
 def test_rest_permission_is_limited_to_this_api_and_stage(templates):
@@ -103,7 +104,7 @@ def test_deployment_id_changes_only_with_the_methods(templates):
 
 
 def test_deployment_id_changes_when_a_route_is_added(tmp_path):
-    spec = (ROOT / "arch.yaml").read_text().replace('"POST /echo", ', '"POST /echo", "GET /items", ')
+    spec = (ROOT / "arch.yaml").read_text().replace('"POST /api/echo", ', '"POST /api/echo", "GET /api/items", ')
     (tmp_path / "arch.yaml").write_text(spec)
     shutil.copytree(ROOT / "handlers", tmp_path / "handlers")
     before = compile_spec(ROOT / "arch.yaml", ["dev"]).apps["dev"].stacks["ap-northeast-1/fillup-dev-api"].template
@@ -164,7 +165,7 @@ def test_dr_region_api_reads_the_primary_database_across_regions(templates, comp
 def test_assets_are_listed_and_written(compiled):
     man = compiled["manifests"]["prod"]
     by_fn = {a["function"]: a for a in man["assets"]}
-    assert set(by_fn) == {"api", "ws"}
+    assert set(by_fn) == {"api", "ws", "@edge"}
     for a in by_fn.values():
         path = compiled["out"] / "prod" / a["path"]
         assert path.is_file() and path.stat().st_size == a["bytes"] and a["key"] == f"assets/{a['sha256']}.zip"

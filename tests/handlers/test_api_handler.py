@@ -247,3 +247,23 @@ def test_api_handler_imports_only_stdlib(api_app):
         elif isinstance(node, ast.ImportFrom) and node.module:
             roots.add(node.module.split(".")[0])
     assert roots <= set(sys.stdlib_module_names) | {"__future__", "boto3", "botocore"}
+
+
+def test_base_path_is_stripped_before_routing(api_app, make_rest_event, monkeypatch):
+    monkeypatch.setenv("API_BASE_PATH", "/api")
+    event = make_rest_event("GET", "/api/health")
+    event["resource"] = "/api/health"
+    resp = call(api_app, event)
+    assert resp["statusCode"] == 200 and json.loads(resp["body"])["status"] == "ok"
+
+
+def test_images_are_rendered_and_cacheable(api_app, make_rest_event, monkeypatch):
+    monkeypatch.setenv("API_BASE_PATH", "/api")
+    event = make_rest_event("GET", "/api/images/cats/1.svg")
+    event["resource"] = "/api/{proxy+}"
+    event["pathParameters"] = {"proxy": "images/cats/1.svg"}
+    resp = call(api_app, event)
+    assert resp["statusCode"] == 200 and resp["headers"]["Content-Type"] == "image/svg+xml"
+    assert "cats/1.svg" in resp["body"] and "max-age=31536000" in resp["headers"]["Cache-Control"]
+    event["pathParameters"] = {"proxy": "images/../etc"}
+    assert call(api_app, event)["statusCode"] == 400
