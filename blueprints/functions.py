@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from typing import Any, Iterable
 
@@ -86,7 +87,7 @@ def function(name: str, fn: Function, ctx: Context, logs_key: Any, grants: Grant
         props["VpcConfig"] = awslambda.VPCConfig(SubnetIds=Split(",", ctx.ref("network", "AppSubnetIds")),
                                                  SecurityGroupIds=[ctx.ref("network", "AppSecurityGroupId")])
     if fn.image:
-        props.update(PackageType="Image", Code=awslambda.Code(ImageUri=fn.image))
+        props.update(PackageType="Image", Code=awslambda.Code(ImageUri=regional_image(fn.image, ctx.region)))
     else:
         props.update(Runtime=fn.runtime, Handler=fn.entry)
         if fn.bootstrap:
@@ -100,6 +101,12 @@ def function(name: str, fn: Function, ctx: Context, logs_key: Any, grants: Grant
         yield from _url(base, fn, lam)
     yield from function_alarms(ctx, name, fn, lam, dlq)
     yield ctx.output(f"{base}Arn", GetAtt(lam, "Arn"), f"function {name}")
+
+
+def regional_image(uri: str, region: str) -> str:
+    """Lambda pulls images only from ECR in its own region: in the DR region the same repository is expected
+    there too (ECR cross-region replication), so the registry's region follows the stack's."""
+    return re.sub(r"\.dkr\.ecr\.[a-z0-9-]+\.", f".dkr.ecr.{region}.", uri, count=1)
 
 
 def vpc_access() -> list[Statement]:

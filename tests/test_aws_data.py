@@ -38,3 +38,18 @@ def test_every_stateful_resource_compiled_is_kept(templates):
         for lid, r in t["Resources"].items():
             if r["Type"] in STATEFUL_TYPES:
                 assert r.get("DeletionPolicy") in KEEP and r.get("UpdateReplacePolicy") in KEEP, (key, lid)
+
+
+def test_runtime_tables_match_cfn_lint_lifecycle_data():
+    import datetime
+
+    from compiler.spec.functions import RETIRED_RUNTIMES, RUNTIMES
+    from compiler.spec.cdn import EDGE_RUNTIMES
+
+    path = os.path.join(os.path.dirname(cfnlint.__file__), "data", "AdditionalSpecs", "LmbdRuntimeLifecycle.json")
+    lifecycle = json.load(open(path))
+    today = datetime.date.today().isoformat()
+    for runtime in RUNTIMES + EDGE_RUNTIMES:
+        assert lifecycle[runtime]["deprecated"] > today, f"{runtime} is deprecated: move it to RETIRED_RUNTIMES"
+    for runtime in RETIRED_RUNTIMES:
+        assert lifecycle[runtime]["deprecated"] <= today, runtime

@@ -204,3 +204,11 @@ def test_zip_is_reproducible(tmp_path):
     assert zip_folder(tmp_path / "a") == first
     import io, zipfile
     assert zipfile.ZipFile(io.BytesIO(first)).namelist() == ["x.py"]
+
+
+def test_container_image_function_pulls_from_its_own_region(templates):
+    for region in ("ap-northeast-1", "us-west-2"):
+        p = props(api(templates, "prod", region), "FnProcessorFunction")
+        assert p["PackageType"] == "Image" and "Runtime" not in p and "Handler" not in p
+        assert p["Code"] == {"ImageUri": f"123456789012.dkr.ecr.{region}.amazonaws.com/fillup-processor:1.0.0"}
+        assert (p["MemorySize"], p["Timeout"]) == (2048, 300) and "VpcConfig" in p

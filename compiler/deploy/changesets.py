@@ -1,0 +1,372 @@
+"""archc plan: one change set per stack in dependency order across regions, waited for, described and reviewed; plan.json + plan.md."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+import time
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Callable
+
+from .. import __version__
+from ..diagnostics import ArchcError
+from ..diff import load_env, select, write_baseline
+from .aws import Aws, AwsError
+from .review import Risk, review_stack, unused_allowances
+
+PLAN_VERSION = 1
+PLAN_JSON, PLAN_MD = "plan.json", "plan.md"
+NO_CHANGES = ("didn't contain changes", "No updates are to be performed")
+MISSING_EXPORT = ("No export named",)
+ARTIFACT_PARAMETER = "ArtifactBucket"
+# Stack states a change set cannot start from, and what to do about each.
+REFUSED = {
+    "ROLLBACK_COMPLETE": "its first create failed and was rolled back, so CloudFormation only allows deleting it: read why in its events, "
+                         "then `aws cloudformation delete-stack --stack-name {name} --region {region}` and plan again",
+    "ROLLBACK_FAILED": "its first create failed and the rollback failed too: delete it (`aws cloudformation delete-stack --stack-name {name} "
+                       "--region {region}`, retaining what cannot be deleted) and plan again",
+    "CREATE_FAILED": "its first create failed with rollback disabled: delete it and plan again",
+    "DELETE_FAILED": "a delete of it failed: finish or undo that delete, then plan again",
+    "UPDATE_ROLLBACK_FAILED": "an update could not roll back: `aws cloudformation continue-update-rollback --stack-name {name} "
+                              "--region {region}`, then plan again",
+    "IMPORT_ROLLBACK_FAILED": "an import could not roll back: fix it in the console, then plan again",
+}
+CHANGE_SET_WAIT_S = 15 * 60
+
+
+@dataclass
+class Options:
+    stacks: tuple[str, ...] = ()
+    regions: tuple[str, ...] = ()
+    allow_replace: tuple[str, ...] = ()
+    poll_s: float = 5.0
+    echo: Callable[[str], None] = lambda _msg: None
+
+
+@dataclass
+class Entry:
+    """One stack as the plan sees it."""
+
+    t: dict  # the manifest's template entry
+    body: bytes
+    template: dict
+    status: str = "pending"  # changes | no changes | deferred
+    reason: str | None = None
+    change_set_type: str | None = None
+    change_set: dict | None = None  # {name, arn, stack_id, type}
+    stack_id: str | None = None
+    template_url: str | None = None
+    parameters: dict[str, str] = field(default_factory=dict)
+    rollback_triggers: list[str] = field(default_factory=list)
+    deployed_template: dict | None = None
+    rows: list[dict] = field(default_factory=list)
+    risks: list[Risk] = field(default_factory=list)
+
+    @property
+    def id(self) -> str:
+        return f"{self.t['region']}/{self.t['stack']}"
+
+    @property
+    def region(self) -> str:
+        return self.t["region"]
+
+    @property
+    def name(self) -> str:
+        return self.t["stack"]
+
+    @property
+    def sha256(self) -> str:
+        return hashlib.sha256(self.body).hexdigest()
+
+
+def _change_set_name(env: str, sha: str) -> str:
+    stamp = datetime.now(timezone.utc).strftime("%Y%m%d%H%M%S")
+    return f"archc-{re.sub(r'[^A-Za-z0-9-]', '-', env)}-{stamp}-{sha[:8]}"[:128]
+
+
+def _refusal(entry: Entry, stack: dict | None) -> str | None:
+    if stack is None:
+        return None
+    status = stack["StackStatus"]
+    if status in REFUSED:
+        return f"{entry.id} is {status}: " + REFUSED[status].format(name=entry.name, region=entry.region)
+    if status.endswith("_IN_PROGRESS") and status != "REVIEW_IN_PROGRESS":
+        return f"{entry.id} is busy ({status}): wait until CloudFormation finishes it, then plan again"
+    return None
+
+
+def _exists(stack: dict | None) -> bool:
+    """Deployed at least once (a REVIEW_IN_PROGRESS stack is only a holder for a CREATE change set)."""
+    return stack is not None and stack["StackStatus"] != "REVIEW_IN_PROGRESS"
+
+
+def make_plan(out_dir: Path, env: str, aws: Aws, opts: Options) -> dict:
+    """Create, wait for and review a change set per selected stack; write plan.json, plan.md and the diff baseline."""
+    manifest = load_env(out_dir, env)
+    chosen = select(manifest, opts.stacks, opts.regions)
+    entries = []
+    for t in chosen:
+        path = out_dir / env / t["path"]
+        try:
+            body = path.read_bytes()
+        except FileNotFoundError:
+            raise ArchcError(f"{path} is missing: run `archc compile --env {env}` again") from None
+        entries.append(Entry(t, body, json.loads(body)))
+        if entries[-1].sha256 != t["sha256"]:
+            opts.echo(f"note: {path} differs from what compile wrote (manifest sha256 {t['sha256'][:12]}); the plan uses the file as it is now")
+
+    first_region = entries[0].region
+    account = aws.account_id(first_region)
+    stacks = {e.id: aws.stack(e.region, e.name) for e in entries}
+    refusals = [r for e in entries if (r := _refusal(e, stacks[e.id]))]
+    if refusals:
+        raise ArchcError("cannot plan:\n  " + "\n  ".join(refusals))
+
+    # A stack whose producers were never deployed cannot get a change set yet: its imports do not exist.
+    for e in entries:
+        waiting = [d for d in e.t["dependencies"]
+                   if not _exists(stacks[d] if d in stacks else aws.stack(d.split("/", 1)[0], d.split("/", 1)[1]))]
+        if waiting:
+            e.status = "deferred"
+            e.reason = f"waits for {', '.join(waiting)} to be deployed: deploy this plan, then plan again"
+
+    created: list[Entry] = []
+    try:
+        _artifacts(out_dir, env, manifest, [e for e in entries if e.status == "pending"], aws, opts)
+        for e in entries:
+            if e.status == "pending":
+                _create(e, stacks[e.id], env, manifest, aws, opts)
+                if e.change_set:
+                    created.append(e)
+        for e in created:
+            _settle(e, aws, opts, entries)
+    except BaseException:
+        for e in created:  # a failed plan leaves no change sets behind
+            if e.change_set and e.status != "no changes":
+                try:
+                    aws.delete_change_set(e.region, e.change_set["arn"])
+                except ArchcError:
+                    pass
+        raise
+
+    for e in entries:
+        if e.status == "changes":
+            e.rows, e.risks = review_stack(e.id, e.change_set.pop("changes"), e.deployed_template, e.template, opts.allow_replace)
+    # The diff baseline is what is deployed now: the planned template when nothing changes, AWS's copy otherwise.
+    for e in entries:
+        if e.status == "no changes":
+            write_baseline(out_dir, env, e.region, e.name, e.template)
+        elif _exists(stacks[e.id]):
+            write_baseline(out_dir, env, e.region, e.name, e.deployed_template or aws.template(e.region, e.name))
+        else:
+            write_baseline(out_dir, env, e.region, e.name, None)
+
+    plan = _plan_dict(manifest, env, account, entries, opts)
+    write_plan(out_dir / env, plan)
+    return plan
+
+
+def _artifacts(out_dir: Path, env: str, manifest: dict, entries: list[Entry], aws: Aws, opts: Options) -> None:
+    """Per region that needs it: the artifact bucket, templates over the inline limit, and Lambda code assets."""
+    needs: dict[str, list[Entry]] = {}
+    for e in entries:
+        if not e.t["inline"] or ARTIFACT_PARAMETER in (e.template.get("Parameters") or {}):
+            needs.setdefault(e.region, []).append(e)
+    for region, group in needs.items():
+        bucket, created = aws.ensure_artifact_bucket(region)
+        if created:
+            opts.echo(f"created artifact bucket {bucket} ({region}): versioned, encrypted, public access blocked, "
+                      + ("TLS only" if aws.tls else "no TLS-only policy (the endpoint is plain http)"))
+        for e in group:
+            if ARTIFACT_PARAMETER in (e.template.get("Parameters") or {}):
+                e.parameters[ARTIFACT_PARAMETER] = bucket
+            if not e.t["inline"]:
+                key = f"templates/{e.sha256}.json"
+                if aws.put_artifact(region, bucket, key, e.body):
+                    opts.echo(f"uploaded {e.id} template ({len(e.body):,} bytes) to s3://{bucket}/{key}")
+                e.template_url = aws.object_url(bucket, region, key)
+        if any(ARTIFACT_PARAMETER in (e.template.get("Parameters") or {}) for e in group):
+            for asset in manifest.get("assets", []):
+                path = out_dir / env / asset["path"]
+                try:
+                    data = path.read_bytes()
+                except FileNotFoundError:
+                    raise ArchcError(f"{path} is missing: run `archc compile --env {env}` again") from None
+                if hashlib.sha256(data).hexdigest() != asset["sha256"]:
+                    raise ArchcError(f"{path} changed since compile (sha256 differs from the manifest): run `archc compile --env {env}` again")
+                if aws.put_artifact(region, bucket, asset["key"], data):
+                    opts.echo(f"uploaded code of {asset.get('function', asset['key'])} ({len(data):,} bytes) to s3://{bucket}/{asset['key']}")
+
+
+def _parameters(e: Entry, aws: Aws) -> None:
+    """ArtifactBucket is filled by _artifacts; a parameter with a Default keeps it; any other is read from the
+    outputs of the stacks this one depends on (an output with the parameter's name)."""
+    for name, decl in sorted((e.template.get("Parameters") or {}).items()):
+        if name in e.parameters or "Default" in decl:
+            continue
+        found = {}
+        for dep in e.t["dependencies"]:
+            region, stack = dep.split("/", 1)
+            outputs = aws.outputs(region, stack)
+            if name in outputs:
+                found[dep] = outputs[name]
+        if len(found) != 1:
+            why = "none of them outputs it" if not found else f"several output it ({', '.join(sorted(found))})"
+            raise ArchcError(f"{e.id}: template parameter {name} has no value: archc fills {ARTIFACT_PARAMETER} and outputs of the "
+                             f"stacks a stack depends on ({', '.join(e.t['dependencies']) or 'none'}), and {why}")
+        e.parameters[name] = next(iter(found.values()))
+
+
+def _create(e: Entry, stack: dict | None, env: str, manifest: dict, aws: Aws, opts: Options) -> None:
+    _parameters(e, aws)
+    deploy = manifest.get("deploy", {})
+    if deploy.get("rollback_alarms", True) and e.t.get("alarms"):
+        arns = aws.alarm_arns(e.region, list(e.t["alarms"]))
+        e.rollback_triggers = [arns[n] for n in sorted(arns)][:5]  # CloudFormation takes 5; alarms made by this change come next time
+    e.change_set_type = "UPDATE" if _exists(stack) else "CREATE"
+    if stack is not None:  # the newest plan wins: earlier archc change sets on this stack are deleted
+        others = 0
+        for cs in aws.change_sets(e.region, stack["StackId"]):
+            if cs.get("StackId", stack["StackId"]) != stack["StackId"]:
+                continue
+            if cs["ChangeSetName"].startswith("archc-") and cs.get("ExecutionStatus") != "EXECUTE_IN_PROGRESS":
+                aws.delete_change_set(e.region, cs["ChangeSetId"])
+            else:
+                others += 1
+        if stack["StackStatus"] == "REVIEW_IN_PROGRESS" and not others:
+            _forget_empty_stack(e, stack, aws, opts)
+    name = _change_set_name(env, e.sha256)
+    params = {
+        "StackName": e.name, "ChangeSetName": name, "ChangeSetType": e.change_set_type,
+        "Capabilities": list(e.t["capabilities"]),
+        "Parameters": [{"ParameterKey": k, "ParameterValue": v} for k, v in sorted(e.parameters.items())],
+        "Tags": [{"Key": k, "Value": v} for k, v in sorted(e.t["tags"].items())],
+        "RollbackConfiguration": {"RollbackTriggers": [{"Arn": a, "Type": "AWS::CloudWatch::Alarm"} for a in e.rollback_triggers],
+                                  "MonitoringTimeInMinutes": int(deploy.get("monitoring_minutes", 0)) if e.rollback_triggers else 0},
+        "Description": f"archc {__version__} plan of {env}: template sha256 {e.sha256}",
+    }
+    params |= {"TemplateURL": e.template_url} if e.template_url else {"TemplateBody": e.body.decode()}
+    try:
+        made = aws.create_change_set(e.region, **params)
+    except AwsError as err:
+        if err.code == "ValidationError" and err.matches(*NO_CHANGES):
+            e.status, e.reason = "no changes", err.aws_message
+            return
+        if err.code == "InsufficientCapabilitiesException":
+            raise ArchcError(f"{e.id}: {err.aws_message} (the manifest lists {', '.join(e.t['capabilities']) or 'none'}: "
+                             "compile again with a newer archc)") from None
+        raise ArchcError(f"{e.id}: could not create a change set: {err.code}: {err.aws_message}") from None
+    e.change_set = {"name": name, "arn": made["Id"], "type": e.change_set_type, "stack_id": made.get("StackId")}
+    e.stack_id = made.get("StackId")
+    opts.echo(f"{e.id}: change set {name} ({e.change_set_type}) created")
+
+
+def _forget_empty_stack(e: Entry, stack: dict, aws: Aws, opts: Options) -> None:
+    """A REVIEW_IN_PROGRESS stack left by an earlier plan holds no resources: delete it so the new CREATE starts clean."""
+    aws.delete_stack(e.region, stack["StackId"])
+    deadline = time.monotonic() + CHANGE_SET_WAIT_S
+    while (st := aws.stack(e.region, stack["StackId"])) is not None and st["StackStatus"] != "DELETE_COMPLETE":
+        if st["StackStatus"] == "DELETE_FAILED" or time.monotonic() > deadline:
+            raise ArchcError(f"{e.id}: could not delete the empty stack an earlier plan left ({st['StackStatus']})")
+        time.sleep(opts.poll_s)
+    opts.echo(f"{e.id}: removed the empty stack an earlier plan left in REVIEW_IN_PROGRESS")
+
+
+def _settle(e: Entry, aws: Aws, opts: Options, entries: list[Entry]) -> None:
+    """Wait for the change set; no changes -> delete it; otherwise read every page of it."""
+    arn = e.change_set["arn"]
+    deadline = time.monotonic() + CHANGE_SET_WAIT_S
+    while True:
+        cs = aws.change_set(e.region, arn)
+        if cs is None:
+            raise ArchcError(f"{e.id}: change set {e.change_set['name']} disappeared while archc waited for it")
+        if cs["Status"] not in ("CREATE_PENDING", "CREATE_IN_PROGRESS"):
+            break
+        if time.monotonic() > deadline:
+            raise ArchcError(f"{e.id}: change set {e.change_set['name']} still {cs['Status']} after {CHANGE_SET_WAIT_S // 60} minutes")
+        time.sleep(opts.poll_s)
+    reason = cs.get("StatusReason") or ""
+    if cs["Status"] == "FAILED":
+        if any(s.lower() in reason.lower() for s in NO_CHANGES):
+            aws.delete_change_set(e.region, arn)
+            e.status, e.reason = "no changes", reason
+            return
+        producers_changing = [x.id for x in entries if x.id in e.t["dependencies"] and x.status in ("pending", "changes")]
+        if any(s in reason for s in MISSING_EXPORT) and producers_changing:
+            aws.delete_change_set(e.region, arn)
+            e.change_set, e.status = None, "deferred"
+            e.reason = f"imports an output that {', '.join(producers_changing)} adds: deploy this plan, then plan again ({reason})"
+            return
+        raise ArchcError(f"{e.id}: change set {e.change_set['name']} FAILED: {reason or 'no reason given'}")
+    if cs["Status"] != "CREATE_COMPLETE":
+        raise ArchcError(f"{e.id}: change set {e.change_set['name']} is {cs['Status']}")
+    full = aws.change_set(e.region, arn, all_pages=True)
+    e.change_set["changes"] = full.get("Changes", [])
+    e.change_set["execution_status"] = full.get("ExecutionStatus")
+    if e.change_set_type == "UPDATE":
+        e.deployed_template = aws.template(e.region, e.name)
+    e.status = "changes"
+
+
+def _plan_dict(manifest: dict, env: str, account: str, entries: list[Entry], opts: Options) -> dict:
+    risks = sorted(r for e in entries for r in e.risks)
+    stacks = []
+    for e in entries:
+        cs = None
+        if e.change_set and e.status == "changes":
+            cs = {k: e.change_set[k] for k in ("name", "arn", "type", "stack_id")}
+        stacks.append({
+            "id": e.id, "stack": e.name, "region": e.region, "concern": e.t.get("concern"), "path": e.t["path"],
+            "sha256": e.sha256, "bytes": len(e.body), "template_url": e.template_url,
+            "dependencies": list(e.t["dependencies"]), "status": e.status, "reason": e.reason, "change_set": cs,
+            "parameters": dict(sorted(e.parameters.items())), "capabilities": list(e.t["capabilities"]), "tags": e.t["tags"],
+            "rollback_triggers": e.rollback_triggers, "stateful": list(e.t.get("stateful", [])),
+            "changes": e.rows, "risks": [r.as_dict() for r in e.risks],
+        })
+    counts = {a: sum(1 for e in entries for r in e.rows if r["action"] == a) for a in ("Add", "Modify", "Remove")}
+    counts["Replace"] = sum(1 for e in entries for r in e.rows if r["action"] == "Modify" and r["replacement"] in ("True", "Conditional"))
+    blocked = any(r.blocking for r in risks)
+    return {
+        "version": PLAN_VERSION, "archc_version": __version__, "app": manifest.get("app"), "environment": env,
+        "account": account, "spec_sha256": manifest.get("spec_sha256"), "deploy": manifest.get("deploy", {}),
+        "selection": {"stacks": sorted(opts.stacks), "regions": sorted(opts.regions)},
+        "allow_replace": sorted(opts.allow_replace), "unused_allowances": unused_allowances(opts.allow_replace, risks),
+        "stacks": stacks, "risks": [r.as_dict() for r in risks], "blocked": blocked,
+        "summary": {"stacks": len(entries), "with_changes": sum(e.status == "changes" for e in entries),
+                    "no_changes": sum(e.status == "no changes" for e in entries),
+                    "deferred": sum(e.status == "deferred" for e in entries), "resources": counts},
+    }
+
+
+def plan_outcome(plan: dict) -> str:
+    """blocked | changes | no changes (what the exit code says)."""
+    if plan["blocked"]:
+        return "blocked"
+    return "changes" if any(s["status"] in ("changes", "deferred") for s in plan["stacks"]) else "no changes"
+
+
+def write_plan(env_dir: Path, plan: dict) -> None:
+    from .report import plan_markdown
+
+    env_dir.mkdir(parents=True, exist_ok=True)
+    for name, text in ((PLAN_JSON, json.dumps(plan, indent=2, sort_keys=True, ensure_ascii=False) + "\n"),
+                       (PLAN_MD, plan_markdown(plan))):
+        tmp = env_dir / f".{name}.tmp"
+        tmp.write_text(text)
+        tmp.replace(env_dir / name)
+
+
+def load_plan(path: Path) -> dict:
+    try:
+        plan = json.loads(path.read_text())
+    except FileNotFoundError:
+        env = path.parent.name
+        raise ArchcError(f"no plan at {path}: run `archc plan --env {env}` first (a compile removes the previous plan)") from None
+    except (json.JSONDecodeError, UnicodeDecodeError) as e:
+        raise ArchcError(f"{path} is not a plan archc wrote ({e})") from None
+    if not isinstance(plan, dict) or plan.get("version") != PLAN_VERSION or "stacks" not in plan:
+        raise ArchcError(f"{path} is not a version {PLAN_VERSION} archc plan: run `archc plan` again")
+    return plan

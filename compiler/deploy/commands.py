@@ -1,0 +1,161 @@
+"""The click commands `diff`, `plan` and `deploy`; boto3 and cfn-lint load only when one of them runs."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import click
+from rich.console import Console
+
+from ..diagnostics import EXIT_BLOCKED, EXIT_FINDINGS, EXIT_OK, ArchcError
+
+out = Console(highlight=False, soft_wrap=True, width=None if sys.stdout.isatty() else 160)
+err = Console(stderr=True, highlight=False, soft_wrap=True)
+
+out_option = click.option("--out", "out_dir", default="out", show_default=True, type=click.Path(file_okay=False, path_type=Path),
+                          help="where compiled templates are (and where plan.json goes)")
+env_required = click.option("--env", "-e", "env", required=True, help="environment name (one)")
+stack_option = click.option("--stack", "stacks", multiple=True, metavar="NAME",
+                            help="only this stack (`name` or `region/name`); repeatable; the rest are left alone")
+region_option = click.option("--region", "regions", multiple=True, metavar="REGION", help="only stacks in this region; repeatable")
+profile_option = click.option("--profile", default=None, help="AWS profile (default: the usual AWS_PROFILE / default chain)")
+endpoint_option = click.option("--endpoint-url", default=None, metavar="URL",
+                               help="send every AWS call here (a local emulator such as moto_server); AWS_ENDPOINT_URL works too")
+poll_option = click.option("--poll", "poll_s", default=5.0, show_default=True, type=click.FloatRange(0.0, 300.0),
+                           help="seconds between status checks")
+
+
+def _exit(code: int) -> None:
+    sys.exit(code)  # click's Exit would be swallowed by cli.main(standalone_mode=False)
+
+
+@click.command()
+@env_required
+@out_option
+@click.option("--spec", "-f", "spec_path", default="arch.yaml", show_default=True, type=click.Path(dir_okay=False, path_type=Path),
+              help="the spec (for --ref)")
+@click.option("--baseline", type=click.Path(file_okay=False, path_type=Path), default=None,
+              help="compare with templates in this directory (laid out like out/<env>)")
+@click.option("--ref", default=None, metavar="GITREF", help="compare with the templates at this git ref (committed out/, else the spec compiled)")
+@stack_option
+@region_option
+@click.option("--json", "as_json", is_flag=True, help="print the diff as JSON")
+def diff(env: str, out_dir: Path, spec_path: Path, baseline: Path | None, ref: str | None, stacks: tuple[str, ...],
+         regions: tuple[str, ...], as_json: bool) -> None:
+    """Offline: what changed since the last plan or deploy, and what each change replaces. Exit 1 when anything differs."""
+    from ..diff import diff_env
+    from .report import print_diff
+
+    if baseline and ref:
+        raise ArchcError("give --baseline or --ref, not both")
+    result = diff_env(out_dir, env, baseline=baseline, ref=ref, spec_path=spec_path, stacks=stacks, regions=regions)
+    if as_json:
+        click.echo(json.dumps(result.as_dict(), indent=2, sort_keys=True))
+    else:
+        print_diff(out, result)
+    _exit(EXIT_FINDINGS if result.changed else EXIT_OK)
+
+
+@click.command()
+@env_required
+@out_option
+@stack_option
+@region_option
+@click.option("--allow-replace", "allow_replace", multiple=True, metavar="LOGICAL_ID",
+              help="let this stateful resource be replaced or removed (`Id`, `stack/Id` or `region/stack/Id`); repeatable")
+@profile_option
+@endpoint_option
+@poll_option
+@click.option("--json", "as_json", is_flag=True, help="print plan.json instead of the review")
+def plan(env: str, out_dir: Path, stacks: tuple[str, ...], regions: tuple[str, ...], allow_replace: tuple[str, ...],
+         profile: str | None, endpoint_url: str | None, poll_s: float, as_json: bool) -> None:
+    """Create a change set per stack and review them. Exit 0 no changes, 1 changes to review, 3 blocked, 2 error."""
+    from .aws import Aws
+    from .changesets import Options, make_plan, plan_outcome
+    from .report import print_plan
+
+    aws = Aws(profile, None, endpoint_url)
+    opts = Options(stacks=stacks, regions=regions, allow_replace=allow_replace, poll_s=poll_s,
+                   echo=lambda msg: err.print(msg, style="dim", markup=False))
+    result = make_plan(out_dir, env, aws, opts)
+    if as_json:
+        click.echo(json.dumps(result, indent=2, sort_keys=True))
+    else:
+        print_plan(out, result)
+        out.print(f"wrote {out_dir / env / 'plan.json'} and plan.md", style="dim", markup=False)
+    outcome = plan_outcome(result)
+    if outcome == "blocked":
+        raise ArchcError("plan blocked: a stateful resource would be replaced or removed (D501); deploy refuses this plan",
+                         exit_code=EXIT_BLOCKED)
+    _exit(EXIT_FINDINGS if outcome == "changes" else EXIT_OK)
+
+
+@click.command()
+@click.option("--plan", "plan_path", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="the plan to execute [default: <out>/<env>/plan.json]")
+@click.option("--env", "-e", "env", default=None, help="shorthand for --plan <out>/<env>/plan.json")
+@click.option("--out", "out_dir", default=None, type=click.Path(file_okay=False, path_type=Path),
+              help="where the compiled templates are [default: the directory above the plan's environment]")
+@click.option("--yes", "-y", is_flag=True, help="do not ask for confirmation")
+@click.option("--parallel", default=4, show_default=True, type=click.IntRange(1, 32), help="stacks deployed at once (when independent)")
+@click.option("--timeout", "timeout_min", default=None, type=click.FloatRange(1, 24 * 60),
+              help="minutes to wait for one stack [default: the spec's deploy.timeout_minutes]")
+@region_option
+@profile_option
+@endpoint_option
+@poll_option
+@click.option("--json", "as_json", is_flag=True, help="print the outcome per stack as JSON")
+def deploy(plan_path: Path | None, env: str | None, out_dir: Path | None, yes: bool, parallel: int, timeout_min: float | None,
+           regions: tuple[str, ...], profile: str | None, endpoint_url: str | None, poll_s: float, as_json: bool) -> None:
+    """Execute the reviewed change sets of a plan, in dependency order. Refuses a blocked or stale plan."""
+    from .apply import Options, execute, runnable, verify
+    from .aws import Aws
+    from .changesets import load_plan
+
+    if plan_path is None:
+        if env is None:
+            raise ArchcError("which plan? pass --plan out/<env>/plan.json (or --env <env>)")
+        plan_path = (out_dir or Path("out")) / env / "plan.json"
+    plan_doc = load_plan(plan_path)
+    if env is not None and env != plan_doc["environment"]:
+        raise ArchcError(f"{plan_path} is a plan for {plan_doc['environment']}, not {env}")
+    if out_dir is None:
+        out_dir = plan_path.parent.parent if plan_path.parent.name == plan_doc["environment"] else Path("out")
+    aws = Aws(profile, None, endpoint_url)
+    stacks = runnable(plan_doc, regions)
+    deferred = [s["id"] for s in plan_doc["stacks"] if s["status"] == "deferred" and (not regions or s["region"] in regions)]
+    if plan_doc["blocked"] or stacks:
+        verify(plan_doc, stacks, out_dir, aws)
+    if not stacks:
+        out.print(f"nothing to deploy: the plan for {plan_doc['environment']} has no changes"
+                  + (f" ({len(deferred)} stack(s) deferred: plan again)" if deferred else ""), markup=False)
+        _exit(EXIT_OK)
+    n_changes = sum(len(s["changes"]) for s in stacks)
+    out.print(f"deploy {plan_doc['app']} {plan_doc['environment']} to account {plan_doc['account']}: {len(stacks)} stack(s), "
+              f"{n_changes} resource change(s)", style="bold", markup=False)
+    for s in stacks:
+        out.print(f"  {s['id']}: {s['change_set']['type']} {s['change_set']['name']} ({len(s['changes'])} changes)", markup=False)
+    if not yes:
+        click.confirm("execute these change sets?", abort=True, err=True)
+
+    def echo(msg: str, style: str = "") -> None:
+        out.print(msg, style=style or None, markup=False)
+
+    opts = Options(parallel=parallel, timeout_s=None if timeout_min is None else timeout_min * 60, poll_s=poll_s, regions=regions, echo=echo)
+    outcomes = execute(plan_doc, stacks, out_dir, aws, opts)
+    if as_json:
+        click.echo(json.dumps([o.__dict__ for o in outcomes], indent=2, sort_keys=True))
+    bad = [o for o in outcomes if o.state != "deployed"]
+    out.print("", markup=False)
+    for o in outcomes:
+        line = f"{o.id}: {o.state}" + (f" ({o.stack_status})" if o.stack_status else "") + (f": {o.failure}" if o.failure else "")
+        out.print(line, style="green" if o.state == "deployed" else "bold red", markup=False)
+    if deferred:
+        out.print(f"deferred in this plan: {', '.join(deferred)}: run `archc plan --env {plan_doc['environment']}` again to continue",
+                  style="yellow", markup=False)
+    if bad:
+        first = next((o for o in bad if o.state == "failed"), bad[0])
+        raise ArchcError(f"deploy stopped: {first.id} {first.state}: {first.failure}")
+    out.print(f"deployed {len(outcomes)} stack(s)", style="bold green", markup=False)

@@ -1,0 +1,132 @@
+"""How plans and diffs read: rich tables in the terminal, Markdown in out/<env>/plan.md."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from .review import CODES, SEVERITY
+
+REPLACEMENT = {"True": "REPLACE", "Conditional": "may replace", "False": "in place", "Unknown": "unknown"}
+STYLE = {"blocked": "bold red", "warning": "yellow", "note": "cyan"}
+ACTION_STYLE = {"Add": "green", "Remove": "red", "Modify": "yellow"}
+
+
+def _replacement(row: dict) -> str:
+    if row["action"] != "Modify" or not row["replacement"]:
+        return "-"
+    text = REPLACEMENT.get(row["replacement"], row["replacement"])
+    return text + (" (predicted)" if row.get("replacement_source") == "predicted" else "")
+
+
+def _details(row: dict) -> str:
+    parts = []
+    for d in row["details"]:
+        target = ".".join(x for x in (d["attribute"], d["name"]) if x) or "?"
+        how = ", ".join(x for x in (d["requires_recreation"] and f"recreation {d['requires_recreation']}", d["evaluation"],
+                                    d["change_source"]) if x)
+        parts.append(f"{target} ({how})" if how else target)
+    return "; ".join(parts) or "-"
+
+
+def _status_line(s: dict) -> str:
+    if s["status"] == "changes":
+        n = len(s["changes"])
+        return f"{s['change_set']['type']} change set, {n} change{'s' if n != 1 else ''}"
+    return s["status"] + (f": {s['reason']}" if s["status"] == "deferred" and s["reason"] else "")
+
+
+def verdict(plan: dict) -> str:
+    s = plan["summary"]
+    r = s["resources"]
+    if plan["blocked"]:
+        n = sum(1 for x in plan["risks"] if x["blocking"])
+        return f"BLOCKED: {n} data-loss risk{'s' if n != 1 else ''} (D501); deploy refuses this plan"
+    if s["with_changes"] == 0 and s["deferred"] == 0:
+        return f"no changes in {s['stacks']} stack{'s' if s['stacks'] != 1 else ''}"
+    text = (f"{s['with_changes']} stack{'s' if s['with_changes'] != 1 else ''} with changes: {r['Add']} to add, {r['Modify']} to modify "
+            f"({r['Replace']} replaced), {r['Remove']} to remove")
+    if s["deferred"]:
+        text += f"; {s['deferred']} deferred until the stacks they read from are deployed"
+    return text
+
+
+def print_plan(console: Any, plan: dict) -> None:
+    from rich.table import Table
+
+    console.print(f"archc plan: {plan['app']} {plan['environment']} (account {plan['account']})", style="bold", markup=False)
+    for s in plan["stacks"]:
+        console.print(f"\n{s['id']}: {_status_line(s)}", style="bold" if s["status"] == "changes" else "dim", markup=False)
+        if s["status"] != "changes" or not s["changes"]:
+            continue
+        table = Table(show_edge=False, pad_edge=False)
+        for col in ("action", "logical id", "type", "replacement", "scope", "details", "policy"):
+            table.add_column(col, overflow="fold")
+        for row in s["changes"]:
+            table.add_row(f"[{ACTION_STYLE.get(row['action'], 'white')}]{row['action']}[/]", row["logical_id"], row["type"],
+                          _replacement(row), ", ".join(row["scope"]) or "-", _details(row), row["policy_action"] or "-")
+        console.print(table)
+    if plan["risks"]:
+        console.print("\nrisks:", style="bold", markup=False)
+        for r in plan["risks"]:
+            console.print(f"  {r['code']} {SEVERITY[r['code']]:<7} {r['stack']} {r['message']}", style=STYLE[r["severity"]], markup=False)
+    for name in plan.get("unused_allowances", []):
+        console.print(f"note: --allow-replace {name} matched no replacement or removal", style="yellow", markup=False)
+    console.print(f"\n{verdict(plan)}", style="bold red" if plan["blocked"] else "bold", markup=False)
+
+
+def _md(text: Any) -> str:
+    return str(text).replace("|", "\\|").replace("\n", " ")
+
+
+def plan_markdown(plan: dict) -> str:
+    lines = [f"# archc plan: {plan['app']} {plan['environment']}", "",
+             f"- account: {plan['account']}", f"- spec sha256: `{plan['spec_sha256']}`",
+             f"- allowed by name: {', '.join(plan['allow_replace']) or 'none'}", f"- verdict: **{verdict(plan)}**", ""]
+    if plan["risks"]:
+        lines += ["## Risks", "", "| code | severity | stack | resource | what |", "|---|---|---|---|---|"]
+        lines += [f"| {r['code']} | {r['severity']} | {r['stack']} | {r['logical_id']} | {_md(r['message'])} |" for r in plan["risks"]]
+        lines += ["", "Codes: " + "; ".join(f"{c} {t}" for c, t in CODES.items()), ""]
+    lines += ["## Stacks", ""]
+    for s in plan["stacks"]:
+        lines += [f"### {s['id']}", "", f"- {_md(_status_line(s))}", f"- template `{s['path']}` sha256 `{s['sha256']}`"]
+        if s["change_set"]:
+            lines.append(f"- change set `{s['change_set']['name']}`")
+        if s["parameters"]:
+            lines.append("- parameters: " + ", ".join(f"{k}={v}" for k, v in s["parameters"].items()))
+        if s["rollback_triggers"]:
+            lines.append("- rollback triggers: " + ", ".join(s["rollback_triggers"]))
+        lines.append("")
+        if s["changes"]:
+            lines += ["| action | logical id | type | replacement | scope | details | policy |", "|---|---|---|---|---|---|---|"]
+            lines += [f"| {r['action']} | {r['logical_id']} | {r['type']} | {_replacement(r)} | {', '.join(r['scope']) or '-'} | "
+                      f"{_md(_details(r))} | {r['policy_action'] or '-'} |" for r in s["changes"]]
+            lines.append("")
+    return "\n".join(lines).rstrip() + "\n"
+
+
+def print_diff(console: Any, d: Any) -> None:
+    from ..diff import EFFECT
+
+    console.print(f"archc diff: {d.env} against {d.baseline}", style="bold", markup=False)
+    for s in d.stacks:
+        if s.status == "unchanged":
+            console.print(f"{s.id}: unchanged", style="dim", markup=False)
+            continue
+        note = {"added": " (new stack: no baseline)", "removed": " (no longer compiled: archc leaves the deployed stack alone)"}.get(s.status, "")
+        console.print(f"{s.id}: {s.status}{note}", style="bold", markup=False)
+        for r in s.resources:
+            sign = {"Add": "+", "Remove": "-", "Modify": "~"}[r.action]
+            effect = f" {EFFECT[r.replacement]}" if r.replacement else ""
+            tags = []
+            if r.stateful:
+                tags.append("stateful" + "".join(f", {k} {v}" for k, v in r.policies.items()))
+            if r.data_loss:
+                tags.append("DATA LOSS")
+            extra = f" [{'; '.join(tags)}]" if tags else ""
+            style = "bold red" if r.data_loss else {"Add": "green", "Remove": "red", "Modify": "yellow"}[r.action]
+            console.print(f"  {sign} {r.logical_id} ({r.type}){effect}{extra}", style=style, markup=False)
+            for p in r.paths:
+                console.print(f"      {p.path}: {EFFECT[p.effect]}", markup=False)
+        for sec in s.sections:
+            console.print(f"  ~ {sec}", markup=False)
+    console.print("differences found" if d.changed else "no differences", style="bold", markup=False)

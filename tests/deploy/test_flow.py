@@ -1,0 +1,261 @@
+"""plan -> deploy -> plan (no changes) -> change -> plan -> deploy, over HTTP against a moto server in two regions."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+from .conftest import ACCOUNT, FAKE_ENV, ROOT, SECRET, read_plan, run_cli
+
+E1, W2 = "us-east-1", "us-west-2"
+BASE_E, BASE_W, APP = f"{E1}/demo-dev-base", f"{W2}/demo-dev-base", f"{E1}/demo-dev-app"
+BUCKET = f"archc-artifacts-{ACCOUNT}-{E1}"
+
+
+def _plan(out, moto, *extra):
+    return run_cli("plan", "--env", "dev", "--out", out, "--endpoint-url", moto, "--poll", "0.05", *extra)
+
+
+def _deploy(out, moto, *extra):
+    return run_cli("deploy", "--plan", out / "dev" / "plan.json", "--yes", "--endpoint-url", moto, "--poll", "0.05", *extra)
+
+
+def _stack(boto, region, name):
+    return boto("cloudformation", region).describe_stacks(StackName=name)["Stacks"][0]
+
+
+def _param(boto, region, name):
+    return boto("ssm", region).get_parameter(Name=name)["Parameter"]["Value"]
+
+
+def _available_change_sets(boto, *stacks):
+    """AVAILABLE change sets on these stacks (moto lists a region's change sets whatever StackName says: filter here)."""
+    stacks = stacks or ("demo-dev-base", "demo-dev-app")
+    return [cs["ChangeSetName"] for region in (E1, W2) for name in stacks
+            for cs in boto("cloudformation", region).list_change_sets(StackName=name)["Summaries"]
+            if cs["ExecutionStatus"] == "AVAILABLE" and cs["StackName"] == name]
+
+
+def deploy_v1(out, moto, moto_stacks):
+    """Version 1 up: base stacks first (the app stack waits for them), then the app stack."""
+    moto_stacks.write(out, "dev", 1)
+    for _ in range(2):
+        assert _plan(out, moto).code == 1
+        assert _deploy(out, moto).code == 0
+
+
+def test_plan_deploy_no_changes_change_deploy(moto, boto, moto_stacks, tmp_path):
+    out = tmp_path / "out"
+    moto_stacks.write(out, "dev", 1)
+
+    # First plan: CREATE change sets for both base stacks; the app stack waits for them (its producers do not exist).
+    r = _plan(out, moto)
+    assert r.code == 1, r.stderr
+    plan = read_plan(out)
+    status = {s["id"]: s["status"] for s in plan["stacks"]}
+    assert status == {BASE_E: "changes", BASE_W: "changes", APP: "deferred"}
+    base = next(s for s in plan["stacks"] if s["id"] == BASE_W)
+    assert base["change_set"]["type"] == "CREATE" and base["capabilities"] == ["CAPABILITY_IAM"]
+    assert {c["logical_id"]: c["action"] for c in base["changes"]} == {
+        "BaseQueue": "Add", "BaseRole": "Add", "BaseTopic": "Add", "BaseVersion": "Add"}
+    assert [r["code"] for r in base["risks"]] == ["D502"]  # a new role grants permissions: flagged, not blocked
+    assert _stack(boto, W2, "demo-dev-base")["StackStatus"] == "REVIEW_IN_PROGRESS"
+    assert "BaseQueue" in (out / "dev" / "plan.md").read_text()
+    assert plan == json.loads(json.dumps(plan, sort_keys=True))  # plan.json is written with sorted keys
+    assert list(json.loads((out / "dev" / "plan.json").read_text())) == sorted(plan)
+
+    r = _deploy(out, moto)
+    assert r.code == 0, r.stdout + r.stderr
+    for region in (E1, W2):
+        st = _stack(boto, region, "demo-dev-base")
+        assert st["StackStatus"] == "CREATE_COMPLETE"
+        assert {t["Key"]: t["Value"] for t in st["Tags"]} == {"Application": "demo", "Component": "base", "Environment": "dev"}
+        policy = json.loads(boto("cloudformation", region).get_stack_policy(StackName="demo-dev-base")["StackPolicyBody"])
+        deny = [s for s in policy["Statement"] if s["Effect"] == "Deny"]
+        assert deny == [{"Effect": "Deny", "Principal": "*", "Action": ["Update:Replace", "Update:Delete"],
+                         "Resource": ["LogicalResourceId/BaseQueue"]}]
+        assert _param(boto, region, f"/demo/dev/{region}/version") == "v1"
+    assert (out / ".archc" / "dev" / "baseline" / W2 / "demo-dev-base.json").is_file()
+    assert "run `archc plan --env dev` again" in r.stdout
+
+    # Second plan: the app stack now gets its change set, through S3 (it is over 51,200 bytes) with ArtifactBucket filled.
+    r = _plan(out, moto)
+    assert r.code == 1, r.stderr
+    plan = read_plan(out)
+    assert {s["id"]: s["status"] for s in plan["stacks"]} == {BASE_E: "no changes", BASE_W: "no changes", APP: "changes"}
+    app = next(s for s in plan["stacks"] if s["id"] == APP)
+    assert app["parameters"] == {"ArtifactBucket": BUCKET}
+    assert app["template_url"] == f"https://{BUCKET}.s3.{E1}.amazonaws.com/templates/{app['sha256']}.json"
+    assert app["bytes"] > 51_200
+    s3 = boto("s3", E1)
+    assert s3.get_bucket_versioning(Bucket=BUCKET)["Status"] == "Enabled"
+    assert s3.get_bucket_encryption(Bucket=BUCKET)["ServerSideEncryptionConfiguration"]["Rules"][0][
+        "ApplyServerSideEncryptionByDefault"]["SSEAlgorithm"] == "AES256"
+    assert all(s3.get_public_access_block(Bucket=BUCKET)["PublicAccessBlockConfiguration"].values())
+    assert s3.head_object(Bucket=BUCKET, Key=f"templates/{app['sha256']}.json")["ContentLength"] == app["bytes"]
+    asset = json.loads((out / "dev" / "manifest.json").read_text())["assets"][0]
+    assert s3.head_object(Bucket=BUCKET, Key=asset["key"])["ContentLength"] == asset["bytes"]  # the Lambda code, by hash
+    assert "uploaded code of worker" in r.stderr
+    assert _available_change_sets(boto, "demo-dev-base") == []  # the no-op change sets were deleted
+
+    r = _deploy(out, moto)
+    assert r.code == 0, r.stdout + r.stderr
+    assert _stack(boto, E1, "demo-dev-app")["StackStatus"] == "CREATE_COMPLETE"
+    assert _param(boto, E1, "/demo/dev/artifacts") == f"s3://{BUCKET}/code"
+    assert boto("lambda", E1).get_function(FunctionName="demo-dev-worker")["Configuration"]["Handler"] == "app.handler"
+
+    # Third plan: nothing to do, exit 0, nothing left behind, nothing uploaded again.
+    r = _plan(out, moto)
+    assert r.code == 0, r.stderr
+    assert "uploaded" not in r.stderr
+    assert "no changes in 3 stacks" in r.stdout
+    assert all(s["status"] == "no changes" and s["change_set"] is None for s in read_plan(out)["stacks"])
+    assert _available_change_sets(boto) == []
+    r = _deploy(out, moto)
+    assert r.code == 0 and "nothing to deploy" in r.stdout
+
+    # Change the stacks: values in both regions, a widened role, the app's parameter.
+    moto_stacks.write(out, "dev", 2)
+    r = run_cli("diff", "--env", "dev", "--out", out, "--json")
+    assert r.code == 1
+    d = json.loads(r.stdout)
+    west = next(s for s in d["stacks"] if s["id"] == BASE_W)
+    version = next(x for x in west["resources"] if x["logical_id"] == "BaseVersion")
+    assert (version["action"], version["replacement"], version["paths"]) == ("Modify", "False", [{"path": "Properties.Value", "effect": "False"}])
+
+    r = _plan(out, moto)
+    assert r.code == 1, r.stderr
+    plan = read_plan(out)
+    assert all(s["status"] == "changes" for s in plan["stacks"])
+    assert {(r["stack"], r["code"]) for r in plan["risks"]} == {(BASE_E, "D502"), (BASE_W, "D502")}
+    assert all("s3:* on * (wildcard)" in r["message"] for r in plan["risks"])
+
+    # A template edited after the plan: deploy refuses before running anything.
+    path = out / "dev" / W2 / "demo-dev-base.json"
+    reviewed = path.read_bytes()
+    path.write_bytes(reviewed.replace(b'"v2"', b'"v9"'))
+    r = _deploy(out, moto)
+    assert r.code == 2
+    assert "changed since the plan" in r.stderr and BASE_W in r.stderr and "Traceback" not in r.stderr
+    assert [_param(boto, region, f"/demo/dev/{region}/version") for region in (E1, W2)] == ["v1", "v1"]
+
+    # Put the reviewed bytes back: it runs, the app stack after both base stacks.
+    path.write_bytes(reviewed)
+    r = _deploy(out, moto, "--parallel", "2")
+    assert r.code == 0, r.stdout + r.stderr
+    assert [_param(boto, region, f"/demo/dev/{region}/version") for region in (E1, W2)] == ["v2", "v2"]
+    assert _param(boto, E1, "/demo/dev/artifacts") == f"s3://{BUCKET}/code-v2"
+    lines = r.stdout.splitlines()
+    started = [next(i for i, line in enumerate(lines) if line.endswith(f"{sid}: starting")) for sid in (BASE_E, BASE_W, APP)]
+    finished = [next(i for i, line in enumerate(lines) if line.startswith(f"{sid}: deployed")) for sid in (BASE_E, BASE_W)]
+    assert started[2] > max(finished)
+
+    assert _plan(out, moto).code == 0
+
+
+def test_data_loss_gate_blocks_until_allowed_by_name(moto, boto, moto_stacks, tmp_path):
+    out = tmp_path / "out"
+    deploy_v1(out, moto, moto_stacks)
+    moto_stacks.write(out, "dev", 3)  # renames the queue: QueueName is create-only, so the queue would be replaced
+
+    r = run_cli("diff", "--env", "dev", "--out", out)
+    assert r.code == 1 and "BaseQueue (AWS::SQS::Queue) replaces" in r.stdout and "DATA LOSS" in r.stdout
+
+    r = _plan(out, moto)
+    assert r.code == 3
+    assert "archc: plan blocked" in r.stderr
+    plan = read_plan(out)
+    assert plan["blocked"] is True
+    assert {(x["stack"], x["logical_id"], x["code"]) for x in plan["risks"] if x["blocking"]} == {
+        (BASE_E, "BaseQueue", "D501"), (BASE_W, "BaseQueue", "D501")}
+    assert {x["code"] for x in plan["risks"] if x["logical_id"] == "BaseQueue"} == {"D501", "D504"}  # Retain leaves the old one
+
+    r = _deploy(out, moto)
+    assert r.code == 3 and "D501" in r.stderr
+    assert [_param(boto, region, f"/demo/dev/{region}/version") for region in (E1, W2)] == ["v1", "v1"]  # nothing ran
+
+    # Allowing it in one region only still blocks the other.
+    r = _plan(out, moto, "--allow-replace", f"{E1}/demo-dev-base/BaseQueue")
+    assert r.code == 3
+    assert {x["stack"] for x in read_plan(out)["risks"] if x["code"] == "D501"} == {BASE_W}
+
+    r = _plan(out, moto, "--allow-replace", "BaseQueue")
+    assert r.code == 1, r.stderr
+    plan = read_plan(out)
+    assert plan["blocked"] is False and plan["allow_replace"] == ["BaseQueue"]
+    assert {(x["stack"], x["code"]) for x in plan["risks"] if x["logical_id"] == "BaseQueue"} == {
+        (BASE_E, "D504"), (BASE_E, "D505"), (BASE_W, "D504"), (BASE_W, "D505")}
+    r = _deploy(out, moto)
+    assert r.code == 0, r.stdout + r.stderr
+    assert [_param(boto, region, f"/demo/dev/{region}/version") for region in (E1, W2)] == ["v2", "v2"]
+    policy = json.loads(boto("cloudformation", W2).get_stack_policy(StackName="demo-dev-base")["StackPolicyBody"])
+    assert policy["Statement"][-1]["Resource"] == ["LogicalResourceId/BaseQueue"]  # protected again after the allowed replacement
+
+
+def test_failure_stops_dependent_stacks_and_says_why(moto, boto, moto_stacks, tmp_path):
+    out = tmp_path / "out"
+    deploy_v1(out, moto, moto_stacks)
+    moto_stacks.write(out, "dev", 2)
+    # The us-east-1 base stack now reads an attribute of a resource moto does not model: its execution fails.
+    path = out / "dev" / E1 / "demo-dev-base.json"
+    t = json.loads(path.read_text())
+    t["Resources"]["BaseAlarm"] = {"Type": "AWS::CloudWatch::Alarm", "Properties": {"MetricName": "Errors"}}
+    t["Resources"]["BaseAlarmArn"] = {"Type": "AWS::SSM::Parameter", "Properties": {
+        "Name": "/demo/dev/alarm", "Type": "String", "Value": {"Fn::GetAtt": ["BaseAlarm", "Arn"]}}}
+    path.write_text(json.dumps(t, indent=2, sort_keys=True))
+
+    assert _plan(out, moto).code == 1
+    r = _deploy(out, moto, "--parallel", "2")
+    assert r.code == 2
+    assert f"deploy stopped: {BASE_E} failed" in r.stderr and "BaseAlarm" in r.stderr
+    assert f"{APP}: skipped" in r.stdout and f"{BASE_E} did not deploy" in r.stdout
+    assert f"{BASE_W}: deployed" in r.stdout  # independent of the failed stack, it ran
+    assert _param(boto, W2, f"/demo/dev/{W2}/version") == "v2"
+    assert _param(boto, E1, "/demo/dev/artifacts") == f"s3://{BUCKET}/code"  # the app stack was not touched
+    app_cs = read_plan(out)["stacks"][-1]["change_set"]
+    assert boto("cloudformation", E1).describe_change_set(ChangeSetName=app_cs["arn"])["ExecutionStatus"] == "AVAILABLE"
+
+
+def test_user_mistakes_are_clean_errors(moto, moto_stacks, tmp_path):
+    out = tmp_path / "out"
+    moto_stacks.write(out, "dev", 1)
+    cases = [
+        (("deploy", "--plan", tmp_path / "none" / "plan.json"), "no plan at"),
+        (("deploy",), "which plan?"),
+        (("plan", "--env", "prod", "--out", out, "--endpoint-url", moto), "archc compile --env prod"),
+        (("plan", "--env", "dev", "--out", out, "--endpoint-url", moto, "--stack", "demo-dev-bse"), 'did you mean "demo-dev-base"'),
+        (("plan", "--env", "dev", "--out", out, "--profile", "nobody"), 'AWS profile "nobody"'),
+        (("diff", "--env", "dev", "--out", out), "no baseline for dev"),
+    ]
+    for args, message in cases:
+        r = run_cli(*args)
+        assert r.code == 2, (args, r.stdout, r.stderr)
+        assert message in r.stderr and r.stderr.startswith("archc: ") and "Traceback" not in r.stderr, (args, r.stderr)
+    (out / "dev" / "plan.json").write_text("{not json")
+    r = run_cli("deploy", "--plan", out / "dev" / "plan.json", "--yes")
+    assert r.code == 2 and "is not a plan archc wrote" in r.stderr
+
+
+def test_deploy_asks_before_running(moto, boto, moto_stacks, tmp_path):
+    out = tmp_path / "out"
+    moto_stacks.write(out, "dev", 1)
+    assert _plan(out, moto).code == 1
+    r = run_cli("deploy", "--plan", out / "dev" / "plan.json", "--endpoint-url", moto, input="n\n")
+    assert r.code == 2 and "aborted" in r.stderr
+    assert _stack(boto, E1, "demo-dev-base")["StackStatus"] == "REVIEW_IN_PROGRESS"
+
+
+def test_console_script_prints_no_credentials(moto, moto_stacks, tmp_path):
+    """The real `archc` process, over HTTP: the secret key appears nowhere in its output or files."""
+    out = tmp_path / "out"
+    moto_stacks.write(out, "dev", 1)
+    env = {"PATH": "/usr/bin:/bin", **FAKE_ENV}
+    archc = [sys.executable, "-c", "from compiler.cli import main; main()"]
+    for args in (["plan", "--env", "dev"], ["deploy", "--plan", str(out / "dev" / "plan.json"), "--yes"]):
+        r = subprocess.run([*archc, *args, "--out", str(out), "--endpoint-url", moto, "--poll", "0.05"],
+                           cwd=ROOT, env=env, capture_output=True, text=True, timeout=120)
+        assert r.returncode in (0, 1), r.stderr
+        assert SECRET not in r.stdout + r.stderr and FAKE_ENV["AWS_ACCESS_KEY_ID"] not in r.stdout + r.stderr
+    for f in [*out.rglob("*.json"), *out.rglob("*.md")]:
+        assert SECRET not in f.read_text(), f
