@@ -37,7 +37,8 @@ LAMBDA_URI = "arn:${AWS::Partition}:apigateway:${AWS::Region}:lambda:path/2015-0
 
 
 def build(spec: Spec, ctx: Context) -> Iterable[Any]:
-    key = kms_key("ApiLogsKey", f"{ctx.prefix} function and API logs", logs_service=True)
+    key = kms_key("ApiLogsKey", f"{ctx.prefix} function and API logs",
+                  log_groups=(f"/aws/lambda/{ctx.prefix}-*", f"/aws/apigateway/{ctx.prefix}-*"))
     yield key
     if any(fn.code is not None for fn in spec.functions.values()):
         yield artifact_bucket()
@@ -80,8 +81,9 @@ def _account() -> Iterable[Any]:
     role = iam.Role("ApiCloudWatchRole", AssumeRolePolicyDocument=PolicyDocument(Version="2012-10-17", Statement=[Statement(
         Effect=Allow, Principal=Principal("Service", "apigateway.amazonaws.com"), Action=[AssumeRole])]),
         ManagedPolicyArns=[Sub("arn:${AWS::Partition}:iam::aws:policy/service-role/AmazonAPIGatewayPushToCloudWatchLogs")])
-    yield role
-    yield apigateway.Account("ApiAccount", CloudWatchRoleArn=GetAtt(role, "Arn"))
+    # Retained: another environment's stages in this account and region may be logging through this setting.
+    yield retain(role)
+    yield retain(apigateway.Account("ApiAccount", CloudWatchRoleArn=GetAtt(role, "Arn")))
 
 
 def _path_id(path: str) -> str:

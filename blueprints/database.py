@@ -12,7 +12,7 @@ from compiler.naming import logical_id
 from compiler.spec import DynamoDB, Postgres
 
 from .alarms import alarm
-from .secure import kms_key, retain
+from .secure import kms_key, log_group, retain
 
 CONCERN = "data"
 ROTATION_TRANSFORM = "AWS::SecretsManager-2020-07-23"
@@ -27,7 +27,12 @@ def build(db: Postgres | DynamoDB, ctx: Context) -> Iterable[Any]:
 
 
 def _postgres(db: Postgres, ctx: Context) -> Iterable[Any]:
-    key = kms_key("DataDatabaseKey", f"{ctx.prefix} database, its secret and its snapshots")
+    identifier = f"{ctx.prefix}-db"
+    key = kms_key("DataDatabaseKey", f"{ctx.prefix} database, its secret, snapshots and logs",
+                  log_groups=(f"/aws/rds/instance/{identifier}/*",))
+    # RDS would create its export log groups itself, unencrypted and kept forever: create them first.
+    exports = {kind: log_group(f"DataDatabase{kind.capitalize()}LogGroup", f"/aws/rds/instance/{identifier}/{kind}",
+                               db.log_retention_days, key) for kind in ("postgresql", "upgrade")}
     app_sg = ctx.ref("network", "AppSecurityGroupId")
     data_sg = ctx.ref("network", "DataSecurityGroupId")
     # Only the application tier reaches the database, and only on its port (rules live here, beside the port).
@@ -51,7 +56,9 @@ def _postgres(db: Postgres, ctx: Context) -> Iterable[Any]:
             PasswordLength=32, ExcludeCharacters="\"@/\\'`")))
     instance = retain(rds.DBInstance(
         "DataDatabaseInstance",
-        Engine="postgres", EngineVersion=db.version, DBInstanceClass=db.instance_class,
+        # A fixed identifier names the log groups; it also means CloudFormation refuses (rather than performs)
+        # any update that would replace the database.
+        DBInstanceIdentifier=identifier, Engine="postgres", EngineVersion=db.version, DBInstanceClass=db.instance_class,
         AllocatedStorage=str(db.storage_gb), MaxAllocatedStorage=db.max_storage_gb, StorageType="gp3",
         StorageEncrypted=True, KmsKeyId=Ref(key), MultiAZ=db.multi_az, PubliclyAccessible=False,
         EnableIAMDatabaseAuthentication=True, DeletionProtection=db.deletion_protection,
@@ -60,7 +67,7 @@ def _postgres(db: Postgres, ctx: Context) -> Iterable[Any]:
         MasterUserPassword=Sub("{{resolve:secretsmanager:${DataDatabaseSecret}:SecretString:password}}"),
         BackupRetentionPeriod=db.backup_retention_days, PreferredBackupWindow=db.backup_window,
         PreferredMaintenanceWindow=db.maintenance_window, CopyTagsToSnapshot=True, AutoMinorVersionUpgrade=True,
-        EnableCloudwatchLogsExports=["postgresql", "upgrade"]), "Snapshot")
+        EnableCloudwatchLogsExports=sorted(exports), DependsOn=[g.title for g in exports.values()]), "Snapshot")
     attachment = secretsmanager.SecretTargetAttachment("DataDatabaseSecretAttachment", SecretId=Ref(secret),
                                                        TargetId=Ref(instance), TargetType="AWS::RDS::DBInstance")
     rotation = secretsmanager.RotationSchedule(
@@ -73,7 +80,7 @@ def _postgres(db: Postgres, ctx: Context) -> Iterable[Any]:
             # database on its port and Secrets Manager through the endpoint or NAT.
             VpcSubnetIds=ctx.ref("network", "AppSubnetIds"), VpcSecurityGroupIds=app_sg),
         DependsOn=[ingress.title, egress.title])
-    yield from (key, ingress, egress, subnets, params, secret, instance, attachment, rotation)
+    yield from (key, *exports.values(), ingress, egress, subnets, params, secret, instance, attachment, rotation)
 
     dim = {"DBInstanceIdentifier": Ref(instance)}
     yield alarm(ctx, "DataDatabaseCpuAlarm", "db-cpu", "Database CPU above 80% for 15 minutes",

@@ -3,6 +3,8 @@ origin failover, DNS records and CloudFront alarms."""
 
 from __future__ import annotations
 
+import hashlib
+import json
 from typing import Any, Iterable
 
 from awacs import kms as akms
@@ -133,9 +135,12 @@ def _edge_function(spec: Spec, ctx: Context, event: str, fn: EdgeFunction) -> It
         statements += [
             Statement(Sid="SigningKey", Effect=Allow, Action=[assm.GetParameter],
                       Resource=[Sub(f"arn:${{AWS::Partition}}:ssm:{EDGE_REGION}:${{AWS::AccountId}}:parameter{param}")]),
-            # The SecureString's key is chosen when the parameter is created; only SSM in us-east-1 may use it for us.
+            # The SecureString's key is chosen when the parameter is created, so the key is "*"; but only through
+            # SSM in us-east-1 and only for this one parameter (SSM puts its ARN in the encryption context).
             Statement(Sid="SigningKeyDecrypt", Effect=Allow, Action=[akms.Decrypt], Resource=["*"],
-                      Condition=Condition(StringEquals({"kms:ViaService": f"ssm.{EDGE_REGION}.amazonaws.com"}))),
+                      Condition=Condition(StringEquals({
+                          "kms:ViaService": f"ssm.{EDGE_REGION}.amazonaws.com",
+                          "kms:EncryptionContext:PARAMETER_ARN": Sub(f"arn:${{AWS::Partition}}:ssm:{EDGE_REGION}:${{AWS::AccountId}}:parameter{param}")}))),
         ]
     if event == "origin_response" and images.write_back:
         bucket = web.names(spec, ctx.env)["images"]
@@ -149,9 +154,11 @@ def _edge_function(spec: Spec, ctx: Context, event: str, fn: EdgeFunction) -> It
         Handler=f"{event}.handler", Architectures=["x86_64"], MemorySize=fn.memory_mb, Timeout=fn.timeout_s,
         Code=awslambda.Code(S3Bucket=Ref(ARTIFACT_BUCKET), S3Key=asset.key),
         Description=f"{ctx.prefix} Lambda@Edge {event.replace('_', '-')}"))
-    # A version is immutable: a new logical ID per code hash is what brings new code to CloudFront.
-    version = retain(awslambda.Version(f"{base}Version{asset.sha256[:12]}", FunctionName=Ref(function),
-                                       Description=f"code {asset.sha256[:12]}"))
+    # A version is immutable: a new logical ID whenever the code or the function's settings change is what
+    # brings them to CloudFront (the version snapshots both).
+    digest = hashlib.sha256(json.dumps([asset.sha256, function.to_dict(), role.to_dict()], sort_keys=True, default=str).encode()).hexdigest()[:12]
+    version = retain(awslambda.Version(f"{base}Version{digest}", FunctionName=Ref(function),
+                                       Description=f"code {asset.sha256[:12]}, settings {digest}"))
     yield from (role, function, version)
 
 
@@ -223,7 +230,7 @@ def _distribution(spec: Spec, ctx: Context, oac, assets_policy, cert, acl, versi
         # Origin groups take only GET/HEAD/OPTIONS: routes that write go straight to the primary API.
         behaviors.append(cf.CacheBehavior(
             PathPattern=pattern, TargetOriginId=api_target if reads_only else "api", ViewerProtocolPolicy="https-only",
-            AllowedMethods=SAFE if reads_only else ALL_METHODS, CachedMethods=["GET", "HEAD"], Compress=True,
+            AllowedMethods=SAFE if reads_only else ALL_METHODS, CachedMethods=SAFE if reads_only else ["GET", "HEAD"], Compress=True,
             CachePolicyId=CACHING_DISABLED, OriginRequestPolicyId=ALL_VIEWER_EXCEPT_HOST))
     if images is not None:
         assoc = [cf.LambdaFunctionAssociation(EventType=event_type, LambdaFunctionARN=Ref(versions[event]))
@@ -232,7 +239,8 @@ def _distribution(spec: Spec, ctx: Context, oac, assets_policy, cert, acl, versi
         behaviors.insert(0, cf.CacheBehavior(
             PathPattern=images.path.rstrip("/") + "/*", TargetOriginId=target, ViewerProtocolPolicy="redirect-to-https",
             AllowedMethods=SAFE if "OPTIONS" in images.methods else ["GET", "HEAD"],
-            CachedMethods=["GET", "HEAD"], Compress=True, CachePolicyId=Ref(assets_policy), LambdaFunctionAssociations=assoc))
+            CachedMethods=SAFE if "OPTIONS" in images.methods else ["GET", "HEAD"],  # an uncached OPTIONS never fails over
+            Compress=True, CachePolicyId=Ref(assets_policy), LambdaFunctionAssociations=assoc))
     if "site" in names:
         behaviors.append(cf.CacheBehavior(
             PathPattern=cdn.site.assets_path, TargetOriginId="site", ViewerProtocolPolicy="redirect-to-https",

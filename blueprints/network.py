@@ -112,7 +112,7 @@ def build(net: Network, ctx: Context) -> Iterable[Any]:
 
 
 def _flow_logs(net: Network, ctx: Context, vpc: ec2.VPC) -> Iterable[Any]:
-    key = kms_key("NetworkLogsKey", f"{ctx.prefix} network log encryption", logs_service=True)
+    key = kms_key("NetworkLogsKey", f"{ctx.prefix} network log encryption", log_groups=(f"/archc/{ctx.prefix}/*",))
     group = log_group("NetworkFlowLogGroup", f"/archc/{ctx.prefix}/vpc-flow-logs", net.flow_logs.retention_days, key)
     role = iam.Role(
         "NetworkFlowLogRole",

@@ -30,8 +30,9 @@ def retain(resource: Any, policy: str = "Retain") -> Any:
     return resource
 
 
-def kms_key(logical_id: str, description: str, *, services: tuple[str, ...] = (), logs_service: bool = False) -> kms.Key:
-    """A customer-managed key with yearly rotation; the account administers it, named services may use it."""
+def kms_key(logical_id: str, description: str, *, services: tuple[str, ...] = (), log_groups: tuple[str, ...] = ()) -> kms.Key:
+    """A customer-managed key with yearly rotation; the account administers it, named services may use it, and
+    CloudWatch Logs may use it for the log groups named (patterns such as `/aws/lambda/fillup-prod-*`) only."""
     statements = [
         Statement(Sid="AccountAdministers", Effect=Allow, Principal=Principal("AWS", Sub("arn:${AWS::Partition}:iam::${AWS::AccountId}:root")),
                   Action=[akms.Action("*")], Resource=["*"]),
@@ -41,12 +42,13 @@ def kms_key(logical_id: str, description: str, *, services: tuple[str, ...] = ()
             Sid="ServicesEncrypt", Effect=Allow, Principal=Principal("Service", sorted(services)),
             Action=[akms.Decrypt, akms.GenerateDataKey, akms.Action("GenerateDataKey*"), akms.DescribeKey],
             Resource=["*"], Condition=Condition(StringEquals({"aws:SourceAccount": AccountId}))))
-    if logs_service:
+    if log_groups:
+        arns = [Sub(f"arn:${{AWS::Partition}}:logs:${{AWS::Region}}:${{AWS::AccountId}}:log-group:{g}") for g in sorted(log_groups)]
         statements.append(Statement(
             Sid="CloudWatchLogsEncrypt", Effect=Allow, Principal=Principal("Service", Sub("logs.${AWS::Region}.amazonaws.com")),
             Action=[akms.Encrypt, akms.Decrypt, akms.Action("ReEncrypt*"), akms.Action("GenerateDataKey*"), akms.DescribeKey],
             Resource=["*"],
-            Condition=Condition(ArnLike({"kms:EncryptionContext:aws:logs:arn": Sub("arn:${AWS::Partition}:logs:${AWS::Region}:${AWS::AccountId}:log-group:*")}))))
+            Condition=Condition(ArnLike({"kms:EncryptionContext:aws:logs:arn": arns if len(arns) > 1 else arns[0]}))))
     key = kms.Key(logical_id, Description=description, EnableKeyRotation=True, PendingWindowInDays=30,
                   KeyPolicy=PolicyDocument(Version="2012-10-17", Statement=statements))
     return retain(key)

@@ -110,3 +110,15 @@ def test_dynamodb_tables_are_on_demand_recoverable_encrypted_and_retained():
     assert p["TimeToLiveSpecification"] == {"AttributeName": "expires", "Enabled": True}
     assert table["DeletionPolicy"] == table["UpdateReplacePolicy"] == "Retain"
     assert "Transform" not in t
+
+
+def test_database_log_exports_go_to_encrypted_groups_with_retention(templates):
+    t = data(templates, "prod")
+    p = db(templates, "prod")["Properties"]
+    assert p["DBInstanceIdentifier"] == "fillup-prod-db"
+    assert p["EnableCloudwatchLogsExports"] == ["postgresql", "upgrade"]
+    for kind in ("Postgresql", "Upgrade"):
+        group = t["Resources"][f"DataDatabase{kind}LogGroup"]
+        assert group["Properties"]["LogGroupName"] == f"/aws/rds/instance/fillup-prod-db/{kind.lower()}"
+        assert group["Properties"]["RetentionInDays"] == 30 and "KmsKeyId" in group["Properties"]
+        assert f"DataDatabase{kind}LogGroup" in db(templates, "prod")["DependsOn"]

@@ -139,7 +139,7 @@ def test_edge_roles_are_least_privilege(templates):
     viewer = props(t, "EdgeViewerRequestRole")["Policies"][0]["PolicyDocument"]["Statement"]
     sids = {s["Sid"]: s for s in viewer}
     assert sids["SigningKey"]["Resource"][0]["Fn::Sub"].endswith(":parameter/fillup/prod/edge/url-signing-key")
-    assert sids["SigningKeyDecrypt"]["Condition"] == {"StringEquals": {"kms:ViaService": "ssm.us-east-1.amazonaws.com"}}
+    assert sids["SigningKeyDecrypt"]["Condition"]["StringEquals"]["kms:ViaService"] == "ssm.us-east-1.amazonaws.com"
     response = {s["Sid"]: s for s in props(t, "EdgeOriginResponseRole")["Policies"][0]["PolicyDocument"]["Statement"]}
     assert response["WriteBack"]["Action"] == ["s3:PutObject"]
     assert response["WriteBack"]["Resource"][0]["Fn::Sub"].endswith(":s3:::fillup-prod-images-ap-northeast-1/processed/*")
@@ -205,3 +205,24 @@ def test_bucket_policies_trust_only_this_distribution_over_tls(templates, compil
     order = [sid for batch in compiled["manifests"]["prod"]["deploy_order"] for sid in batch]
     assert order.index("ap-northeast-1/fillup-prod-web") < order.index("us-east-1/fillup-prod-edge") < order.index("ap-northeast-1/fillup-prod-web-access")
     assert order.index("us-west-2/fillup-prod-api") < order.index("us-east-1/fillup-prod-edge")
+
+
+def test_new_edge_settings_get_new_version_ids():
+    spec = validate(load(SHIPPED)).specs["prod"]
+    asset = edge_package(spec, "prod")
+    bigger = spec.model_copy(update={"cdn": spec.cdn.model_copy(update={"edge": spec.cdn.edge.model_copy(update={
+        "origin_response": spec.cdn.edge.origin_response.model_copy(update={"memory_mb": 512})})})})
+
+    def version_ids(s):
+        app = compile_app(s, "prod", assets={"api": asset, "ws": asset, "@edge": asset})
+        return {lid for lid in app.stacks["us-east-1/fillup-prod-edge"].template.resources if "Version" in lid}
+
+    old, new = version_ids(spec), version_ids(bigger)
+    assert {i for i in old if "Viewer" in i} == {i for i in new if "Viewer" in i}
+    assert {i for i in old if "OriginResponse" in i} != {i for i in new if "OriginResponse" in i}
+
+
+def test_signing_key_decrypt_is_limited_to_the_parameter(templates):
+    statements = {s["Sid"]: s for s in props(edge(templates), "EdgeViewerRequestRole")["Policies"][0]["PolicyDocument"]["Statement"]}
+    cond = statements["SigningKeyDecrypt"]["Condition"]["StringEquals"]
+    assert cond["kms:EncryptionContext:PARAMETER_ARN"]["Fn::Sub"].endswith(":parameter/fillup/prod/edge/url-signing-key")
