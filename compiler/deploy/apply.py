@@ -43,16 +43,20 @@ class Outcome:
 
 # --- checks before anything runs -------------------------------------------------------------------------------
 
-def runnable(plan: dict, regions: tuple[str, ...]) -> list[dict]:
+def runnable(plan: dict, regions: tuple[str, ...], aws: Aws) -> list[dict]:
+    """The plan's stacks with changes in the chosen regions; a stack whose producer is outside --region and has
+    changes of its own in this plan runs only once that producer's change set has been executed."""
     chosen = [s for s in plan["stacks"] if s["status"] == "changes" and (not regions or s["region"] in regions)]
     if regions:
         ids = {s["id"] for s in chosen}
-        pending = {s["id"] for s in plan["stacks"] if s["status"] == "changes"}
+        pending = {s["id"]: s for s in plan["stacks"] if s["status"] == "changes"}
         for s in chosen:
-            missing = [d for d in s["dependencies"] if d in pending and d not in ids]
-            if missing:
-                raise ArchcError(f"{s['id']} depends on {', '.join(missing)}, which has changes in this plan but is outside --region: "
-                                 "deploy that region too (or first)")
+            for d in s["dependencies"]:
+                if d in pending and d not in ids:
+                    cs = aws.change_set(pending[d]["region"], pending[d]["change_set"]["arn"])
+                    if (cs or {}).get("ExecutionStatus") != "EXECUTE_COMPLETE":
+                        raise ArchcError(f"{s['id']} depends on {d}, which has changes in this plan but is outside --region: "
+                                         "deploy that region first (or together)")
     return chosen
 
 
@@ -125,6 +129,7 @@ class StackRun:
         self.ref = s["change_set"].get("stack_id") or s["stack"]  # by id: a name can match an older stack holder
         self.seen: set[str] = set()
         self.events: list[dict] = []
+        self.loosened = False  # the stack policy let allowed replacements through during this update
 
     def _stream(self) -> None:
         for ev in self.aws.events(self.region, self.ref, self.seen):
@@ -138,10 +143,11 @@ class StackRun:
         timeout = self.opts.timeout_s if self.opts.timeout_s is not None else 60 * float(self.plan.get("deploy", {}).get("timeout_minutes", 120))
         cs = self.s["change_set"]
         try:
-            self.aws.events(self.region, self.ref, self.seen)  # what happened before is not this deploy's news
+            self.aws.events(self.region, self.ref, self.seen, one_page=True)  # what happened before is not this deploy's news
             if cs["type"] == "UPDATE":  # the policy in force during the update must let allowed replacements through
                 exempt = {lid for lid in self.s["stateful"] if allowed(self.plan["allow_replace"], self.region, self.name, lid)}
                 self.aws.set_stack_policy(self.region, self.ref, stack_policy(self.s["stateful"], exempt))
+                self.loosened = bool(exempt)
             self.aws.execute_change_set(self.region, cs["arn"])
         except AwsError as e:
             return self._failed(start, f"{e.operation}: {e.code}: {e.aws_message}")
@@ -180,7 +186,13 @@ class StackRun:
         reason = first_failure(self.events) or error or "no failure event recorded"
         if error and error not in reason:
             reason = f"{error}; {reason}" if reason != "no failure event recorded" else error
-        return Outcome(self.s["id"], "failed", time.monotonic() - start, status, reason)
+        out = Outcome(self.s["id"], "failed", time.monotonic() - start, status, reason)
+        if self.loosened:  # the update did not go through: protect everything stateful again
+            try:
+                self.aws.set_stack_policy(self.region, self.ref, stack_policy(self.s["stateful"]))
+            except AwsError as e:
+                out.warnings.append(f"could not restore the full stack policy: {e.code}: {e.aws_message}")
+        return out
 
     def _finish(self, start: float, status: str) -> Outcome:
         """Settings the spec asks of a deployed stack; the template is recorded as the diff baseline."""

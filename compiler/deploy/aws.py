@@ -67,6 +67,7 @@ class Aws:
     def call(self, service: str, region: str, operation: str, **params: Any) -> dict:
         from botocore.exceptions import (BotoCoreError, ClientError, EndpointConnectionError, NoCredentialsError,
                                          NoRegionError, PartialCredentialsError)
+        from botocore.parsers import ResponseParserError
 
         client = self.client(service, region)
         try:
@@ -83,6 +84,9 @@ class Aws:
             raise ArchcError("no AWS region for this call") from None
         except BotoCoreError as e:
             raise AwsError(operation, type(e).__name__, str(e).splitlines()[0], region) from None
+        except ResponseParserError as e:  # an HTML error page where XML or JSON was due (a 500 from an emulator or a proxy)
+            raise AwsError(operation, "InvalidResponse", "the endpoint answered with an error page instead of an AWS response",
+                           region) from None
 
     # --- identity --------------------------------------------------------------------------------------------------
 
@@ -120,8 +124,9 @@ class Aws:
         st = self.stack(region, name)
         return {o["OutputKey"]: o.get("OutputValue", "") for o in (st or {}).get("Outputs", [])}
 
-    def events(self, region: str, name: str, seen: set[str]) -> list[dict]:
-        """Stack events not in `seen` (which is updated), oldest first; stops paging at the first event already seen."""
+    def events(self, region: str, name: str, seen: set[str], *, one_page: bool = False) -> list[dict]:
+        """Stack events not in `seen` (which is updated), oldest first; stops paging at the first event already seen
+        (one_page: only the newest page, enough to mark where a new operation starts)."""
         new: list[dict] = []
         token = None
         while True:
@@ -134,7 +139,7 @@ class Aws:
                     break
                 new.append(ev)
             token = page.get("NextToken")
-            if stop or not token:
+            if stop or not token or one_page:
                 break
         seen.update(ev["EventId"] for ev in new)
         return list(reversed(new))

@@ -114,7 +114,11 @@ def make_plan(out_dir: Path, env: str, aws: Aws, opts: Options) -> dict:
             body = path.read_bytes()
         except FileNotFoundError:
             raise ArchcError(f"{path} is missing: run `archc compile --env {env}` again") from None
-        entries.append(Entry(t, body, json.loads(body)))
+        try:
+            template = json.loads(body)
+        except json.JSONDecodeError as err:
+            raise ArchcError(f"{path} is not valid JSON ({err}): run `archc compile --env {env}` again") from None
+        entries.append(Entry(t, body, template))
         if entries[-1].sha256 != t["sha256"]:
             opts.echo(f"note: {path} differs from what compile wrote (manifest sha256 {t['sha256'][:12]}); the plan uses the file as it is now")
 
@@ -254,6 +258,7 @@ def _create(e: Entry, stack: dict | None, env: str, manifest: dict, aws: Aws, op
     except AwsError as err:
         if err.code == "ValidationError" and err.matches(*NO_CHANGES):
             e.status, e.reason = "no changes", err.aws_message
+            opts.echo(f"{e.id}: no changes")
             return
         if err.code == "InsufficientCapabilitiesException":
             raise ArchcError(f"{e.id}: {err.aws_message} (the manifest lists {', '.join(e.t['capabilities']) or 'none'}: "
@@ -261,7 +266,7 @@ def _create(e: Entry, stack: dict | None, env: str, manifest: dict, aws: Aws, op
         raise ArchcError(f"{e.id}: could not create a change set: {err.code}: {err.aws_message}") from None
     e.change_set = {"name": name, "arn": made["Id"], "type": e.change_set_type, "stack_id": made.get("StackId")}
     e.stack_id = made.get("StackId")
-    opts.echo(f"{e.id}: change set {name} ({e.change_set_type}) created")
+    opts.echo(f"{e.id}: change set {name} ({e.change_set_type}) submitted")
 
 
 def _forget_empty_stack(e: Entry, stack: dict, aws: Aws, opts: Options) -> None:
@@ -293,6 +298,7 @@ def _settle(e: Entry, aws: Aws, opts: Options, entries: list[Entry]) -> None:
         if any(s.lower() in reason.lower() for s in NO_CHANGES):
             aws.delete_change_set(e.region, arn)
             e.status, e.reason = "no changes", reason
+            opts.echo(f"{e.id}: no changes (change set deleted)")
             return
         producers_changing = [x.id for x in entries if x.id in e.t["dependencies"] and x.status in ("pending", "changes")]
         if any(s in reason for s in MISSING_EXPORT) and producers_changing:

@@ -124,38 +124,43 @@ def deploy(plan_path: Path | None, env: str | None, out_dir: Path | None, yes: b
     if out_dir is None:
         out_dir = plan_path.parent.parent if plan_path.parent.name == plan_doc["environment"] else Path("out")
     aws = Aws(profile, None, endpoint_url)
-    stacks = runnable(plan_doc, regions)
+    stacks = runnable(plan_doc, regions, aws)
     deferred = [s["id"] for s in plan_doc["stacks"] if s["status"] == "deferred" and (not regions or s["region"] in regions)]
     if plan_doc["blocked"] or stacks:
         verify(plan_doc, stacks, out_dir, aws)
     if not stacks:
-        out.print(f"nothing to deploy: the plan for {plan_doc['environment']} has no changes"
-                  + (f" ({len(deferred)} stack(s) deferred: plan again)" if deferred else ""), markup=False)
+        if as_json:
+            click.echo("[]")
+        (err if as_json else out).print(f"nothing to deploy: the plan for {plan_doc['environment']} has no changes"
+                                        + (f" ({len(deferred)} stack(s) deferred: plan again)" if deferred else ""), markup=False)
         _exit(EXIT_OK)
+    con = err if as_json else out  # with --json, stdout carries only the JSON
     n_changes = sum(len(s["changes"]) for s in stacks)
-    out.print(f"deploy {plan_doc['app']} {plan_doc['environment']} to account {plan_doc['account']}: {len(stacks)} stack(s), "
+    con.print(f"deploy {plan_doc['app']} {plan_doc['environment']} to account {plan_doc['account']}: {len(stacks)} stack(s), "
               f"{n_changes} resource change(s)", style="bold", markup=False)
     for s in stacks:
-        out.print(f"  {s['id']}: {s['change_set']['type']} {s['change_set']['name']} ({len(s['changes'])} changes)", markup=False)
+        con.print(f"  {s['id']}: {s['change_set']['type']} {s['change_set']['name']} ({len(s['changes'])} changes)", markup=False)
     if not yes:
         click.confirm("execute these change sets?", abort=True, err=True)
 
     def echo(msg: str, style: str = "") -> None:
-        out.print(msg, style=style or None, markup=False)
+        con.print(msg, style=style or None, markup=False)
 
     opts = Options(parallel=parallel, timeout_s=None if timeout_min is None else timeout_min * 60, poll_s=poll_s, regions=regions, echo=echo)
     outcomes = execute(plan_doc, stacks, out_dir, aws, opts)
     if as_json:
         click.echo(json.dumps([o.__dict__ for o in outcomes], indent=2, sort_keys=True))
     bad = [o for o in outcomes if o.state != "deployed"]
-    out.print("", markup=False)
+    con.print("\nresult:", style="bold", markup=False)
     for o in outcomes:
-        line = f"{o.id}: {o.state}" + (f" ({o.stack_status})" if o.stack_status else "") + (f": {o.failure}" if o.failure else "")
-        out.print(line, style="green" if o.state == "deployed" else "bold red", markup=False)
+        line = f"  {o.id}: {o.state}" + (f" ({o.stack_status})" if o.stack_status else "") + (f": {o.failure}" if o.failure else "")
+        con.print(line, style="green" if o.state == "deployed" else "bold red", markup=False)
+        for w in o.warnings:
+            con.print(f"    warning: {w}", style="yellow", markup=False)
     if deferred:
-        out.print(f"deferred in this plan: {', '.join(deferred)}: run `archc plan --env {plan_doc['environment']}` again to continue",
+        con.print(f"deferred in this plan: {', '.join(deferred)}: run `archc plan --env {plan_doc['environment']}` again to continue",
                   style="yellow", markup=False)
     if bad:
         first = next((o for o in bad if o.state == "failed"), bad[0])
         raise ArchcError(f"deploy stopped: {first.id} {first.state}: {first.failure}")
-    out.print(f"deployed {len(outcomes)} stack(s)", style="bold green", markup=False)
+    con.print(f"deployed {len(outcomes)} stack(s)", style="bold green", markup=False)

@@ -52,6 +52,7 @@ def verdict(plan: dict) -> str:
 
 def print_plan(console: Any, plan: dict) -> None:
     from rich.table import Table
+    from rich.text import Text
 
     console.print(f"archc plan: {plan['app']} {plan['environment']} (account {plan['account']})", style="bold", markup=False)
     for s in plan["stacks"]:
@@ -62,8 +63,10 @@ def print_plan(console: Any, plan: dict) -> None:
         for col in ("action", "logical id", "type", "replacement", "scope", "details", "policy"):
             table.add_column(col, overflow="fold")
         for row in s["changes"]:
-            table.add_row(f"[{ACTION_STYLE.get(row['action'], 'white')}]{row['action']}[/]", row["logical_id"], row["type"],
-                          _replacement(row), ", ".join(row["scope"]) or "-", _details(row), row["policy_action"] or "-")
+            replacement = _replacement(row)
+            table.add_row(Text(row["action"], style=ACTION_STYLE.get(row["action"], "")), Text(row["logical_id"]), Text(row["type"]),
+                          Text(replacement, style="bold red" if replacement.startswith(("REPLACE", "may")) else ""),
+                          Text(", ".join(row["scope"]) or "-"), Text(_details(row)), Text(row["policy_action"] or "-"))
         console.print(table)
     if plan["risks"]:
         console.print("\nrisks:", style="bold", markup=False)

@@ -77,6 +77,9 @@ def test_failed_update_reports_the_first_failed_resource_not_the_cancellations(t
     stub.add_response("describe_change_set", change_set("EXECUTE_FAILED"), {"ChangeSetName": CS_ARN})
     stub.add_response("describe_stack_events", {"StackEvents": done}, {"StackName": STACK_ARN})
     stub.add_response("describe_stack_events", {"StackEvents": done}, {"StackName": STACK_ARN})
+    # The update rolled back: the database is protected again.
+    stub.add_response("set_stack_policy", {}, {"StackName": STACK_ARN, "StackPolicyBody": json.dumps(
+        stack_policy(["DataDatabase", "DataKey"]), sort_keys=True)})
     outcome, lines = run(s, plan, aws, out)
     stub.assert_no_pending_responses()
     assert (outcome.state, outcome.stack_status) == ("failed", "UPDATE_ROLLBACK_COMPLETE")

@@ -209,8 +209,8 @@ def test_failure_stops_dependent_stacks_and_says_why(moto, boto, moto_stacks, tm
     r = _deploy(out, moto, "--parallel", "2")
     assert r.code == 2
     assert f"deploy stopped: {BASE_E} failed" in r.stderr and "BaseAlarm" in r.stderr
-    assert f"{APP}: skipped" in r.stdout and f"{BASE_E} did not deploy" in r.stdout
-    assert f"{BASE_W}: deployed" in r.stdout  # independent of the failed stack, it ran
+    assert f"  {APP}: skipped" in r.stdout and f"{BASE_E} did not deploy" in r.stdout
+    assert f"  {BASE_W}: deployed" in r.stdout  # independent of the failed stack, it ran
     assert _param(boto, W2, f"/demo/dev/{W2}/version") == "v2"
     assert _param(boto, E1, "/demo/dev/artifacts") == f"s3://{BUCKET}/code"  # the app stack was not touched
     app_cs = read_plan(out)["stacks"][-1]["change_set"]
@@ -259,3 +259,29 @@ def test_console_script_prints_no_credentials(moto, moto_stacks, tmp_path):
         assert SECRET not in r.stdout + r.stderr and FAKE_ENV["AWS_ACCESS_KEY_ID"] not in r.stdout + r.stderr
     for f in [*out.rglob("*.json"), *out.rglob("*.md")]:
         assert SECRET not in f.read_text(), f
+
+
+def test_stack_and_region_selections_leave_the_rest_alone(moto, boto, moto_stacks, tmp_path):
+    out = tmp_path / "out"
+    deploy_v1(out, moto, moto_stacks)
+    moto_stacks.write(out, "dev", 2)
+
+    r = _plan(out, moto, "--stack", f"{W2}/demo-dev-base")
+    assert r.code == 1, r.stderr
+    plan = read_plan(out)
+    assert [s["id"] for s in plan["stacks"]] == [BASE_W] and plan["selection"]["stacks"] == [BASE_W]
+    assert _available_change_sets(boto) == [plan["stacks"][0]["change_set"]["name"]]  # no change set on the other stacks
+    assert _deploy(out, moto).code == 0
+    assert [_param(boto, region, f"/demo/dev/{region}/version") for region in (E1, W2)] == ["v1", "v2"]
+
+    # The whole plan, deployed one region at a time: the app stack (us-east-1) needs the us-west-2 stack first.
+    moto_stacks.write(out, "dev", 3)
+    assert _plan(out, moto, "--allow-replace", "BaseQueue").code == 1
+    r = _deploy(out, moto, "--region", E1)
+    assert r.code == 2 and f"depends on {BASE_W}" in r.stderr
+    assert _deploy(out, moto, "--region", W2).code == 0
+    assert [_param(boto, region, f"/demo/dev/{region}/version") for region in (E1, W2)] == ["v1", "v2"]
+    r = _deploy(out, moto, "--region", E1)
+    assert r.code == 0, r.stdout + r.stderr
+    assert [_param(boto, region, f"/demo/dev/{region}/version") for region in (E1, W2)] == ["v2", "v2"]
+    assert _plan(out, moto).code == 0
