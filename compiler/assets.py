@@ -39,7 +39,8 @@ class Asset:
 
 
 def zip_folder(folder: Path, extra: dict[str, bytes] | None = None) -> bytes:
-    """Sorted entries, fixed timestamps, fixed permissions: the same files give the same bytes."""
+    """Sorted entries, fixed timestamps, fixed permissions, stored uncompressed: the same files give the same
+    bytes on any machine (deflate output depends on the zlib build; code packages are small)."""
     files: dict[str, bytes] = {}
     for path in sorted(folder.rglob("*")):
         rel = path.relative_to(folder)
@@ -48,13 +49,13 @@ def zip_folder(folder: Path, extra: dict[str, bytes] | None = None) -> bytes:
         files[rel.as_posix()] = path.read_bytes()
     files.update(extra or {})
     buf = io.BytesIO()
-    with zipfile.ZipFile(buf, "w", compression=zipfile.ZIP_DEFLATED, compresslevel=9) as zf:
+    with zipfile.ZipFile(buf, "w", compression=zipfile.ZIP_STORED) as zf:
         for name in sorted(files):
             info = zipfile.ZipInfo(name, date_time=FIXED_TIME)
             info.external_attr = (stat.S_IFREG | 0o644) << 16
-            info.compress_type = zipfile.ZIP_DEFLATED
+            info.compress_type = zipfile.ZIP_STORED
             info.create_system = 3  # unix, whatever machine builds it
-            zf.writestr(info, files[name], compresslevel=9)
+            zf.writestr(info, files[name])
     return buf.getvalue()
 
 
