@@ -16,7 +16,7 @@ MAX_RESOURCES = 500
 MAX_OUTPUTS = 200
 MAX_PARAMETERS = 200
 INLINE_BODY_LIMIT = 51_200  # bytes; a larger template is sent through S3 (TemplateURL)
-URL_BODY_LIMIT = 1_000_000
+URL_BODY_LIMIT = 1_048_576  # 1 MB through TemplateURL
 
 
 @dataclass(frozen=True, order=True)
@@ -125,6 +125,7 @@ def compile_app(spec: Spec, env: str, file: str = "arch.yaml", assets: dict[str,
 
     stacks: dict[str, Stack] = {}
     edges: list[Edge] = []
+    limit_errors: list[Diagnostic] = []
     for bp in BLUEPRINTS:
         section = bp.section(spec)
         if section is None:
@@ -135,23 +136,32 @@ def compile_app(spec: Spec, env: str, file: str = "arch.yaml", assets: dict[str,
             transform = bp.transform(spec) if bp.transform else None
             if transform:
                 template.set_transform(transform)
-            for obj in bp.build(section, ctx):
-                if isinstance(obj, Output):
-                    template.add_output(obj)
-                elif isinstance(obj, Parameter):
-                    template.add_parameter(obj)
-                else:
-                    template.add_resource(obj)
+            objs = list(bp.build(section, ctx))
+            outputs = [o for o in objs if isinstance(o, Output)]
+            params = [o for o in objs if isinstance(o, Parameter)]
+            res = [o for o in objs if not isinstance(o, (Output, Parameter))]
+            # Count before adding: troposphere raises a bare ValueError at its limits, a user mistake here.
+            over = _over_limits(ctx.stack, region, len(res), len(outputs), len(params), file)
+            if over:
+                limit_errors.extend(over)
+                continue
+            for o in outputs:
+                template.add_output(o)
+            for p in params:
+                template.add_parameter(p)
+            for r in res:
+                template.add_resource(r)
             tags = stack_tags(spec, env, bp.concern)
             _tag_resources(template, tags)
             stack = Stack(ctx.stack, bp.concern, region, template, tags)
             stacks[stack.id] = stack
             edges.extend(ctx._edges)
+    if limit_errors:
+        raise SpecError(limit_errors)
     _check_edges(stacks, edges)
     _check_stateful(stacks)
     app = App(spec.app, env, stacks, sorted(set(edges)))
     app.deploy_order()  # a cycle is a blueprint bug: fail now, not at deploy
-    _check_limits(app, file)
     return app
 
 
@@ -192,18 +202,15 @@ def _check_stateful(stacks: dict[str, Stack]) -> None:
                     raise RuntimeError(f"{stack.name}: {lid} ({res.resource_type}) must be retained or snapshotted, has {policies}")
 
 
-def _check_limits(app: App, file: str) -> None:
+def _over_limits(stack: str, region: str, resources: int, outputs: int, parameters: int, file: str) -> list[Diagnostic]:
     errors = []
-    for stack in app.stacks.values():
-        t = stack.template
-        if len(t.resources) > MAX_RESOURCES:
-            errors.append(Diagnostic(file, 1, 1, "C401", stack.name,
-                                     f"{len(t.resources)} resources in {stack.region}; CloudFormation allows {MAX_RESOURCES} per stack: split the section"))
-        if len(t.outputs) > MAX_OUTPUTS or len(t.parameters) > MAX_PARAMETERS:
-            errors.append(Diagnostic(file, 1, 1, "C402", stack.name,
-                                     f"{len(t.outputs)} outputs and {len(t.parameters)} parameters; CloudFormation allows {MAX_OUTPUTS} and {MAX_PARAMETERS}"))
-    if errors:
-        raise SpecError(errors)
+    if resources > MAX_RESOURCES:
+        errors.append(Diagnostic(file, 1, 1, "C401", stack,
+                                 f"{resources} resources in {region}; CloudFormation allows {MAX_RESOURCES} per stack: split the section"))
+    if outputs > MAX_OUTPUTS or parameters > MAX_PARAMETERS:
+        errors.append(Diagnostic(file, 1, 1, "C402", stack,
+                                 f"{outputs} outputs and {parameters} parameters in {region}; CloudFormation allows {MAX_OUTPUTS} and {MAX_PARAMETERS}"))
+    return errors
 
 
 def resources_of(template: Template, kind: type[AWSObject]) -> list[AWSObject]:

@@ -8,7 +8,7 @@ from pathlib import Path
 from .app import App, compile_app
 from .assets import Asset, package
 from .diagnostics import Diagnostic, SpecError
-from .emit import emit
+from .emit import prepare, write_env
 from .loader import load
 from .spec import Spec
 from .validate import validate
@@ -62,6 +62,8 @@ def compile_spec(spec_path: Path, envs: list[str] | None) -> Compiled:
 def build_all(spec_path: Path, envs: list[str] | None, out_dir: Path) -> BuildResult:
     """Nothing is written unless every environment validates and compiles."""
     c = compile_spec(spec_path, envs)
-    manifests = {env: emit(app, c.spec_sha256, out_dir, deploy_settings(c.specs[env], env), c.assets[env])[1]
-                 for env, app in c.apps.items()}
-    return BuildResult(c.apps, manifests, c.warnings)
+    prepared = {env: prepare(app, c.spec_sha256, deploy_settings(c.specs[env], env), c.assets[env], spec_path.name)
+                for env, app in c.apps.items()}
+    for env, (files, _) in prepared.items():  # written only once every environment rendered
+        write_env(out_dir, env, files)
+    return BuildResult(c.apps, {env: man for env, (_, man) in prepared.items()}, c.warnings)

@@ -11,8 +11,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from . import __version__
-from .app import INLINE_BODY_LIMIT, App
-from .diagnostics import ArchcError
+from .app import INLINE_BODY_LIMIT, URL_BODY_LIMIT, App
+from .diagnostics import ArchcError, Diagnostic, SpecError
 from blueprints.secure import STATEFUL_TYPES
 
 MANIFEST = "manifest.json"
@@ -119,8 +119,13 @@ def write_env(out_dir: Path, env: str, files: dict[str, bytes]) -> Path:
     return target
 
 
-def emit(app: App, spec_sha256: str, out_dir: Path, deploy: dict, assets: dict | None = None) -> tuple[Path, dict]:
+def prepare(app: App, spec_sha256: str, deploy: dict, assets: dict | None = None, file: str = "arch.yaml") -> tuple[dict[str, bytes], dict]:
+    """Every file of out/<env> and the manifest, in memory (pure); a template over 1 MB is a compile error."""
     artifacts = render(app)
+    too_big = [a for a in artifacts if len(a.body) > URL_BODY_LIMIT]
+    if too_big:
+        raise SpecError([Diagnostic(file, 1, 1, "C403", a.stack, f"{len(a.body):,} bytes in {a.region}; CloudFormation takes at most "
+                                    f"{URL_BODY_LIMIT:,} bytes even through S3: split the section") for a in too_big])
     assets = assets or {}
     man = manifest(app, artifacts, spec_sha256, deploy)
     man["assets"] = [{"function": a.function, "source": a.source, "sha256": a.sha256, "key": a.key,
@@ -128,7 +133,7 @@ def emit(app: App, spec_sha256: str, out_dir: Path, deploy: dict, assets: dict |
     files = {a.path: a.body for a in artifacts}
     files.update({a.path: a.body for a in assets.values()})
     files[MANIFEST] = dumps(man)
-    return write_env(out_dir, app.env, files), man
+    return files, man
 
 
 def read_manifest(out_dir: Path, env: str) -> dict:
@@ -137,3 +142,9 @@ def read_manifest(out_dir: Path, env: str) -> dict:
         return json.loads(path.read_text())
     except FileNotFoundError:
         raise ArchcError(f"{path} does not exist: run `archc compile --env {env}` first") from None
+
+
+def emit(app: App, spec_sha256: str, out_dir: Path, deploy: dict, assets: dict | None = None) -> tuple[Path, dict]:
+    """prepare() and write one environment."""
+    files, man = prepare(app, spec_sha256, deploy, assets)
+    return write_env(out_dir, app.env, files), man

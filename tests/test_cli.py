@@ -100,3 +100,21 @@ def test_lint_reports_errors_with_exit_1(tmp_path):
     path.write_text(json.dumps(t))
     r = run("lint", "--env", "dev", "--out", str(out))
     assert r.returncode == 1 and "E3002" in r.stderr
+
+
+def test_compile_notes_templates_sent_through_s3(tmp_path):
+    r = run("compile", "--env", "prod", "--out", str(tmp_path / "out"))
+    assert "(via S3)" in r.stdout and "exceed 51,200 bytes" in r.stdout
+    man = json.loads((tmp_path / "out" / "prod" / "manifest.json").read_text())
+    assert any(not t["inline"] and t["bytes"] > 51200 for t in man["templates"])
+    assert all(t["inline"] == (t["bytes"] <= 51200) for t in man["templates"])
+
+
+def test_stack_over_the_resource_and_output_limits_is_a_compile_error(tmp_path):
+    tables = "".join(f"    t{i}: {{partition_key: {{name: id}}}}\n" for i in range(500))
+    spec = tmp_path / "arch.yaml"
+    spec.write_text("app: big\nregions: {primary: eu-west-1}\nenvironments: {dev: {}}\nalarms: {email: [ops@example.com]}\n"
+                    "database:\n  engine: dynamodb\n  tables:\n" + tables)
+    r = run("compile", "--spec", str(spec), "--out", str(tmp_path / "out"))
+    assert r.returncode == 2 and "C401" in r.stderr and "C402" in r.stderr and "Traceback" not in r.stderr
+    assert not (tmp_path / "out").exists()
