@@ -20,3 +20,17 @@ def test_two_processes_with_different_hash_seeds_give_identical_bytes(tmp_path):
     b = _compile(tmp_path / "b", 987654)
     assert len(a) >= 15
     assert a == b
+
+
+def test_fast_json_writer_matches_the_standard_encoder(compiled):
+    import json
+
+    from compiler.emit import dumps
+
+    files = [p for p in compiled["out"].rglob("*.json")]
+    assert len(files) >= 30
+    for path in files:
+        data = json.loads(path.read_text())
+        assert dumps(data) == (json.dumps(data, indent=2, sort_keys=True, ensure_ascii=False) + "\n").encode(), path
+    tricky = {"b": [1.5, -0.0, 1e300, True, None, "é\u2028\"\\", {}], "a": [], "c": {"z": 1, "y": [[]]}}
+    assert dumps(tricky) == (json.dumps(tricky, indent=2, sort_keys=True, ensure_ascii=False) + "\n").encode()
