@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 from typing import Any, Iterable
 
-from troposphere import GetAtt, Ref, Sub, cloudwatch, sns
+from troposphere import GetAtt, Ref, cloudwatch, sns
 
 from compiler.app import Context
 from compiler.spec import Alarms
@@ -50,12 +50,3 @@ def alarm(ctx: Context, logical_id: str, name: str, description: str, *, thresho
         if unit:
             props["Unit"] = unit
     return cloudwatch.Alarm(logical_id, **props)
-
-
-def arn_output(ctx: Context, alarms: list[cloudwatch.Alarm]) -> Any:
-    """Alarm ARNs for deploy's rollback triggers (at most five are used per stack)."""
-    from troposphere import Join
-    return ctx.output("AlarmArns", Join(",", [GetAtt(a, "Arn") for a in alarms]), "alarms that roll back a deploy of this stack")
-
-
-__all__ = ["build", "alarm", "arn_output", "Sub"]

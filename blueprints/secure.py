@@ -7,7 +7,7 @@ from typing import Any
 from awacs import kms as akms
 from awacs import sns as asns
 from awacs.aws import Allow, Condition, Deny, PolicyDocument, Principal, Statement, StringEquals, Bool, ArnLike
-from troposphere import AccountId, GetAtt, Partition, Ref, Region, Sub, Tags
+from troposphere import AccountId, GetAtt, Ref, Sub
 from troposphere import kms, logs, sns
 
 # Types that hold data (cfn-lint's StatefulResources; a test keeps this in step with it). Each one must
@@ -74,11 +74,6 @@ def topic_policy(logical_id: str, topic_ref: Any, publishers: tuple[str, ...]) -
     ]))
 
 
-def name_tag(name: Any) -> Tags:
-    return Tags(Name=name)
-
-
-__all__ = ["STATEFUL_TYPES", "KEEP", "retain", "kms_key", "log_group", "topic", "topic_policy", "name_tag", "Partition", "Region"]
 
 
 def bucket(logical_id: str, name: Any, *, lifecycle: list | None = None, access_logs: tuple[Any, str] | None = None,

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Callable, Iterable
 
-from troposphere import AWSObject, Export, GetStackOutput, ImportValue, Output, Parameter, Tags, Template
+from troposphere import Export, GetStackOutput, ImportValue, Output, Parameter, Tags, Template
 
 from . import __version__
 from .diagnostics import Diagnostic, SpecError
@@ -211,7 +211,3 @@ def _over_limits(stack: str, region: str, resources: int, outputs: int, paramete
         errors.append(Diagnostic(file, 1, 1, "C402", stack,
                                  f"{outputs} outputs and {parameters} parameters in {region}; CloudFormation allows {MAX_OUTPUTS} and {MAX_PARAMETERS}"))
     return errors
-
-
-def resources_of(template: Template, kind: type[AWSObject]) -> list[AWSObject]:
-    return [r for r in template.resources.values() if isinstance(r, kind)]

@@ -2,9 +2,7 @@
 
 import json
 import shutil
-from pathlib import Path
 
-import pytest
 
 from compiler.build import compile_spec
 

@@ -1,6 +1,5 @@
 """Edge tier: us-east-1 edge stack, distribution with origin failover, Lambda@Edge versions, WAF, DNS; web buckets."""
 
-import io
 import json
 import zipfile
 
