@@ -225,3 +225,25 @@ def test_signing_key_decrypt_is_limited_to_the_parameter(templates):
     statements = {s["Sid"]: s for s in props(edge(templates), "EdgeViewerRequestRole")["Policies"][0]["PolicyDocument"]["Statement"]}
     cond = statements["SigningKeyDecrypt"]["Condition"]["StringEquals"]
     assert cond["kms:EncryptionContext:PARAMETER_ARN"]["Fn::Sub"].endswith(":parameter/fillup/prod/edge/url-signing-key")
+
+
+def test_api_only_mode_and_a_single_region():
+    from compiler.spec import Regions
+
+    spec = validate(load(SHIPPED)).specs["prod"]
+    images = spec.cdn.images.model_copy(update={"mode": "api_only"})
+    single = spec.model_copy(update={"regions": Regions(primary="ap-northeast-1"),
+                                     "cdn": spec.cdn.model_copy(update={"images": images})})
+    asset = edge_package(single, "prod")
+    app = compile_app(single, "prod", assets={"api": asset, "ws": asset, "@edge": asset})
+    t = app.stacks["us-east-1/fillup-prod-edge"].template.to_dict()
+    config = t["Resources"]["EdgeDistribution"]["Properties"]["DistributionConfig"]
+    assert "OriginGroups" not in config  # no DR region, no cache bucket: nothing to fail over to
+    assert {o["Id"] for o in config["Origins"]} == {"site", "api", "images-api"}
+    by_path = {b["PathPattern"]: b for b in config["CacheBehaviors"]}
+    assert by_path["/images/*"]["TargetOriginId"] == "images-api"
+    assert [a["EventType"] for a in by_path["/images/*"]["LambdaFunctionAssociations"]] == ["viewer-request"]
+    assert by_path["/api/health"]["TargetOriginId"] == "api"
+    assert set(resources(t, "AWS::Lambda::Function")) == {"EdgeViewerRequestFunction"}
+    assert "WebImagesBucket" not in app.stacks["ap-northeast-1/fillup-prod-web"].template.resources
+    assert not any(sid.startswith("us-west-2/") for sid in app.stacks)
