@@ -105,7 +105,13 @@ def build(spec: Spec, ctx: Context) -> Iterable[Any]:
             CookiesConfig=cf.CacheCookiesConfig(CookieBehavior="none"), HeadersConfig=cf.CacheHeadersConfig(HeaderBehavior="none"),
             QueryStringsConfig=cf.CacheQueryStringsConfig(QueryStringBehavior="none"))))
     yield from (oac, assets_policy)
-    dist = _distribution(spec, ctx, oac, assets_policy, cert, acl, versions)
+    spa_function = None
+    if cdn.site is not None and cdn.site.spa and cdn.site.spa_routing == "function":
+        spa_function = cf.Function("EdgeSpaRoutingFunction", Name=f"{ctx.prefix}-spa-routing", AutoPublish=True,
+                                   FunctionConfig=cf.FunctionConfig(Comment="site paths without a file extension -> index", Runtime="cloudfront-js-2.0"),
+                                   FunctionCode=SPA_ROUTING_JS.replace("INDEX", cdn.site.index))
+        yield spa_function
+    dist = _distribution(spec, ctx, oac, assets_policy, cert, acl, versions, spa_function)
     yield dist
     if cdn.domain and cdn.hosted_zone_id:
         for kind in ("A", "AAAA"):
@@ -185,7 +191,16 @@ def _route_pattern(path: str) -> str:
     return pattern
 
 
-def _distribution(spec: Spec, ctx: Context, oac, assets_policy, cert, acl, versions) -> cf.Distribution:
+SPA_ROUTING_JS = """function handler(event) {
+  var request = event.request;
+  var last = request.uri.split('/').pop();
+  if (last.indexOf('.') === -1) { request.uri = '/INDEX'; }
+  return request;
+}
+"""
+
+
+def _distribution(spec: Spec, ctx: Context, oac, assets_policy, cert, acl, versions, spa_function=None) -> cf.Distribution:
     cdn = spec.cdn
     primary, dr = spec.regions.primary, spec.regions.dr
     names = web.names(spec, ctx.env)
@@ -248,6 +263,8 @@ def _distribution(spec: Spec, ctx: Context, oac, assets_policy, cert, acl, versi
     default = cf.DefaultCacheBehavior(
         TargetOriginId="site" if "site" in names else api_target, ViewerProtocolPolicy="redirect-to-https",
         AllowedMethods=["GET", "HEAD"], CachedMethods=["GET", "HEAD"], Compress=True, CachePolicyId=CACHING_DISABLED)
+    if spa_function is not None:
+        default.FunctionAssociations = [cf.FunctionAssociation(EventType="viewer-request", FunctionARN=GetAtt(spa_function, "FunctionARN"))]
     config: dict[str, Any] = dict(
         Enabled=True, Comment=f"{ctx.prefix}", HttpVersion="http2and3", IPV6Enabled=True, PriceClass=cdn.price_class,
         Origins=origins, DefaultCacheBehavior=default, CacheBehaviors=behaviors,
@@ -256,7 +273,7 @@ def _distribution(spec: Spec, ctx: Context, oac, assets_policy, cert, acl, versi
         config["OriginGroups"] = cf.OriginGroups(Quantity=len(groups), Items=groups)
     if "site" in names:
         config["DefaultRootObject"] = cdn.site.index
-        if cdn.site.spa:
+        if cdn.site.spa and cdn.site.spa_routing == "error_responses":
             config["CustomErrorResponses"] = [cf.CustomErrorResponse(ErrorCode=code, ResponseCode=200, ResponsePagePath=f"/{cdn.site.index}",
                                                                      ErrorCachingMinTTL=cdn.site.error_ttl_s) for code in (403, 404)]
     if cdn.domain:

@@ -59,7 +59,10 @@ class Edge(StrictModel):
 
 
 class Site(StrictModel):
-    spa: bool = Field(True, description="403/404 answer /index.html (single-page app routing)")
+    spa: bool = Field(True, description="single-page app: unknown paths answer /index.html")
+    spa_routing: Literal["error_responses", "function"] = Field(
+        "error_responses", description="error_responses: 403/404 -> /index.html for the whole distribution (API errors too); "
+                                       "function: a CloudFront Function rewrites extension-less site paths, API errors stay as they are")
     index: str = "index.html"
     assets_path: str = Field("/assets/*", description="hashed assets, cached one year")
     noncurrent_days: int = Field(90, ge=1, le=3650, description="old object versions expire after this")

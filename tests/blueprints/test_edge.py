@@ -247,3 +247,17 @@ def test_api_only_mode_and_a_single_region():
     assert set(resources(t, "AWS::Lambda::Function")) == {"EdgeViewerRequestFunction"}
     assert "WebImagesBucket" not in app.stacks["ap-northeast-1/fillup-prod-web"].template.resources
     assert not any(sid.startswith("us-west-2/") for sid in app.stacks)
+
+
+def test_spa_routing_by_function_keeps_api_errors():
+    spec = validate(load(SHIPPED)).specs["prod"]
+    site = spec.cdn.site.model_copy(update={"spa_routing": "function"})
+    spec = spec.model_copy(update={"cdn": spec.cdn.model_copy(update={"site": site})})
+    asset = edge_package(spec, "prod")
+    t = compile_app(spec, "prod", assets={"api": asset, "ws": asset, "@edge": asset}).stacks["us-east-1/fillup-prod-edge"].template.to_dict()
+    config = t["Resources"]["EdgeDistribution"]["Properties"]["DistributionConfig"]
+    assert "CustomErrorResponses" not in config
+    [assoc] = config["DefaultCacheBehavior"]["FunctionAssociations"]
+    assert assoc == {"EventType": "viewer-request", "FunctionARN": {"Fn::GetAtt": ["EdgeSpaRoutingFunction", "FunctionARN"]}}
+    fn = t["Resources"]["EdgeSpaRoutingFunction"]["Properties"]
+    assert fn["FunctionConfig"]["Runtime"] == "cloudfront-js-2.0" and "'/index.html'" in fn["FunctionCode"]
