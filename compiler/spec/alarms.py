@@ -13,6 +13,7 @@ _EMAIL = re.compile(r"[A-Za-z0-9._%+-]+@[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)*\.[A-Za-z
 
 class Alarms(StrictModel):
     email: list[str] = Field(default_factory=list, description="addresses subscribed to the alarm topic (each must confirm)")
+    dashboard: bool = Field(True, description="a CloudWatch dashboard of the functions, REST API and database in the primary region")
 
     @model_validator(mode="after")
     def _rules(self):

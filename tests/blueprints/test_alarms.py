@@ -36,3 +36,15 @@ def test_every_taggable_resource_and_stack_carries_the_tags(templates, compiled)
     for env, man in compiled["manifests"].items():
         for tpl in man["templates"]:
             assert tpl["tags"]["Environment"] == env and tpl["tags"]["Component"] == tpl["concern"]
+
+
+def test_dashboard_in_the_primary_region_shows_what_archc_named(templates):
+    import json
+
+    t = templates[("prod", "ap-northeast-1", "fillup-prod-alarms")]
+    body = json.loads(props(t, "AlarmsDashboard")["DashboardBody"])
+    metrics = [m for w in body["widgets"] for m in w["properties"]["metrics"]]
+    assert ["AWS/Lambda", "Errors", "FunctionName", "fillup-prod-api"] in metrics
+    assert ["AWS/ApiGateway", "5XXError", "ApiName", "fillup-prod-rest"] in metrics
+    assert ["AWS/RDS", "CPUUtilization", "DBInstanceIdentifier", "fillup-prod-db"] in metrics
+    assert "AlarmsDashboard" not in templates[("prod", "us-west-2", "fillup-prod-alarms")]["Resources"]
