@@ -30,6 +30,7 @@ EDGE_ASSET = "@edge"  # the key of the edge code package among the assets
 CLOUDFRONT_ZONE = "Z2FDTNDATAQYW2"  # every CloudFront alias target (aws-facts.md section 1)
 CACHING_DISABLED = "4135ea2d-6df8-44a3-9df3-4b5a84be39ad"
 ALL_VIEWER_EXCEPT_HOST = "b689b0a8-53d0-40ab-baf2-68738e2966ac"
+SECURITY_HEADERS = "67f7725c-6f97-4210-82d7-5512b31e9d03"  # managed SecurityHeadersPolicy: HSTS, nosniff, frame and referrer policy
 SAFE = ["GET", "HEAD", "OPTIONS"]
 ALL_METHODS = ["DELETE", "GET", "HEAD", "OPTIONS", "PATCH", "POST", "PUT"]
 EVENTS = (("viewer_request", "viewer-request"), ("origin_request", "origin-request"), ("origin_response", "origin-response"))
@@ -246,7 +247,7 @@ def _distribution(spec: Spec, ctx: Context, oac, assets_policy, cert, acl, versi
         behaviors.append(cf.CacheBehavior(
             PathPattern=pattern, TargetOriginId=api_target if reads_only else "api", ViewerProtocolPolicy="https-only",
             AllowedMethods=SAFE if reads_only else ALL_METHODS, CachedMethods=SAFE if reads_only else ["GET", "HEAD"], Compress=True,
-            CachePolicyId=CACHING_DISABLED, OriginRequestPolicyId=ALL_VIEWER_EXCEPT_HOST))
+            CachePolicyId=CACHING_DISABLED, OriginRequestPolicyId=ALL_VIEWER_EXCEPT_HOST, ResponseHeadersPolicyId=SECURITY_HEADERS))
     if images is not None:
         assoc = [cf.LambdaFunctionAssociation(EventType=event_type, LambdaFunctionARN=Ref(versions[event]))
                  for event, event_type in EVENTS if event in versions]
@@ -255,14 +256,16 @@ def _distribution(spec: Spec, ctx: Context, oac, assets_policy, cert, acl, versi
             PathPattern=images.path.rstrip("/") + "/*", TargetOriginId=target, ViewerProtocolPolicy="redirect-to-https",
             AllowedMethods=SAFE if "OPTIONS" in images.methods else ["GET", "HEAD"],
             CachedMethods=SAFE if "OPTIONS" in images.methods else ["GET", "HEAD"],  # an uncached OPTIONS never fails over
-            Compress=True, CachePolicyId=Ref(assets_policy), LambdaFunctionAssociations=assoc))
+            Compress=True, CachePolicyId=Ref(assets_policy), LambdaFunctionAssociations=assoc, ResponseHeadersPolicyId=SECURITY_HEADERS))
     if "site" in names:
         behaviors.append(cf.CacheBehavior(
             PathPattern=cdn.site.assets_path, TargetOriginId="site", ViewerProtocolPolicy="redirect-to-https",
-            AllowedMethods=["GET", "HEAD"], CachedMethods=["GET", "HEAD"], Compress=True, CachePolicyId=Ref(assets_policy)))
+            AllowedMethods=["GET", "HEAD"], CachedMethods=["GET", "HEAD"], Compress=True, CachePolicyId=Ref(assets_policy),
+            ResponseHeadersPolicyId=SECURITY_HEADERS))
     default = cf.DefaultCacheBehavior(
         TargetOriginId="site" if "site" in names else api_target, ViewerProtocolPolicy="redirect-to-https",
-        AllowedMethods=["GET", "HEAD"], CachedMethods=["GET", "HEAD"], Compress=True, CachePolicyId=CACHING_DISABLED)
+        AllowedMethods=["GET", "HEAD"], CachedMethods=["GET", "HEAD"], Compress=True, CachePolicyId=CACHING_DISABLED,
+        ResponseHeadersPolicyId=SECURITY_HEADERS)
     if spa_function is not None:
         default.FunctionAssociations = [cf.FunctionAssociation(EventType="viewer-request", FunctionARN=GetAtt(spa_function, "FunctionARN"))]
     config: dict[str, Any] = dict(

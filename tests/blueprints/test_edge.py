@@ -261,3 +261,9 @@ def test_spa_routing_by_function_keeps_api_errors():
     assert assoc == {"EventType": "viewer-request", "FunctionARN": {"Fn::GetAtt": ["EdgeSpaRoutingFunction", "FunctionARN"]}}
     fn = t["Resources"]["EdgeSpaRoutingFunction"]["Properties"]
     assert fn["FunctionConfig"]["Runtime"] == "cloudfront-js-2.0" and "'/index.html'" in fn["FunctionCode"]
+
+
+def test_every_behavior_adds_the_security_headers(templates):
+    config = dist(templates)
+    for b in config["CacheBehaviors"] + [config["DefaultCacheBehavior"]]:
+        assert b["ResponseHeadersPolicyId"] == "67f7725c-6f97-4210-82d7-5512b31e9d03", b.get("PathPattern")
