@@ -15,10 +15,11 @@ from .diagnostics import ArchcError, did_you_mean
 
 BASELINE_NOTE = "out/.archc/<env>/baseline holds the templates last seen deployed (written by plan and by a successful deploy)"
 POLICY_KEYS = ("DeletionPolicy", "UpdateReplacePolicy")
-# The schemas mark these conditional, but any change to them creates a new table (AWS documents it that way).
+# The schemas mark these conditional (or not create-only at all: a Table's LocalSecondaryIndexes), but any change to
+# them creates a new table (AWS documents it that way: local secondary indexes exist only from a table's creation).
 ALWAYS_REPLACES = {
-    "AWS::DynamoDB::Table": (("KeySchema",),),
-    "AWS::DynamoDB::GlobalTable": (("KeySchema",),),
+    "AWS::DynamoDB::Table": (("KeySchema",), ("LocalSecondaryIndexes",)),
+    "AWS::DynamoDB::GlobalTable": (("KeySchema",), ("LocalSecondaryIndexes",)),
 }
 REPLACEMENT_ORDER = ("False", "Unknown", "Conditional", "True")  # least to most impactful
 EFFECT = {"True": "replaces", "Conditional": "may replace", "False": "in place", "Unknown": "unknown (no schema)"}
@@ -57,7 +58,7 @@ def create_only(region: str, resource_type: str) -> tuple[tuple[tuple[str, ...],
         always = tuple(_pointer(p) for p in schema.get("createOnlyProperties", []))
         conditional = tuple(_pointer(p) for p in schema.get("conditionalCreateOnlyProperties", []))
         forced = ALWAYS_REPLACES.get(resource_type, ())
-        return always + tuple(p for p in conditional if p in forced), tuple(p for p in conditional if p not in forced)
+        return always + tuple(p for p in forced if p not in always), tuple(p for p in conditional if p not in forced)
     return None
 
 

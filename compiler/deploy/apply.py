@@ -11,10 +11,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
-from ..diagnostics import EXIT_BLOCKED, ArchcError
+from ..diagnostics import EXIT_BLOCKED, ArchcError, did_you_mean
 from ..diff import write_baseline
 from .aws import Aws, AwsError
-from .review import allowed
+from .review import allowed, review_stack
 
 SUCCESS = {"CREATE_COMPLETE", "UPDATE_COMPLETE", "IMPORT_COMPLETE"}
 FAILED = {"CREATE_FAILED", "ROLLBACK_COMPLETE", "ROLLBACK_FAILED", "UPDATE_FAILED", "UPDATE_ROLLBACK_COMPLETE",
@@ -34,7 +34,7 @@ class Options:
 @dataclass
 class Outcome:
     id: str
-    state: str  # deployed | failed | timeout | skipped | interrupted
+    state: str  # deployed | failed | unknown | timeout | skipped | interrupted
     seconds: float = 0.0
     stack_status: str | None = None
     failure: str | None = None  # first failed resource and its reason, or the API error
@@ -43,9 +43,26 @@ class Outcome:
 
 # --- checks before anything runs -------------------------------------------------------------------------------
 
+def check_regions(plan: dict, regions: tuple[str, ...]) -> None:
+    """--region must name a region the plan has stacks in: a typo is a mistake, not "nothing to deploy"."""
+    known = {s["region"] for s in plan["stacks"]}
+    for r in regions:
+        if r not in known:
+            raise ArchcError(f'the plan for {plan["environment"]} has no stacks in region "{r}"{did_you_mean(r, known)}; '
+                             f"regions: {', '.join(sorted(known)) or 'none'}")
+
+
+def refuse_blocked(plan: dict) -> None:
+    if plan["blocked"]:
+        codes = [f"{r['stack']} {r['logical_id']}" for r in plan["risks"] if r["blocking"]]
+        raise ArchcError(f"the plan is blocked by data-loss risks (D501: {', '.join(codes)}); if the replacement or removal is "
+                         "intended, plan again with --allow-replace LOGICAL_ID", exit_code=EXIT_BLOCKED)
+
+
 def runnable(plan: dict, regions: tuple[str, ...], aws: Aws) -> list[dict]:
     """The plan's stacks with changes in the chosen regions; a stack whose producer is outside --region and has
     changes of its own in this plan runs only once that producer's change set has been executed."""
+    check_regions(plan, regions)
     chosen = [s for s in plan["stacks"] if s["status"] == "changes" and (not regions or s["region"] in regions)]
     if regions:
         ids = {s["id"] for s in chosen}
@@ -60,37 +77,78 @@ def runnable(plan: dict, regions: tuple[str, ...], aws: Aws) -> list[dict]:
     return chosen
 
 
+def _stack_arn_problem(s: dict, stack_id: str, account: str) -> str | None:
+    """Why a change set's StackId is not the planned stack (arn:PARTITION:cloudformation:REGION:ACCOUNT:stack/NAME/UUID), or None."""
+    planned = s["change_set"].get("stack_id")
+    parts = stack_id.split(":", 5)
+    where = parts[5].split("/") if len(parts) == 6 else []
+    if (len(parts) != 6 or parts[2] != "cloudformation" or parts[3] != s["region"] or parts[4] != account
+            or len(where) < 2 or where[:2] != ["stack", s["stack"]] or (planned and stack_id != planned)):
+        return f"belongs to stack {stack_id or '(none)'}, not {planned or s['id']}"
+    return None
+
+
 def verify(plan: dict, stacks: list[dict], out_dir: Path, aws: Aws) -> None:
-    """What runs is what was reviewed: the same template bytes, and every change set still there and AVAILABLE."""
-    if plan["blocked"]:
-        codes = [f"{r['stack']} {r['logical_id']}" for r in plan["risks"] if r["blocking"]]
-        raise ArchcError(f"the plan is blocked by data-loss risks (D501: {', '.join(codes)}); if the replacement or removal is "
-                         "intended, plan again with --allow-replace LOGICAL_ID", exit_code=EXIT_BLOCKED)
+    """What runs is what was reviewed, whatever plan.json says: archc's own change sets (archc- names) on the planned stacks,
+    still there and AVAILABLE, made from the planned template bytes (sha256 in their Description), and reviewed again
+    here from AWS's own description: any data loss not allowed by name refuses the plan (exit 3)."""
+    refuse_blocked(plan)
+    foreign = [f"{s['id']}: {s['change_set']['name']}" for s in stacks if not str(s["change_set"]["name"]).startswith("archc-")]
+    if foreign:
+        raise ArchcError("the plan names change sets archc did not make (archc's start with archc-); run `archc plan` again:\n  "
+                         + "\n  ".join(foreign))
     env_dir = out_dir / plan["environment"]
-    problems = []
+    problems, templates = [], {}
     for s in stacks:
         path = env_dir / s["path"]
         try:
-            sha = hashlib.sha256(path.read_bytes()).hexdigest()
+            body = path.read_bytes()
         except FileNotFoundError:
             problems.append(f"{s['id']}: {path} is gone")
             continue
+        sha = hashlib.sha256(body).hexdigest()
         if sha != s["sha256"]:
             problems.append(f"{s['id']}: {path} changed since the plan (sha256 {sha[:12]}, planned {s['sha256'][:12]})")
+            continue
+        try:
+            templates[s["id"]] = json.loads(body)
+        except json.JSONDecodeError:
+            problems.append(f"{s['id']}: {path} is not valid JSON")
     if problems:
         raise ArchcError("templates differ from what was reviewed; run `archc plan` again:\n  " + "\n  ".join(problems))
-    if stacks:
-        account = aws.account_id(stacks[0]["region"])
-        if plan.get("account") and account != plan["account"]:
-            raise ArchcError(f"the plan was made in account {plan['account']}, these credentials are for {account}")
+    if not stacks:
+        return
+    account = aws.account_id(stacks[0]["region"])
+    if account != plan["account"]:
+        raise ArchcError(f"the plan was made in account {plan['account']}, these credentials are for {account}")
+    described = {}
     for s in stacks:
-        cs = aws.change_set(s["region"], s["change_set"]["arn"])
+        name = s["change_set"]["name"]
+        cs = aws.change_set(s["region"], s["change_set"]["arn"], all_pages=True)
         if cs is None:
-            problems.append(f"{s['id']}: change set {s['change_set']['name']} no longer exists (a newer plan or someone else removed it)")
+            problems.append(f"{s['id']}: change set {name} no longer exists (a newer plan or someone else removed it)")
+            continue
+        if cs.get("ChangeSetName") != name:
+            problems.append(f"{s['id']}: {s['change_set']['arn']} is change set {cs.get('ChangeSetName')}, not {name}")
         elif cs.get("Status") != "CREATE_COMPLETE" or cs.get("ExecutionStatus") != "AVAILABLE":
-            problems.append(f"{s['id']}: change set {s['change_set']['name']} is {cs.get('Status')}/{cs.get('ExecutionStatus')}, not AVAILABLE")
+            problems.append(f"{s['id']}: change set {name} is {cs.get('Status')}/{cs.get('ExecutionStatus')}, not AVAILABLE")
+        elif wrong := _stack_arn_problem(s, cs.get("StackId", ""), account):
+            problems.append(f"{s['id']}: change set {name} {wrong}")
+        elif f"template sha256 {s['sha256']}" not in (cs.get("Description") or ""):
+            problems.append(f"{s['id']}: change set {name} was not made from the planned template (its description does not "
+                            f"carry sha256 {s['sha256'][:12]})")
+        else:
+            described[s["id"]] = cs
     if problems:
         raise ArchcError("the reviewed change sets cannot run; run `archc plan` again:\n  " + "\n  ".join(problems))
+    blocking = []
+    for s in stacks:
+        old = aws.template(s["region"], s["stack"]) if s["change_set"]["type"] == "UPDATE" else None
+        _, risks = review_stack(s["id"], described[s["id"]].get("Changes", []), old, templates[s["id"]], plan["allow_replace"])
+        blocking += [f"{r.stack} {r.logical_id}" for r in risks if r.blocking]
+    if blocking:
+        raise ArchcError(f"the change sets would lose data though the plan says they do not (D501: {', '.join(blocking)}); "
+                         "plan.json was edited or is not this plan: run `archc plan` again", exit_code=EXIT_BLOCKED)
 
 
 # --- one stack ---------------------------------------------------------------------------------------------------
@@ -139,15 +197,37 @@ class StackRun:
             self.opts.echo(f"  {self.s['id']}  {ev['LogicalResourceId']}  {ev.get('ResourceType', '')}  {ev.get('ResourceStatus')}{reason}", style)
 
     def run(self) -> Outcome:
+        """Never raises for a problem of this stack: whatever happens becomes its outcome, and a stack policy loosened for
+        this update is restored first (before termination protection and the diff baseline)."""
         start = time.monotonic()
+        outcome: Outcome | None = None
+        try:
+            try:
+                outcome = self._run(start)
+            finally:
+                policy_error = self._restore_policy(outcome)
+            if outcome.state == "deployed":
+                if policy_error:
+                    outcome.state = "failed"
+                    outcome.failure = f"deployed, but setting the stack policy failed: {policy_error}"
+                self._protect(outcome)
+                write_baseline(self.out_dir, self.plan["environment"], self.region, self.name,
+                               json.loads((self.out_dir / self.plan["environment"] / self.s["path"]).read_text()))
+            elif policy_error:
+                outcome.warnings.append(f"could not restore the full stack policy: {policy_error}")
+        except Exception as e:  # anything at all: the other stacks carry on, this one is reported
+            return Outcome(self.s["id"], "failed", time.monotonic() - start, outcome.stack_status if outcome else None, lost_track(e))
+        return outcome
+
+    def _run(self, start: float) -> Outcome:
         timeout = self.opts.timeout_s if self.opts.timeout_s is not None else 60 * float(self.plan.get("deploy", {}).get("timeout_minutes", 120))
         cs = self.s["change_set"]
         try:
             self.aws.events(self.region, self.ref, self.seen, one_page=True)  # what happened before is not this deploy's news
             if cs["type"] == "UPDATE":  # the policy in force during the update must let allowed replacements through
                 exempt = {lid for lid in self.s["stateful"] if allowed(self.plan["allow_replace"], self.region, self.name, lid)}
+                self.loosened = bool(exempt)  # before the call: a call that fails half-way is restored all the same
                 self.aws.set_stack_policy(self.region, self.ref, stack_policy(self.s["stateful"], exempt))
-                self.loosened = bool(exempt)
             self.aws.execute_change_set(self.region, cs["arn"])
         except AwsError as e:
             return self._failed(start, f"{e.operation}: {e.code}: {e.aws_message}")
@@ -158,9 +238,10 @@ class StackRun:
             status = st["StackStatus"] if st else "DELETE_COMPLETE"
             if status in SUCCESS or status in FAILED:
                 done = self.aws.change_set(self.region, cs["arn"])
+                execution = (done or {}).get("ExecutionStatus")
                 # Right after ExecuteChangeSet the stack can still show the end state of its previous operation:
                 # it is this deploy's end state only once the change set has left AVAILABLE / EXECUTE_IN_PROGRESS.
-                if (done or {}).get("ExecutionStatus") not in ("AVAILABLE", "EXECUTE_IN_PROGRESS"):
+                if execution not in ("AVAILABLE", "EXECUTE_IN_PROGRESS"):
                     break
             if time.monotonic() - start > timeout:
                 self._stream()
@@ -171,9 +252,22 @@ class StackRun:
                 return Outcome(self.s["id"], "interrupted", time.monotonic() - start, status,
                                f"archc stopped watching while it was {status}; CloudFormation carries on")
         self._stream()
-        if status not in SUCCESS:
+        ours = self._reached(status)
+        if status in SUCCESS and (execution == "EXECUTE_COMPLETE" or (ours and status == f"{cs['type']}_COMPLETE")):
+            return Outcome(self.s["id"], "deployed", time.monotonic() - start, status)
+        if status in FAILED and (execution == "EXECUTE_FAILED" or ours):
             return self._failed(start, None, status)
-        return self._finish(start, status)
+        # The stack is at rest, but nothing says this execution put it there (the change set is gone or OBSOLETE and no
+        # event of this run shows the end state): the stack may be showing an older operation's result.
+        return Outcome(self.s["id"], "unknown", time.monotonic() - start, status,
+                       f"the stack is {status}, but its change set {cs['name']} is {execution or 'gone'} and no event of this run "
+                       f"shows it finishing: archc cannot tell whether the reviewed change ran; read the stack's events "
+                       f"(`aws cloudformation describe-stack-events --stack-name {self.name} --region {self.region}`), then plan again")
+
+    def _reached(self, status: str) -> bool:
+        """An event of this run (events before the start are not in self.events) shows the stack itself reaching `status`."""
+        return any(ev.get("ResourceType") == "AWS::CloudFormation::Stack" and ev.get("LogicalResourceId") == self.name
+                   and ev.get("ResourceStatus") == status for ev in self.events)
 
     def _failed(self, start: float, error: str | None, status: str | None = None) -> Outcome:
         try:
@@ -186,29 +280,47 @@ class StackRun:
         reason = first_failure(self.events) or error or "no failure event recorded"
         if error and error not in reason:
             reason = f"{error}; {reason}" if reason != "no failure event recorded" else error
-        out = Outcome(self.s["id"], "failed", time.monotonic() - start, status, reason)
-        if self.loosened:  # the update did not go through: protect everything stateful again
-            try:
-                self.aws.set_stack_policy(self.region, self.ref, stack_policy(self.s["stateful"]))
-            except AwsError as e:
-                out.warnings.append(f"could not restore the full stack policy: {e.code}: {e.aws_message}")
-        return out
+        return Outcome(self.s["id"], "failed", time.monotonic() - start, status, reason)
 
-    def _finish(self, start: float, status: str) -> Outcome:
-        """Settings the spec asks of a deployed stack; the template is recorded as the diff baseline."""
-        out = Outcome(self.s["id"], "deployed", time.monotonic() - start, status)
-        write_baseline(self.out_dir, self.plan["environment"], self.region, self.name,
-                       json.loads((self.out_dir / self.plan["environment"] / self.s["path"]).read_text()))
-        want = bool(self.plan.get("deploy", {}).get("termination_protection", False))
+    def _restore_policy(self, outcome: Outcome | None) -> str | None:
+        """The full stack policy (stateful resources may not be replaced or deleted) after a deployed stack, and after anything
+        at all once it was loosened for this update. Returns what went wrong, or None; never raises."""
+        if not (self.loosened or (outcome is not None and outcome.state == "deployed")):
+            return None
         try:
             self.aws.set_stack_policy(self.region, self.ref, stack_policy(self.s["stateful"]))
-            st = self.aws.stack(self.region, self.ref) or {}
-            if bool(st.get("EnableTerminationProtection", False)) != want:
-                self.aws.set_termination_protection(self.region, self.ref, want)
         except AwsError as e:
-            out.state = "failed"
-            out.failure = f"deployed, but applying the stack policy or termination protection failed: {e.code}: {e.aws_message}"
-        return out
+            return f"{e.code}: {e.aws_message}"
+        except Exception as e:  # AWS unreachable, or anything else: reported, never raised from a finally
+            return str(e) or type(e).__name__
+        if self.loosened and outcome is not None and outcome.state in ("timeout", "interrupted"):
+            outcome.warnings.append("the stack policy that let allowed replacements through was restored while CloudFormation "
+                                    "still runs the update: a replacement not yet started may now be refused (the update then rolls back)")
+        self.loosened = False
+        return None
+
+    def _protect(self, out: Outcome) -> None:
+        """Termination protection on when the spec asks for it; archc never turns it off (a warning says it was left on)."""
+        want = bool(self.plan.get("deploy", {}).get("termination_protection", False))
+        try:
+            st = self.aws.stack(self.region, self.ref) or {}
+            on = bool(st.get("EnableTerminationProtection", False))
+            if want and not on:
+                self.aws.set_termination_protection(self.region, self.ref, True)
+            elif on and not want:
+                out.warnings.append("termination protection is on though the spec does not ask for it: archc leaves it on (turn it off "
+                                    f"yourself if you mean to: `aws cloudformation update-termination-protection "
+                                    f"--no-enable-termination-protection --stack-name {self.name} --region {self.region}`)")
+        except AwsError as e:
+            problem = f"turning on termination protection failed: {e.code}: {e.aws_message}"
+            if out.state == "deployed":
+                out.state, out.failure = "failed", f"deployed, but {problem}"
+            else:  # already failed on the stack policy: keep that as the reason
+                out.warnings.append(problem)
+
+
+def lost_track(e: BaseException) -> str:
+    return f"lost track of it: {e}" if isinstance(e, ArchcError) else f"lost track of it: {type(e).__name__}: {e}"
 
 
 # --- the whole plan ----------------------------------------------------------------------------------------------
@@ -242,8 +354,8 @@ def execute(plan: dict, stacks: list[dict], out_dir: Path, aws: Aws, opts: Optio
                     sid = running.pop(fut)
                     try:
                         outcome = fut.result()
-                    except ArchcError as e:  # AWS unreachable mid-run: the stack's state is unknown, say so
-                        outcome = Outcome(sid, "failed", 0.0, None, f"lost track of it: {e}")
+                    except Exception as e:  # whatever escaped a worker: its state is unknown, say so
+                        outcome = Outcome(sid, "failed", 0.0, None, lost_track(e))
                     outcomes[sid] = outcome
                     style = "green" if outcome.state == "deployed" else "bold red"
                     opts.echo(f"{sid}: {outcome.state} ({outcome.stack_status}, {outcome.seconds:.0f}s)"
@@ -256,8 +368,8 @@ def execute(plan: dict, stacks: list[dict], out_dir: Path, aws: Aws, opts: Optio
             for fut, sid in list(running.items()):
                 try:
                     outcomes[sid] = fut.result()
-                except ArchcError as e:
-                    outcomes[sid] = Outcome(sid, "interrupted", 0.0, None, str(e))
+                except Exception as e:
+                    outcomes[sid] = Outcome(sid, "interrupted", 0.0, None, lost_track(e))
     for sid in order:
         if sid not in outcomes:
             blockers = [d for d in deps[sid] if outcomes.get(d) and outcomes[d].state != "deployed"]

@@ -84,7 +84,7 @@ class Aws:
             raise ArchcError("no AWS region for this call") from None
         except BotoCoreError as e:
             raise AwsError(operation, type(e).__name__, str(e).splitlines()[0], region) from None
-        except ResponseParserError as e:  # an HTML error page where XML or JSON was due (a 500 from an emulator or a proxy)
+        except ResponseParserError:  # an HTML error page where XML or JSON was due (a 500 from an emulator or a proxy)
             raise AwsError(operation, "InvalidResponse", "the endpoint answered with an error page instead of an AWS response",
                            region) from None
 
@@ -227,43 +227,64 @@ class Aws:
     def artifact_bucket(self, region: str) -> str:
         return ARTIFACT_BUCKET.format(account=self.account_id(region), region=region)
 
+    def _not_ours(self, bucket: str, region: str) -> ArchcError:
+        return ArchcError(f"artifact bucket {bucket} is not owned by account {self.account_id(region)}, or these credentials may not "
+                          "use it (S3 answered 403 to a request that names the expected owner): archc puts templates and code only "
+                          "in a bucket the deploying account owns; check who owns it before trusting anything in it")
+
     def ensure_artifact_bucket(self, region: str) -> tuple[str, bool]:
-        """The account's archc bucket in `region`, created when missing: versioned, encrypted, private, TLS only. (name, created)."""
+        """The account's archc bucket in `region`, created when missing: versioned, encrypted, private, TLS only. (name, created).
+        Bucket names are global: every call names the expected owner, so a bucket someone else made under this name is refused."""
         name = self.artifact_bucket(region)
+        owner = {"ExpectedBucketOwner": self.account_id(region)}
         try:
-            self.call("s3", region, "head_bucket", Bucket=name)
+            self.call("s3", region, "head_bucket", Bucket=name, **owner)
             return name, False
         except AwsError as e:
             if e.code in ("403", "AccessDenied", "Forbidden"):
-                raise ArchcError(f"artifact bucket {name} exists but these credentials cannot use it") from None
+                raise self._not_ours(name, region) from None
             if e.code not in ("404", "NoSuchBucket", "NotFound"):
                 raise
         create = {"Bucket": name}
         if region != "us-east-1":
             create["CreateBucketConfiguration"] = {"LocationConstraint": region}
-        self.call("s3", region, "create_bucket", **create)
-        self.call("s3", region, "put_public_access_block", Bucket=name, PublicAccessBlockConfiguration={
+        try:
+            self.call("s3", region, "create_bucket", **create)
+        except AwsError as e:
+            if e.code == "BucketAlreadyExists":  # taken by another account between the two calls
+                raise self._not_ours(name, region) from None
+            raise
+        self.call("s3", region, "put_public_access_block", Bucket=name, **owner, PublicAccessBlockConfiguration={
             "BlockPublicAcls": True, "IgnorePublicAcls": True, "BlockPublicPolicy": True, "RestrictPublicBuckets": True})
-        self.call("s3", region, "put_bucket_encryption", Bucket=name, ServerSideEncryptionConfiguration={
+        self.call("s3", region, "put_bucket_encryption", Bucket=name, **owner, ServerSideEncryptionConfiguration={
             "Rules": [{"ApplyServerSideEncryptionByDefault": {"SSEAlgorithm": "AES256"}}]})
-        self.call("s3", region, "put_bucket_versioning", Bucket=name, VersioningConfiguration={"Status": "Enabled"})
+        self.call("s3", region, "put_bucket_versioning", Bucket=name, **owner, VersioningConfiguration={"Status": "Enabled"})
         if not self.tls:
             return name, True  # a plain-http emulator: a TLS-only policy would lock archc out of its own bucket
         arn = f"arn:aws:s3:::{name}"
-        self.call("s3", region, "put_bucket_policy", Bucket=name, Policy=json.dumps({"Version": "2012-10-17", "Statement": [{
+        self.call("s3", region, "put_bucket_policy", Bucket=name, **owner, Policy=json.dumps({"Version": "2012-10-17", "Statement": [{
             "Sid": "DenyInsecureTransport", "Effect": "Deny", "Principal": "*", "Action": "s3:*",
             "Resource": [arn, f"{arn}/*"], "Condition": {"Bool": {"aws:SecureTransport": "false"}}}]}))
         return name, True
 
     def put_artifact(self, region: str, bucket: str, key: str, body: bytes) -> bool:
-        """Upload unless the key is already there (keys are content hashes). True when uploaded."""
+        """Upload unless the key is already there (keys are content hashes). True when uploaded. Only into a bucket this
+        account owns (ExpectedBucketOwner on every call)."""
+        owner = {"ExpectedBucketOwner": self.account_id(region)}
         try:
-            self.call("s3", region, "head_object", Bucket=bucket, Key=key)
+            self.call("s3", region, "head_object", Bucket=bucket, Key=key, **owner)
             return False
         except AwsError as e:
+            if e.code in ("403", "AccessDenied", "Forbidden"):
+                raise self._not_ours(bucket, region) from None
             if e.code not in ("404", "NoSuchKey", "NotFound"):
                 raise
-        self.call("s3", region, "put_object", Bucket=bucket, Key=key, Body=body)
+        try:
+            self.call("s3", region, "put_object", Bucket=bucket, Key=key, Body=body, **owner)
+        except AwsError as e:
+            if e.code in ("403", "AccessDenied", "Forbidden"):
+                raise self._not_ours(bucket, region) from None
+            raise
         return True
 
     @staticmethod

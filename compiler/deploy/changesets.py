@@ -22,6 +22,12 @@ PLAN_JSON, PLAN_MD = "plan.json", "plan.md"
 NO_CHANGES = ("didn't contain changes", "No updates are to be performed")
 MISSING_EXPORT = ("No export named",)
 ARTIFACT_PARAMETER = "ArtifactBucket"
+INLINE_LIMIT = 51_200  # bytes of TemplateBody CloudFormation takes; a bigger template goes through S3 (TemplateURL)
+# What deploy reads from plan.json: a plan without one of these was not written by this archc (or was edited).
+PLAN_KEYS = ("environment", "app", "account", "blocked", "risks", "allow_replace", "stacks")
+STACK_KEYS = ("id", "stack", "region", "status", "path", "sha256", "dependencies", "stateful", "changes", "change_set")
+CHANGE_SET_KEYS = ("name", "arn", "type")
+RISK_KEYS = ("stack", "logical_id", "code", "blocking")
 # Stack states a change set cannot start from, and what to do about each.
 REFUSED = {
     "ROLLBACK_COMPLETE": "its first create failed and was rolled back, so CloudFormation only allows deleting it: read why in its events, "
@@ -80,6 +86,11 @@ class Entry:
     @property
     def sha256(self) -> str:
         return hashlib.sha256(self.body).hexdigest()
+
+    @property
+    def via_s3(self) -> bool:
+        """Decided by the file as it is now (the manifest's `inline` flag describes the file compile wrote)."""
+        return len(self.body) > INLINE_LIMIT
 
 
 def _change_set_name(env: str, sha: str) -> str:
@@ -147,6 +158,20 @@ def make_plan(out_dir: Path, env: str, aws: Aws, opts: Options) -> dict:
                     created.append(e)
         for e in created:
             _settle(e, aws, opts, entries)
+        for e in entries:
+            if e.status == "changes":
+                e.rows, e.risks = review_stack(e.id, e.change_set.pop("changes"), e.deployed_template, e.template, opts.allow_replace)
+        _drop_blocked(entries, aws, opts)
+        # The diff baseline is what is deployed now: the planned template when nothing changes, AWS's copy otherwise.
+        for e in entries:
+            if e.status == "no changes":
+                write_baseline(out_dir, env, e.region, e.name, e.template)
+            elif _exists(stacks[e.id]):
+                write_baseline(out_dir, env, e.region, e.name, e.deployed_template or aws.template(e.region, e.name))
+            else:
+                write_baseline(out_dir, env, e.region, e.name, None)
+        plan = _plan_dict(manifest, env, account, entries, opts)
+        write_plan(out_dir / env, plan)
     except BaseException:
         for e in created:  # a failed plan leaves no change sets behind
             if e.change_set and e.status != "no changes":
@@ -155,29 +180,25 @@ def make_plan(out_dir: Path, env: str, aws: Aws, opts: Options) -> dict:
                 except ArchcError:
                     pass
         raise
-
-    for e in entries:
-        if e.status == "changes":
-            e.rows, e.risks = review_stack(e.id, e.change_set.pop("changes"), e.deployed_template, e.template, opts.allow_replace)
-    # The diff baseline is what is deployed now: the planned template when nothing changes, AWS's copy otherwise.
-    for e in entries:
-        if e.status == "no changes":
-            write_baseline(out_dir, env, e.region, e.name, e.template)
-        elif _exists(stacks[e.id]):
-            write_baseline(out_dir, env, e.region, e.name, e.deployed_template or aws.template(e.region, e.name))
-        else:
-            write_baseline(out_dir, env, e.region, e.name, None)
-
-    plan = _plan_dict(manifest, env, account, entries, opts)
-    write_plan(out_dir / env, plan)
     return plan
+
+
+def _drop_blocked(entries: list[Entry], aws: Aws, opts: Options) -> None:
+    """A change set that would lose data (D501) is deleted: archc refuses the plan, and nobody can execute it from the console
+    either. Allowing the resource by name and planning again makes a new one."""
+    for e in entries:
+        if e.change_set and any(r.blocking for r in e.risks):
+            aws.delete_change_set(e.region, e.change_set["arn"])
+            e.change_set["deleted"] = True
+            opts.echo(f"{e.id}: change set {e.change_set['name']} deleted: it would lose data (D501), so it cannot be executed, "
+                      "from archc or the console")
 
 
 def _artifacts(out_dir: Path, env: str, manifest: dict, entries: list[Entry], aws: Aws, opts: Options) -> None:
     """Per region that needs it: the artifact bucket, templates over the inline limit, and Lambda code assets."""
     needs: dict[str, list[Entry]] = {}
     for e in entries:
-        if not e.t["inline"] or ARTIFACT_PARAMETER in (e.template.get("Parameters") or {}):
+        if e.via_s3 or ARTIFACT_PARAMETER in (e.template.get("Parameters") or {}):
             needs.setdefault(e.region, []).append(e)
     for region, group in needs.items():
         bucket, created = aws.ensure_artifact_bucket(region)
@@ -187,7 +208,7 @@ def _artifacts(out_dir: Path, env: str, manifest: dict, entries: list[Entry], aw
         for e in group:
             if ARTIFACT_PARAMETER in (e.template.get("Parameters") or {}):
                 e.parameters[ARTIFACT_PARAMETER] = bucket
-            if not e.t["inline"]:
+            if e.via_s3:
                 key = f"templates/{e.sha256}.json"
                 if aws.put_artifact(region, bucket, key, e.body):
                     opts.echo(f"uploaded {e.id} template ({len(e.body):,} bytes) to s3://{bucket}/{key}")
@@ -323,7 +344,7 @@ def _plan_dict(manifest: dict, env: str, account: str, entries: list[Entry], opt
     for e in entries:
         cs = None
         if e.change_set and e.status == "changes":
-            cs = {k: e.change_set[k] for k in ("name", "arn", "type", "stack_id")}
+            cs = {k: e.change_set[k] for k in ("name", "arn", "type", "stack_id")} | {"deleted": bool(e.change_set.get("deleted"))}
         stacks.append({
             "id": e.id, "stack": e.name, "region": e.region, "concern": e.t.get("concern"), "path": e.t["path"],
             "sha256": e.sha256, "bytes": len(e.body), "template_url": e.template_url,
@@ -373,6 +394,36 @@ def load_plan(path: Path) -> dict:
         raise ArchcError(f"no plan at {path}: run `archc plan --env {env}` first (a compile removes the previous plan)") from None
     except (json.JSONDecodeError, UnicodeDecodeError) as e:
         raise ArchcError(f"{path} is not a plan archc wrote ({e})") from None
-    if not isinstance(plan, dict) or plan.get("version") != PLAN_VERSION or "stacks" not in plan:
+    if not isinstance(plan, dict) or plan.get("version") != PLAN_VERSION:
         raise ArchcError(f"{path} is not a version {PLAN_VERSION} archc plan: run `archc plan` again")
+    missing = _missing_key(plan)
+    if missing:
+        raise ArchcError(f"{path} is not an archc plan (missing {missing}); run `archc plan` again")
     return plan
+
+
+def _missing_key(plan: dict) -> str | None:
+    """The first thing deploy needs that the plan lacks (as `stacks[1].change_set.arn`), or None."""
+    for k in PLAN_KEYS:
+        if k not in plan:
+            return k
+    if not isinstance(plan["stacks"], list):
+        return "stacks (a list)"
+    if not isinstance(plan["risks"], list):
+        return "risks (a list)"
+    for i, r in enumerate(plan["risks"]):
+        for k in RISK_KEYS:
+            if not isinstance(r, dict) or k not in r:
+                return f"risks[{i}].{k}"
+    for i, st in enumerate(plan["stacks"]):
+        if not isinstance(st, dict):
+            return f"stacks[{i}]"
+        for k in STACK_KEYS:
+            if k not in st:
+                return f"stacks[{i}].{k}"
+        if st["status"] == "changes":
+            cs = st["change_set"]
+            for k in CHANGE_SET_KEYS:
+                if not isinstance(cs, dict) or k not in cs:
+                    return f"stacks[{i}].change_set.{k}"
+    return None

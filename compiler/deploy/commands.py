@@ -110,7 +110,7 @@ def plan(env: str, out_dir: Path, stacks: tuple[str, ...], regions: tuple[str, .
 def deploy(plan_path: Path | None, env: str | None, out_dir: Path | None, yes: bool, parallel: int, timeout_min: float | None,
            regions: tuple[str, ...], profile: str | None, endpoint_url: str | None, poll_s: float, as_json: bool) -> None:
     """Execute the reviewed change sets of a plan, in dependency order. Refuses a blocked or stale plan."""
-    from .apply import Options, execute, runnable, verify
+    from .apply import Options, check_regions, execute, refuse_blocked, runnable, verify
     from .aws import Aws
     from .changesets import load_plan
 
@@ -123,10 +123,12 @@ def deploy(plan_path: Path | None, env: str | None, out_dir: Path | None, yes: b
         raise ArchcError(f"{plan_path} is a plan for {plan_doc['environment']}, not {env}")
     if out_dir is None:
         out_dir = plan_path.parent.parent if plan_path.parent.name == plan_doc["environment"] else Path("out")
+    check_regions(plan_doc, regions)  # a typo is an error, not "nothing to deploy"
+    refuse_blocked(plan_doc)  # before anything reads the blocked stacks' change sets (plan deleted them)
     aws = Aws(profile, None, endpoint_url)
     stacks = runnable(plan_doc, regions, aws)
     deferred = [s["id"] for s in plan_doc["stacks"] if s["status"] == "deferred" and (not regions or s["region"] in regions)]
-    if plan_doc["blocked"] or stacks:
+    if stacks:
         verify(plan_doc, stacks, out_dir, aws)
     if not stacks:
         if as_json:

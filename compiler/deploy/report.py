@@ -31,7 +31,10 @@ def _details(row: dict) -> str:
 def _status_line(s: dict) -> str:
     if s["status"] == "changes":
         n = len(s["changes"])
-        return f"{s['change_set']['type']} change set, {n} change{'s' if n != 1 else ''}"
+        text = f"{s['change_set']['type']} change set, {n} change{'s' if n != 1 else ''}"
+        if s["change_set"].get("deleted"):
+            text += "; change set deleted: it would lose data (D501), so it cannot be executed, from archc or the console"
+        return text
     return s["status"] + (f": {s['reason']}" if s["status"] == "deferred" and s["reason"] else "")
 
 
@@ -93,7 +96,8 @@ def plan_markdown(plan: dict) -> str:
     for s in plan["stacks"]:
         lines += [f"### {s['id']}", "", f"- {_md(_status_line(s))}", f"- template `{s['path']}` sha256 `{s['sha256']}`"]
         if s["change_set"]:
-            lines.append(f"- change set `{s['change_set']['name']}`")
+            lines.append(f"- change set `{s['change_set']['name']}`"
+                         + (" (deleted: blocked by D501; allow the resource by name and plan again)" if s["change_set"].get("deleted") else ""))
         if s["parameters"]:
             lines.append("- parameters: " + ", ".join(f"{k}={v}" for k, v in s["parameters"].items()))
         if s["rollback_triggers"]:

@@ -19,6 +19,8 @@ CODES: dict[str, str] = {
 SEVERITY = {"D501": "blocked", "D502": "warning", "D503": "warning", "D504": "note", "D505": "note"}
 RETAIN = ("Retain", "RetainExceptOnCreate")
 WORLD = ("0.0.0.0/0", "::/0")
+# Identities: their policies govern only themselves, so removing one takes its Allows away with its Denies.
+IDENTITIES = ("AWS::IAM::Role", "AWS::IAM::User", "AWS::IAM::Group", "AWS::IAM::InstanceProfile")
 
 
 @dataclass(frozen=True, order=True)
@@ -263,6 +265,19 @@ def broadened_permissions(rtype: str, before: dict | None, after: dict | None) -
     return notes
 
 
+def removed_denies(rtype: str, before: dict | None) -> list[str]:
+    """A removed resource (a bucket or queue policy, a managed policy, ...) whose documents held Deny statements: what those
+    Denies refused is no longer refused (a TLS-only bucket policy removed lets plain-http requests through)."""
+    if rtype in IDENTITIES:
+        return []
+    trust, perms = _grants(before)
+    denies = sorted(x for x in trust | perms if x[0] == "Deny")
+    notes = [f"deny removed with the resource: {_describe(x)}" for x in denies[:5]]
+    if len(denies) > 5:
+        notes.append(f"denies removed beyond these: {len(denies) - 5} more")
+    return notes
+
+
 def _rules(props: dict, key: str) -> set[str]:
     return {_canon({k: v for k, v in r.items() if k != "Description"}) for r in _as_list(props.get(key)) if isinstance(r, dict)}
 
@@ -335,6 +350,9 @@ def review_stack(stack_id: str, changes: list[dict], old_template: dict | None, 
                 risks.append(Risk(stack_id, lid, "D502", f"{rtype} {lid}: {note}"))
             for note in broadened_network(rtype, before, after):
                 risks.append(Risk(stack_id, lid, "D503", f"{rtype} {lid}: {note}"))
+        elif row["action"] == "Remove":
+            for note in removed_denies(rtype, _props(row, "before", old_template)):
+                risks.append(Risk(stack_id, lid, "D502", f"{rtype} {lid}: {note}"))
     for row in rows:  # the review keeps what it needs; resolved property values stay out of plan.json
         del row["before"], row["after"]
     return rows, sorted(set(risks))

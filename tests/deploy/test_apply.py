@@ -3,11 +3,15 @@ the stale end state right after ExecuteChangeSet, termination protection, timeou
 
 from __future__ import annotations
 
+import hashlib
 import json
 import threading
 from datetime import datetime, timedelta, timezone
 
-from compiler.deploy.apply import Options, StackRun, first_failure, stack_policy
+import pytest
+
+from compiler.deploy.apply import Options, StackRun, first_failure, stack_policy, verify
+from compiler.diagnostics import ArchcError
 
 from .conftest import stub_aws
 
@@ -146,19 +150,195 @@ def test_artifact_bucket_is_private_encrypted_versioned_and_tls_only():
                                                                 "UserId": "AIDAEXAMPLE"})
     s3 = stubs[("s3", REGION)]
     name = f"archc-artifacts-123456789012-{REGION}"
-    s3.add_client_error("head_bucket", service_error_code="404", http_status_code=404, expected_params={"Bucket": name})
+    owner = {"ExpectedBucketOwner": "123456789012"}  # bucket names are global: every call names the owner it expects
+    s3.add_client_error("head_bucket", service_error_code="404", http_status_code=404, expected_params={"Bucket": name} | owner)
     s3.add_response("create_bucket", {"Location": f"http://{name}.s3.amazonaws.com/"},
                     {"Bucket": name, "CreateBucketConfiguration": {"LocationConstraint": REGION}})
     s3.add_response("put_public_access_block", {}, {"Bucket": name, "PublicAccessBlockConfiguration": {
-        "BlockPublicAcls": True, "IgnorePublicAcls": True, "BlockPublicPolicy": True, "RestrictPublicBuckets": True}})
+        "BlockPublicAcls": True, "IgnorePublicAcls": True, "BlockPublicPolicy": True, "RestrictPublicBuckets": True}} | owner)
     s3.add_response("put_bucket_encryption", {}, {"Bucket": name, "ServerSideEncryptionConfiguration": {
-        "Rules": [{"ApplyServerSideEncryptionByDefault": {"SSEAlgorithm": "AES256"}}]}})
-    s3.add_response("put_bucket_versioning", {}, {"Bucket": name, "VersioningConfiguration": {"Status": "Enabled"}})
+        "Rules": [{"ApplyServerSideEncryptionByDefault": {"SSEAlgorithm": "AES256"}}]}} | owner)
+    s3.add_response("put_bucket_versioning", {}, {"Bucket": name, "VersioningConfiguration": {"Status": "Enabled"}} | owner)
     policy = {"Version": "2012-10-17", "Statement": [{
         "Sid": "DenyInsecureTransport", "Effect": "Deny", "Principal": "*", "Action": "s3:*",
         "Resource": [f"arn:aws:s3:::{name}", f"arn:aws:s3:::{name}/*"], "Condition": {"Bool": {"aws:SecureTransport": "false"}}}]}
-    s3.add_response("put_bucket_policy", {}, {"Bucket": name, "Policy": json.dumps(policy)})
+    s3.add_response("put_bucket_policy", {}, {"Bucket": name, "Policy": json.dumps(policy)} | owner)
     assert aws.ensure_artifact_bucket(REGION) == (name, True)
     s3.assert_no_pending_responses()
-    s3.add_response("head_bucket", {}, {"Bucket": name})
+    s3.add_response("head_bucket", {}, {"Bucket": name} | owner)
     assert aws.ensure_artifact_bucket(REGION) == (name, False)  # there already: left as it is
+    key = "templates/" + "a" * 64 + ".json"
+    s3.add_client_error("head_object", service_error_code="404", http_status_code=404, expected_params={"Bucket": name, "Key": key} | owner)
+    s3.add_response("put_object", {"ETag": '"0"'}, {"Bucket": name, "Key": key, "Body": b"{}"} | owner)
+    assert aws.put_artifact(REGION, name, key, b"{}") is True
+    s3.add_response("head_object", {"ContentLength": 2}, {"Bucket": name, "Key": key} | owner)
+    assert aws.put_artifact(REGION, name, key, b"{}") is False  # keys are content hashes: not uploaded twice
+    s3.assert_no_pending_responses()
+
+
+def test_artifact_bucket_owned_by_another_account_is_refused():
+    """S3 answers 403 when ExpectedBucketOwner is not the bucket's owner: archc creates nothing and uploads nothing."""
+    aws, stubs = stub_aws(("sts", REGION), ("s3", REGION))
+    stubs[("sts", REGION)].add_response("get_caller_identity", {"Account": "123456789012", "Arn": "arn:aws:iam::123456789012:user/ci",
+                                                                "UserId": "AIDAEXAMPLE"})
+    s3 = stubs[("s3", REGION)]
+    name = f"archc-artifacts-123456789012-{REGION}"
+    owner = {"ExpectedBucketOwner": "123456789012"}
+    s3.add_client_error("head_bucket", service_error_code="403", http_status_code=403, expected_params={"Bucket": name} | owner)
+    with pytest.raises(ArchcError) as caught:
+        aws.ensure_artifact_bucket(REGION)
+    s3.assert_no_pending_responses()  # and no create_bucket: an unexpected call would have failed the stub
+    assert caught.value.exit_code == 2
+    assert f"{name} is not owned by account 123456789012" in str(caught.value)
+    s3.add_client_error("head_object", service_error_code="404", http_status_code=404, expected_params={"Bucket": name, "Key": "k"} | owner)
+    s3.add_client_error("put_object", service_error_code="AccessDenied", service_message="Access Denied", http_status_code=403,
+                        expected_params={"Bucket": name, "Key": "k", "Body": b"x"} | owner)
+    with pytest.raises(ArchcError, match="is not owned by account 123456789012"):
+        aws.put_artifact(REGION, name, "k", b"x")
+    s3.assert_no_pending_responses()
+
+
+def _deployed_tail(stub, *, protection: bool) -> None:
+    """What a deployed UPDATE reads and sets after its change set completed: the full policy, then the stack's protection."""
+    stub.add_response("describe_stack_events", {"StackEvents": []}, {"StackName": STACK_ARN})
+    stub.add_response("set_stack_policy", {}, {"StackName": STACK_ARN, "StackPolicyBody": json.dumps(
+        stack_policy(["DataDatabase", "DataKey"]), sort_keys=True)})
+    stub.add_response("describe_stacks", stack("UPDATE_COMPLETE", protection=protection), {"StackName": STACK_ARN})
+
+
+def _update_start(stub, *, exempt=frozenset()) -> None:
+    stub.add_response("describe_stack_events", {"StackEvents": [event(1, NAME, "AWS::CloudFormation::Stack", "UPDATE_COMPLETE")]},
+                      {"StackName": STACK_ARN})
+    stub.add_response("set_stack_policy", {}, {"StackName": STACK_ARN, "StackPolicyBody": json.dumps(
+        stack_policy(["DataDatabase", "DataKey"], set(exempt)), sort_keys=True)})
+    stub.add_response("execute_change_set", {}, {"ChangeSetName": CS_ARN})
+
+
+def test_termination_protection_is_never_switched_off(tmp_path):
+    s, plan, aws, stub, out = setup(tmp_path, protection=False)
+    _update_start(stub)
+    stub.add_response("describe_stack_events", {"StackEvents": []}, {"StackName": STACK_ARN})
+    stub.add_response("describe_stacks", stack("UPDATE_COMPLETE"), {"StackName": STACK_ARN})
+    stub.add_response("describe_change_set", change_set("EXECUTE_COMPLETE"), {"ChangeSetName": CS_ARN})
+    _deployed_tail(stub, protection=True)  # on, though this plan does not ask for it: no update_termination_protection call
+    outcome, _ = run(s, plan, aws, out)
+    stub.assert_no_pending_responses()
+    assert (outcome.state, outcome.failure) == ("deployed", None)
+    assert len(outcome.warnings) == 1 and "archc leaves it on" in outcome.warnings[0]
+
+
+def test_loosened_policy_is_restored_when_watching_the_stack_raises(tmp_path):
+    s, plan, aws, stub, out = setup(tmp_path, allow=["DataDatabase"])
+    _update_start(stub, exempt={"DataDatabase"})
+    stub.add_response("describe_stack_events", {"StackEvents": []}, {"StackName": STACK_ARN})
+    stub.add_client_error("describe_stacks", service_error_code="InternalFailure", service_message="We encountered an internal error",
+                          http_status_code=500, expected_params={"StackName": STACK_ARN})
+    stub.add_response("set_stack_policy", {}, {"StackName": STACK_ARN, "StackPolicyBody": json.dumps(
+        stack_policy(["DataDatabase", "DataKey"]), sort_keys=True)})  # the full policy again, whatever happened
+    outcome, _ = run(s, plan, aws, out)
+    stub.assert_no_pending_responses()
+    assert outcome.state == "failed" and outcome.failure.startswith("lost track of it: AWS describe_stacks")
+    assert not (out / ".archc").exists()
+
+
+def test_loosened_policy_is_restored_after_a_timeout(tmp_path):
+    s, plan, aws, stub, out = setup(tmp_path, allow=["DataDatabase"])
+    _update_start(stub, exempt={"DataDatabase"})
+    stub.add_response("describe_stack_events", {"StackEvents": []}, {"StackName": STACK_ARN})
+    stub.add_response("describe_stacks", stack("UPDATE_IN_PROGRESS"), {"StackName": STACK_ARN})
+    stub.add_response("describe_stack_events", {"StackEvents": []}, {"StackName": STACK_ARN})
+    stub.add_response("set_stack_policy", {}, {"StackName": STACK_ARN, "StackPolicyBody": json.dumps(
+        stack_policy(["DataDatabase", "DataKey"]), sort_keys=True)})
+    outcome, _ = run(s, plan, aws, out, timeout_s=0)
+    stub.assert_no_pending_responses()
+    assert outcome.state == "timeout" and any("stack policy" in w for w in outcome.warnings)
+
+
+@pytest.mark.parametrize("change_set_state", ["gone", "OBSOLETE"])
+def test_an_old_complete_status_beside_a_gone_or_obsolete_change_set_is_unknown(tmp_path, change_set_state):
+    s, plan, aws, stub, out = setup(tmp_path, protection=False)
+    _update_start(stub)
+    stub.add_response("describe_stack_events", {"StackEvents": []}, {"StackName": STACK_ARN})
+    stub.add_response("describe_stacks", stack("UPDATE_COMPLETE"), {"StackName": STACK_ARN})  # the previous update's end state
+    if change_set_state == "gone":
+        stub.add_client_error("describe_change_set", service_error_code="ChangeSetNotFound", http_status_code=404,
+                              service_message=f"ChangeSet [{CS_ARN}] does not exist", expected_params={"ChangeSetName": CS_ARN})
+    else:
+        stub.add_response("describe_change_set", change_set("OBSOLETE"), {"ChangeSetName": CS_ARN})
+    stub.add_response("describe_stack_events", {"StackEvents": []}, {"StackName": STACK_ARN})
+    outcome, _ = run(s, plan, aws, out)
+    stub.assert_no_pending_responses()  # no policy, protection or baseline for a stack archc cannot vouch for
+    assert (outcome.state, outcome.stack_status) == ("unknown", "UPDATE_COMPLETE")
+    assert f"is {change_set_state}" in outcome.failure and "cannot tell" in outcome.failure
+    assert not (out / ".archc").exists()
+
+
+def test_a_gone_change_set_counts_as_deployed_when_this_run_saw_the_stack_complete(tmp_path):
+    s, plan, aws, stub, out = setup(tmp_path, protection=False)
+    _update_start(stub)
+    stub.add_response("describe_stack_events", {"StackEvents": [
+        event(3, NAME, "AWS::CloudFormation::Stack", "UPDATE_COMPLETE"), event(2, NAME, "AWS::CloudFormation::Stack", "UPDATE_IN_PROGRESS"),
+        event(1, NAME, "AWS::CloudFormation::Stack", "UPDATE_COMPLETE")]}, {"StackName": STACK_ARN})
+    stub.add_response("describe_stacks", stack("UPDATE_COMPLETE"), {"StackName": STACK_ARN})
+    stub.add_client_error("describe_change_set", service_error_code="ChangeSetNotFound", http_status_code=404,
+                          service_message=f"ChangeSet [{CS_ARN}] does not exist", expected_params={"ChangeSetName": CS_ARN})
+    _deployed_tail(stub, protection=False)
+    outcome, _ = run(s, plan, aws, out)
+    stub.assert_no_pending_responses()
+    assert outcome.state == "deployed"
+    assert (out / ".archc" / "prod" / "baseline" / REGION / f"{NAME}.json").is_file()
+
+
+# --- verify: plan.json is not trusted ----------------------------------------------------------------------------
+
+SHA = "5" * 64
+
+
+def _verify_setup(tmp_path, described: dict):
+    out = tmp_path / "out"
+    (out / "prod" / REGION).mkdir(parents=True)
+    template = {"Resources": {"DataBucket": {"Type": "AWS::S3::Bucket"}}}
+    body = json.dumps(template).encode()
+    (out / "prod" / REGION / f"{NAME}.json").write_bytes(body)
+    sha = hashlib.sha256(body).hexdigest()
+    s = {"id": f"{REGION}/{NAME}", "stack": NAME, "region": REGION, "path": f"{REGION}/{NAME}.json", "sha256": sha,
+         "dependencies": [], "stateful": ["DataBucket"], "status": "changes", "changes": [],
+         "change_set": {"name": "archc-prod-20250101000000-abcdef12", "arn": CS_ARN, "type": "UPDATE", "stack_id": STACK_ARN}}
+    plan = {"environment": "prod", "account": "123456789012", "allow_replace": [], "blocked": False, "risks": [], "stacks": [s]}
+    aws, stubs = stub_aws(("sts", REGION), ("cloudformation", REGION))
+    stubs[("sts", REGION)].add_response("get_caller_identity", {"Account": "123456789012", "Arn": "arn:aws:iam::123456789012:user/ci",
+                                                                "UserId": "AIDAEXAMPLE"})
+    cf = stubs[("cloudformation", REGION)]
+    described = change_set("AVAILABLE") | {"Description": f"archc 1 plan of prod: template sha256 {sha}"} | described
+    cf.add_response("describe_change_set", described, {"ChangeSetName": CS_ARN, "IncludePropertyValues": True})
+    return plan, s, out, aws, cf, template
+
+
+def test_verify_reviews_the_change_set_again_and_refuses_data_loss_the_plan_hides(tmp_path):
+    removal = {"Type": "Resource", "ResourceChange": {"Action": "Remove", "LogicalResourceId": "OldTable", "ResourceType":
+                                                      "AWS::DynamoDB::Table", "PhysicalResourceId": "orders", "PolicyAction": "Delete",
+                                                      "Scope": [], "Details": []}}
+    plan, s, out, aws, cf, template = _verify_setup(tmp_path, {"Changes": [removal]})
+    cf.add_response("get_template", {"TemplateBody": json.dumps(template)}, {"StackName": NAME, "TemplateStage": "Original"})
+    with pytest.raises(ArchcError) as caught:
+        verify(plan, [s], out, aws)  # plan.json says not blocked, no risks
+    cf.assert_no_pending_responses()
+    assert caught.value.exit_code == 3 and f"{REGION}/{NAME} OldTable" in str(caught.value)
+    plan, s, out2, aws, cf, template = _verify_setup(tmp_path / "again", {"Changes": [removal]})
+    plan["allow_replace"] = ["OldTable"]
+    cf.add_response("get_template", {"TemplateBody": json.dumps(template)}, {"StackName": NAME, "TemplateStage": "Original"})
+    verify(plan, [s], out2, aws)  # allowed by name in the plan: it runs
+    cf.assert_no_pending_responses()
+
+
+@pytest.mark.parametrize("described, why", [
+    ({"Description": "made in the console"}, "not made from the planned template"),
+    ({"StackId": STACK_ARN.replace(NAME, "fillup-prod-other"), "StackName": "fillup-prod-other"}, "belongs to stack"),
+    ({"ChangeSetName": "console-change"}, "is change set console-change"),
+])
+def test_verify_refuses_a_change_set_that_is_not_the_planned_one(tmp_path, described, why):
+    plan, s, out, aws, cf, _ = _verify_setup(tmp_path, described)
+    with pytest.raises(ArchcError) as caught:
+        verify(plan, [s], out, aws)
+    cf.assert_no_pending_responses()
+    assert caught.value.exit_code == 2 and why in str(caught.value)

@@ -55,6 +55,18 @@ def test_dynamodb_key_schema_always_replaces_though_the_schema_says_conditional(
     assert predict(REGION, TABLE, changed(TABLE, TableName="orders"))[0] == "True"
 
 
+def test_dynamodb_local_secondary_indexes_always_replace():
+    lsi = [{"IndexName": "by-date", "KeySchema": [{"AttributeName": "pk", "KeyType": "HASH"}, {"AttributeName": "d", "KeyType": "RANGE"}],
+            "Projection": {"ProjectionType": "KEYS_ONLY"}}]
+    with_lsi = changed(TABLE, LocalSecondaryIndexes=lsi)
+    assert predict(REGION, TABLE, with_lsi)[0] == "True"  # added to an existing table: a new table
+    renamed = changed(TABLE, LocalSecondaryIndexes=[lsi[0] | {"IndexName": "by-day"}])
+    replacement, paths = predict(REGION, with_lsi, renamed)
+    assert replacement == "True" and [(p.path, p.effect) for p in paths] == [("Properties.LocalSecondaryIndexes[0].IndexName", "True")]
+    table = with_lsi | {"Type": "AWS::DynamoDB::GlobalTable"}
+    assert predict(REGION, table, renamed | {"Type": "AWS::DynamoDB::GlobalTable"})[0] == "True"
+
+
 def test_policy_and_metadata_changes_never_replace_and_a_type_change_always_does():
     assert predict(REGION, DB, DB | {"DeletionPolicy": "Delete"})[0] == "False"
     assert predict(REGION, DB, DB | {"Metadata": {"note": "x"}})[0] == "False"

@@ -37,6 +37,18 @@ def _available_change_sets(boto, *stacks):
             if cs["ExecutionStatus"] == "AVAILABLE" and cs["StackName"] == name]
 
 
+def _change_sets(boto, region, name):
+    """Every change set of one stack, whatever its state (moto lists a region's change sets whatever StackName says)."""
+    return [cs["ChangeSetName"] for cs in boto("cloudformation", region).list_change_sets(StackName=name)["Summaries"]
+            if cs["StackName"] == name]
+
+
+def _edit_plan(out, change):
+    """plan.json edited by hand (the reviewed plan is read fresh each time)."""
+    path = out / "dev" / "plan.json"
+    path.write_text(json.dumps(change(json.loads(path.read_text()))))
+
+
 def deploy_v1(out, moto, moto_stacks):
     """Version 1 up: base stacks first (the app stack waits for them), then the app stack."""
     moto_stacks.write(out, "dev", 1)
@@ -171,9 +183,22 @@ def test_data_loss_gate_blocks_until_allowed_by_name(moto, boto, moto_stacks, tm
         (BASE_E, "BaseQueue", "D501"), (BASE_W, "BaseQueue", "D501")}
     assert {x["code"] for x in plan["risks"] if x["logical_id"] == "BaseQueue"} == {"D501", "D504"}  # Retain leaves the old one
 
+    # The blocked stacks' change sets are deleted (nobody can execute them from the console); the app stack's stays.
+    assert _change_sets(boto, E1, "demo-dev-base") == [] and _change_sets(boto, W2, "demo-dev-base") == []
+    assert len(_change_sets(boto, E1, "demo-dev-app")) == 1
+    assert {s["id"] for s in plan["stacks"] if s["change_set"] and s["change_set"]["deleted"]} == {BASE_E, BASE_W}
+    assert r.stdout.count("change set deleted: it would lose data (D501)") == 2
+    assert (out / "dev" / "plan.md").read_text().count("(deleted: blocked by D501") == 2
+
     r = _deploy(out, moto)
     assert r.code == 3 and "D501" in r.stderr
     assert [_param(boto, region, f"/demo/dev/{region}/version") for region in (E1, W2)] == ["v1", "v1"]  # nothing ran
+
+    # plan.json edited to say it is not blocked: the blocked change sets are gone, so nothing runs.
+    _edit_plan(out, lambda p: p | {"blocked": False, "risks": [x for x in p["risks"] if not x["blocking"]]})
+    r = _deploy(out, moto)
+    assert r.code == 2 and "no longer exists" in r.stderr and "Traceback" not in r.stderr
+    assert [_param(boto, region, f"/demo/dev/{region}/version") for region in (E1, W2)] == ["v1", "v1"]
 
     # Allowing it in one region only still blocks the other.
     r = _plan(out, moto, "--allow-replace", f"{E1}/demo-dev-base/BaseQueue")
@@ -186,6 +211,19 @@ def test_data_loss_gate_blocks_until_allowed_by_name(moto, boto, moto_stacks, tm
     assert plan["blocked"] is False and plan["allow_replace"] == ["BaseQueue"]
     assert {(x["stack"], x["code"]) for x in plan["risks"] if x["logical_id"] == "BaseQueue"} == {
         (BASE_E, "D504"), (BASE_E, "D505"), (BASE_W, "D504"), (BASE_W, "D505")}
+
+    # Deploy reviews the change sets again with the plan's allow-list: with the allowance edited out, it refuses (exit 3).
+    reviewed = (out / "dev" / "plan.json").read_text()
+    _edit_plan(out, lambda p: p | {"allow_replace": []})
+    r = _deploy(out, moto)
+    assert r.code == 3 and "would lose data though the plan says they do not" in r.stderr and f"{BASE_W} BaseQueue" in r.stderr
+    # A change set archc did not make, named in plan.json: refused before anything runs.
+    _edit_plan(out, lambda p: p | {"stacks": [s | {"change_set": s["change_set"] | {"name": "console-made"}} if s["id"] == BASE_W else s
+                                               for s in p["stacks"]]})
+    r = _deploy(out, moto)
+    assert r.code == 2 and "did not make" in r.stderr and "console-made" in r.stderr
+    assert [_param(boto, region, f"/demo/dev/{region}/version") for region in (E1, W2)] == ["v1", "v1"]
+    (out / "dev" / "plan.json").write_text(reviewed)
     r = _deploy(out, moto)
     assert r.code == 0, r.stdout + r.stderr
     assert [_param(boto, region, f"/demo/dev/{region}/version") for region in (E1, W2)] == ["v2", "v2"]
@@ -196,7 +234,7 @@ def test_data_loss_gate_blocks_until_allowed_by_name(moto, boto, moto_stacks, tm
 def test_failure_stops_dependent_stacks_and_says_why(moto, boto, moto_stacks, tmp_path):
     out = tmp_path / "out"
     deploy_v1(out, moto, moto_stacks)
-    moto_stacks.write(out, "dev", 2)
+    moto_stacks.write(out, "dev", 3)  # the queue replaced (allowed by name below): the stack policy is loosened for the update
     # The us-east-1 base stack now reads an attribute of a resource moto does not model: its execution fails.
     path = out / "dev" / E1 / "demo-dev-base.json"
     t = json.loads(path.read_text())
@@ -205,16 +243,39 @@ def test_failure_stops_dependent_stacks_and_says_why(moto, boto, moto_stacks, tm
         "Name": "/demo/dev/alarm", "Type": "String", "Value": {"Fn::GetAtt": ["BaseAlarm", "Arn"]}}}
     path.write_text(json.dumps(t, indent=2, sort_keys=True))
 
-    assert _plan(out, moto).code == 1
+    assert _plan(out, moto, "--allow-replace", "BaseQueue").code == 1
     r = _deploy(out, moto, "--parallel", "2")
     assert r.code == 2
     assert f"deploy stopped: {BASE_E} failed" in r.stderr and "BaseAlarm" in r.stderr
+    # The failed update ends with the full stack policy: the queue is protected again.
+    policy = json.loads(boto("cloudformation", E1).get_stack_policy(StackName="demo-dev-base")["StackPolicyBody"])
+    assert policy["Statement"][-1] == {"Effect": "Deny", "Principal": "*", "Action": ["Update:Replace", "Update:Delete"],
+                                       "Resource": ["LogicalResourceId/BaseQueue"]}
     assert f"  {APP}: skipped" in r.stdout and f"{BASE_E} did not deploy" in r.stdout
     assert f"  {BASE_W}: deployed" in r.stdout  # independent of the failed stack, it ran
     assert _param(boto, W2, f"/demo/dev/{W2}/version") == "v2"
     assert _param(boto, E1, "/demo/dev/artifacts") == f"s3://{BUCKET}/code"  # the app stack was not touched
     app_cs = read_plan(out)["stacks"][-1]["change_set"]
     assert boto("cloudformation", E1).describe_change_set(ChangeSetName=app_cs["arn"])["ExecutionStatus"] == "AVAILABLE"
+
+
+def test_an_unexpected_error_in_one_stack_is_its_outcome_and_the_others_finish(moto, boto, moto_stacks, tmp_path):
+    out = tmp_path / "out"
+    deploy_v1(out, moto, moto_stacks)
+    moto_stacks.write(out, "dev", 2)
+    assert _plan(out, moto).code == 1
+    # Recording us-west-2's diff baseline will fail with an OSError (a file where its directory goes).
+    west = out / ".archc" / "dev" / "baseline" / W2
+    for f in west.iterdir():
+        f.unlink()
+    west.rmdir()
+    west.write_text("in the way")
+    r = _deploy(out, moto, "--parallel", "2")
+    assert r.code == 2
+    assert "Traceback" not in r.stdout + r.stderr
+    assert f"  {BASE_W}: failed (UPDATE_COMPLETE): lost track of it: FileExistsError" in r.stdout
+    assert f"  {BASE_E}: deployed" in r.stdout and f"  {APP}: skipped" in r.stdout
+    assert _param(boto, E1, f"/demo/dev/{E1}/version") == "v2"
 
 
 def test_user_mistakes_are_clean_errors(moto, moto_stacks, tmp_path):
@@ -226,6 +287,7 @@ def test_user_mistakes_are_clean_errors(moto, moto_stacks, tmp_path):
         (("plan", "--env", "prod", "--out", out, "--endpoint-url", moto), "archc compile --env prod"),
         (("plan", "--env", "dev", "--out", out, "--endpoint-url", moto, "--stack", "demo-dev-bse"), 'did you mean "demo-dev-base"'),
         (("plan", "--env", "dev", "--out", out, "--profile", "nobody"), 'AWS profile "nobody"'),
+        (("plan", "--env", "dev", "--out", out, "--endpoint-url", moto, "--region", "us-west-1"), 'did you mean "us-west-2"'),
         (("diff", "--env", "dev", "--out", out), "no baseline for dev"),
     ]
     for args, message in cases:
@@ -235,6 +297,16 @@ def test_user_mistakes_are_clean_errors(moto, moto_stacks, tmp_path):
     (out / "dev" / "plan.json").write_text("{not json")
     r = run_cli("deploy", "--plan", out / "dev" / "plan.json", "--yes")
     assert r.code == 2 and "is not a plan archc wrote" in r.stderr
+    stack = {"id": "us-east-1/demo-dev-base", "stack": "demo-dev-base", "region": E1, "status": "changes", "path": "x.json",
+             "sha256": "0" * 64, "dependencies": [], "stateful": [], "changes": [], "change_set": {"name": "archc-dev-1", "type": "CREATE"}}
+    whole = {"version": 1, "environment": "dev", "app": "demo", "account": ACCOUNT, "blocked": False, "risks": [],
+             "allow_replace": [], "stacks": [stack]}
+    for plan, missing in (({"version": 1, "stacks": []}, "environment"), (whole, "stacks[0].change_set.arn"),
+                          (whole | {"risks": [{"stack": "x", "code": "D501", "blocking": True}]}, "risks[0].logical_id")):
+        (out / "dev" / "plan.json").write_text(json.dumps(plan))
+        r = run_cli("deploy", "--plan", out / "dev" / "plan.json", "--yes")
+        assert r.code == 2 and f"is not an archc plan (missing {missing}); run `archc plan` again" in r.stderr, r.stderr
+        assert "Traceback" not in r.stderr
 
 
 def test_deploy_asks_before_running(moto, boto, moto_stacks, tmp_path):
@@ -277,6 +349,8 @@ def test_stack_and_region_selections_leave_the_rest_alone(moto, boto, moto_stack
     # The whole plan, deployed one region at a time: the app stack (us-east-1) needs the us-west-2 stack first.
     moto_stacks.write(out, "dev", 3)
     assert _plan(out, moto, "--allow-replace", "BaseQueue").code == 1
+    r = _deploy(out, moto, "--region", "us-west-1")  # a typo: an error, not "nothing to deploy"
+    assert r.code == 2 and 'no stacks in region "us-west-1" (did you mean "us-west-2"?)' in r.stderr
     r = _deploy(out, moto, "--region", E1)
     assert r.code == 2 and f"depends on {BASE_W}" in r.stderr
     assert _deploy(out, moto, "--region", W2).code == 0

@@ -5,10 +5,11 @@ from __future__ import annotations
 
 import json
 from datetime import datetime, timezone
+from pathlib import Path
 
 import pytest
 
-from compiler.deploy.changesets import Entry, Options, _create, _settle, make_plan
+from compiler.deploy.changesets import Entry, Options, _artifacts, _create, _settle, make_plan
 from compiler.deploy.review import review_stack
 from compiler.diagnostics import ArchcError
 
@@ -164,6 +165,29 @@ def test_security_group_opened_to_the_internet_is_flagged():
     assert review([reworded])[1] == []
 
 
+def test_a_removed_policy_with_deny_statements_is_broadening():
+    tls_only = {"Version": "2012-10-17", "Statement": [
+        {"Sid": "DenyInsecureTransport", "Effect": "Deny", "Principal": "*", "Action": "s3:*",
+         "Resource": ["arn:aws:s3:::fillup-dev-site", "arn:aws:s3:::fillup-dev-site/*"],
+         "Condition": {"Bool": {"aws:SecureTransport": "false"}}}]}
+    removed = change("Remove", "CdnSiteBucketPolicy", "AWS::S3::BucketPolicy", policy="Delete", physical="fillup-dev-site",
+                     before={"Bucket": "fillup-dev-site", "PolicyDocument": tls_only})
+    _, risks = review([removed])
+    assert codes(risks) == {("CdnSiteBucketPolicy", "D502")} and len(risks) == 2  # one per denied resource
+    assert all("deny removed with the resource" in r.message and "aws:SecureTransport" in r.message for r in risks)
+    # From the deployed template when AWS gives no BeforeContext (local emulators).
+    old = {"Resources": {"CdnSiteBucketPolicy": {"Type": "AWS::S3::BucketPolicy", "Properties": {
+        "Bucket": "fillup-dev-site", "PolicyDocument": tls_only}}}}
+    bare = change("Remove", "CdnSiteBucketPolicy", "AWS::S3::BucketPolicy")
+    assert codes(review_stack(SID, [bare], old, {"Resources": {}})[1]) == {("CdnSiteBucketPolicy", "D502")}
+    # A removed policy that only allowed, and a removed role (its Denies go with everything it was allowed): nothing broadens.
+    allow_only = change("Remove", "ApiPolicy", "AWS::IAM::ManagedPolicy", policy="Delete",
+                        before={"PolicyDocument": {"Statement": [{"Effect": "Allow", "Action": "s3:GetObject", "Resource": "*"}]}})
+    role = change("Remove", "ApiRole", "AWS::IAM::Role", policy="Delete", before={"Policies": [{"PolicyName": "p", "PolicyDocument": {
+        "Statement": [{"Effect": "Deny", "Action": "s3:DeleteObject", "Resource": "*"}]}}]})
+    assert review([allow_only, role])[1] == []
+
+
 def test_every_page_of_a_change_set_is_read():
     first = [change("Add", f"NetworkSubnet{i}", "AWS::EC2::Subnet") for i in range(3)]
     second = [RDS_DBNAME]
@@ -237,6 +261,25 @@ def test_update_request_carries_capabilities_tags_and_only_existing_alarms_as_tr
     cf.assert_no_pending_responses()
     cw.assert_no_pending_responses()
     assert e.change_set["arn"] == CS_ARN and e.change_set_type == "UPDATE"
+
+
+def test_inline_or_s3_follows_the_template_file_size_not_the_manifest_flag():
+    """Templates over 51,200 bytes go through the artifact bucket even when the manifest says inline, and the reverse."""
+    aws, stubs = stub_aws(("sts", REGION), ("s3", REGION))
+    stubs[("sts", REGION)].add_response("get_caller_identity", {"Account": "123456789012", "Arn": "arn:aws:iam::123456789012:user/ci",
+                                                                "UserId": "AIDAEXAMPLE"})
+    s3 = stubs[("s3", REGION)]
+    bucket, owner = f"archc-artifacts-123456789012-{REGION}", {"ExpectedBucketOwner": "123456789012"}
+    big = _entry({"Metadata": {"Padding": "x" * 51_200}, "Resources": {"Topic": {"Type": "AWS::SNS::Topic"}}}, inline=True)
+    small = _entry(inline=False)
+    assert len(big.body) > 51_200
+    key = f"templates/{big.sha256}.json"
+    s3.add_response("head_bucket", {}, {"Bucket": bucket} | owner)
+    s3.add_client_error("head_object", service_error_code="404", http_status_code=404, expected_params={"Bucket": bucket, "Key": key} | owner)
+    s3.add_response("put_object", {"ETag": '"0"'}, {"Bucket": bucket, "Key": key, "Body": big.body} | owner)
+    _artifacts(Path("unused"), "dev", {"templates": []}, [big, small], aws, Options(poll_s=0))
+    s3.assert_no_pending_responses()  # and nothing for the small one: an unexpected call fails the stub
+    assert big.template_url == f"https://{bucket}.s3.{REGION}.amazonaws.com/{key}" and small.template_url is None
 
 
 def test_stacks_in_rollback_complete_or_in_progress_are_refused_before_anything_is_created(moto_stacks, tmp_path):
