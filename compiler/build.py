@@ -30,6 +30,7 @@ def deploy_settings(spec: Spec, env: str) -> dict:
 
 @dataclass(frozen=True)
 class Compiled:
+    file: str  # the spec as diagnostics name it
     spec_sha256: str
     apps: dict[str, App]
     warnings: list[Diagnostic]
@@ -56,13 +57,13 @@ def compile_spec(spec_path: Path, envs: list[str] | None) -> Compiled:
         assets[env] = packaged
     if errors:
         raise SpecError(sorted(set(errors)), validated.warnings)
-    return Compiled(document.sha256, apps, validated.warnings, validated.specs, assets)
+    return Compiled(document.file, document.sha256, apps, validated.warnings, validated.specs, assets)
 
 
 def build_all(spec_path: Path, envs: list[str] | None, out_dir: Path) -> BuildResult:
     """Nothing is written unless every environment validates and compiles."""
     c = compile_spec(spec_path, envs)
-    prepared = {env: prepare(app, c.spec_sha256, deploy_settings(c.specs[env], env), c.assets[env], spec_path.name)
+    prepared = {env: prepare(app, c.spec_sha256, deploy_settings(c.specs[env], env), c.assets[env], c.file)
                 for env, app in c.apps.items()}
     for env, (files, _) in prepared.items():  # written only once every environment rendered
         write_env(out_dir, env, files)
