@@ -453,3 +453,17 @@ def test_config_rejects_inconsistent_values(edge, mutate, message):
     config = edge.load("config")
     with pytest.raises(config.ConfigError, match=message):
         config.load()
+
+
+def test_api_reached_through_the_distribution_when_its_domain_is_not_known(edge, api_server, bucket):
+    # The compiler does not know the API's execute-api domain, so the config says "$distribution" and the
+    # function calls the API through the distribution whose domain the event carries.
+    cfg = make_config(api_port=api_server.server_port)
+    cfg["origins"]["api"]["domain"] = "$distribution"
+    edge.configure(cfg)
+    ors = edge.load("origin_response")
+    event = cf_event("origin-response", "/images/cat.png", origin=copy.deepcopy(S3_ORIGIN_IN_EVENT), response=s3_response(403))
+    event["Records"][0]["cf"]["config"]["distributionDomainName"] = "127.0.0.1"
+    out = ors.handler(event, None)
+    assert api_server.seen == ["/prod/images/cat.png"]
+    assert out["status"] == "200" and base64.b64decode(out["body"]) == PNG
