@@ -267,3 +267,17 @@ def test_every_behavior_adds_the_security_headers(templates):
     config = dist(templates)
     for b in config["CacheBehaviors"] + [config["DefaultCacheBehavior"]]:
         assert b["ResponseHeadersPolicyId"] == "67f7725c-6f97-4210-82d7-5512b31e9d03", b.get("PathPattern")
+
+
+def test_compiled_edge_config_is_accepted_by_the_edge_handlers(tmp_path, compiled):
+    import importlib.util
+
+    asset = next(a for a in compiled["manifests"]["prod"]["assets"] if a["function"] == "@edge")
+    zipfile.ZipFile(compiled["out"] / "prod" / asset["path"]).extractall(tmp_path)
+    spec = importlib.util.spec_from_file_location("edge_config_under_test", tmp_path / "config.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    config = module.load(str(tmp_path / "config.json"))  # the handlers' own checks: origins, write-back prefix, ...
+    assert config.failover_origin == "api" and config.origins["api"].domain == "$distribution"
+    assert config.write_back.enabled and config.origins["s3"].path == "/processed"
+    assert config.signing.protected_prefixes == ("/images/",)
