@@ -271,13 +271,18 @@ def test_every_behavior_adds_the_security_headers(templates):
 
 def test_compiled_edge_config_is_accepted_by_the_edge_handlers(tmp_path, compiled):
     import importlib.util
+    import sys
 
     asset = next(a for a in compiled["manifests"]["prod"]["assets"] if a["function"] == "@edge")
     zipfile.ZipFile(compiled["out"] / "prod" / asset["path"]).extractall(tmp_path)
     spec = importlib.util.spec_from_file_location("edge_config_under_test", tmp_path / "config.py")
     module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    config = module.load(str(tmp_path / "config.json"))  # the handlers' own checks: origins, write-back prefix, ...
+    sys.modules[spec.name] = module  # dataclasses look their module up there
+    try:
+        spec.loader.exec_module(module)
+        config = module.load(str(tmp_path / "config.json"))
+    finally:
+        del sys.modules[spec.name]  # the handlers' own checks: origins, write-back prefix, ...
     assert config.failover_origin == "api" and config.origins["api"].domain == "$distribution"
     assert config.write_back.enabled and config.origins["s3"].path == "/processed"
     assert config.signing.protected_prefixes == ("/images/",)
