@@ -1,4 +1,5 @@
-"""archc deploy: execute exactly the reviewed change sets, in dependency order, with events, protection and a clear end state."""
+"""archc deploy: execute exactly the reviewed change sets, in dependency order, with events, protection and a clear end state;
+bring the protection settings of stacks without template changes up to date."""
 
 from __future__ import annotations
 
@@ -20,6 +21,7 @@ SUCCESS = {"CREATE_COMPLETE", "UPDATE_COMPLETE", "IMPORT_COMPLETE"}
 FAILED = {"CREATE_FAILED", "ROLLBACK_COMPLETE", "ROLLBACK_FAILED", "UPDATE_FAILED", "UPDATE_ROLLBACK_COMPLETE",
           "UPDATE_ROLLBACK_FAILED", "DELETE_COMPLETE", "DELETE_FAILED", "IMPORT_ROLLBACK_COMPLETE", "IMPORT_ROLLBACK_FAILED"}
 CANCELLED = ("Resource creation cancelled", "Resource update cancelled", "Resource deletion cancelled")
+DONE = ("deployed", "protected")  # the outcomes a dependent stack may start after
 
 
 @dataclass
@@ -34,11 +36,22 @@ class Options:
 @dataclass
 class Outcome:
     id: str
-    state: str  # deployed | failed | unknown | timeout | skipped | interrupted
+    state: str  # deployed | protected | failed | unknown | timeout | skipped | interrupted
     seconds: float = 0.0
     stack_status: str | None = None
     failure: str | None = None  # first failed resource and its reason, or the API error
     warnings: list[str] = field(default_factory=list)
+    applied: list[str] = field(default_factory=list)  # protection settings set on a stack with no change set to run
+
+
+def executes(s: dict) -> bool:
+    """The stack has a reviewed change set to execute (its protection settings follow a successful execution)."""
+    return s["status"] == "changes"
+
+
+def settings_only(s: dict) -> bool:
+    """No change set to execute, but protection settings to apply."""
+    return not executes(s) and bool(s["settings"])
 
 
 # --- checks before anything runs -------------------------------------------------------------------------------
@@ -60,14 +73,17 @@ def refuse_blocked(plan: dict) -> None:
 
 
 def runnable(plan: dict, regions: tuple[str, ...], aws: Aws) -> list[dict]:
-    """The plan's stacks with changes in the chosen regions; a stack whose producer is outside --region and has
-    changes of its own in this plan runs only once that producer's change set has been executed."""
+    """The plan's stacks with changes or protection settings to apply, in the chosen regions; a stack with a change set whose
+    producer is outside --region and has changes of its own in this plan runs only once that producer's change set has been
+    executed (settings read no outputs: they need no producer)."""
     check_regions(plan, regions)
-    chosen = [s for s in plan["stacks"] if s["status"] == "changes" and (not regions or s["region"] in regions)]
+    chosen = [s for s in plan["stacks"] if (executes(s) or settings_only(s)) and (not regions or s["region"] in regions)]
     if regions:
         ids = {s["id"] for s in chosen}
-        pending = {s["id"]: s for s in plan["stacks"] if s["status"] == "changes"}
+        pending = {s["id"]: s for s in plan["stacks"] if executes(s)}
         for s in chosen:
+            if not executes(s):
+                continue
             for d in s["dependencies"]:
                 if d in pending and d not in ids:
                     cs = aws.change_set(pending[d]["region"], pending[d]["change_set"]["arn"])
@@ -91,8 +107,10 @@ def _stack_arn_problem(s: dict, stack_id: str, account: str) -> str | None:
 def verify(plan: dict, stacks: list[dict], out_dir: Path, aws: Aws) -> None:
     """What runs is what was reviewed, whatever plan.json says: archc's own change sets (archc- names) on the planned stacks,
     still there and AVAILABLE, made from the planned template bytes (sha256 in their Description), and reviewed again
-    here from AWS's own description: any data loss not allowed by name refuses the plan (exit 3)."""
+    here from AWS's own description: any data loss not allowed by name refuses the plan (exit 3). Stacks that only get
+    protection settings are checked for the account alone (they run no template)."""
     refuse_blocked(plan)
+    everything, stacks = stacks, [s for s in stacks if executes(s)]
     foreign = [f"{s['id']}: {s['change_set']['name']}" for s in stacks if not str(s["change_set"]["name"]).startswith("archc-")]
     if foreign:
         raise ArchcError("the plan names change sets archc did not make (archc's start with archc-); run `archc plan` again:\n  "
@@ -116,9 +134,9 @@ def verify(plan: dict, stacks: list[dict], out_dir: Path, aws: Aws) -> None:
             problems.append(f"{s['id']}: {path} is not valid JSON")
     if problems:
         raise ArchcError("templates differ from what was reviewed; run `archc plan` again:\n  " + "\n  ".join(problems))
-    if not stacks:
+    if not everything:
         return
-    account = aws.account_id(stacks[0]["region"])
+    account = aws.account_id(everything[0]["region"])
     if account != plan["account"]:
         raise ArchcError(f"the plan was made in account {plan['account']}, these credentials are for {account}")
     described = {}
@@ -301,22 +319,64 @@ class StackRun:
 
     def _protect(self, out: Outcome) -> None:
         """Termination protection on when the spec asks for it; archc never turns it off (a warning says it was left on)."""
-        want = bool(self.plan.get("deploy", {}).get("termination_protection", False))
         try:
-            st = self.aws.stack(self.region, self.ref) or {}
-            on = bool(st.get("EnableTerminationProtection", False))
-            if want and not on:
-                self.aws.set_termination_protection(self.region, self.ref, True)
-            elif on and not want:
-                out.warnings.append("termination protection is on though the spec does not ask for it: archc leaves it on (turn it off "
-                                    f"yourself if you mean to: `aws cloudformation update-termination-protection "
-                                    f"--no-enable-termination-protection --stack-name {self.name} --region {self.region}`)")
+            protect(self.aws, self.plan, self.region, self.name, self.ref, out)
         except AwsError as e:
             problem = f"turning on termination protection failed: {e.code}: {e.aws_message}"
             if out.state == "deployed":
                 out.state, out.failure = "failed", f"deployed, but {problem}"
             else:  # already failed on the stack policy: keep that as the reason
                 out.warnings.append(problem)
+
+
+def protect(aws: Aws, plan: dict, region: str, name: str, ref: str, out: Outcome) -> bool:
+    """Termination protection on when the spec asks for it and it is off (True when archc turned it on); never off: a warning
+    on `out` says it was left on. Records the stack's status on `out`. Raises AwsError."""
+    want = bool(plan.get("deploy", {}).get("termination_protection", False))
+    st = aws.stack(region, ref) or {}
+    if out.stack_status is None:
+        out.stack_status = st.get("StackStatus")
+    on = bool(st.get("EnableTerminationProtection", False))
+    if want and not on:
+        aws.set_termination_protection(region, ref, True)
+        return True
+    if on and not want:
+        out.warnings.append("termination protection is on though the spec does not ask for it: archc leaves it on (turn it off "
+                            f"yourself if you mean to: `aws cloudformation update-termination-protection "
+                            f"--no-enable-termination-protection --stack-name {name} --region {region}`)")
+    return False
+
+
+class SettingsRun:
+    """A stack with no change set to execute whose protection settings are behind: set the stack policy deploy sets (stateful
+    resources may not be replaced or deleted) when the plan lists it, and turn termination protection on when the spec asks
+    for it. No template runs and nothing else is touched (the plan already recorded the diff baseline)."""
+
+    def __init__(self, s: dict, plan: dict, aws: Aws, opts: Options):
+        self.s, self.plan, self.aws, self.opts = s, plan, aws, opts
+        self.region, self.name = s["region"], s["stack"]
+        self.ref = s.get("stack_id") or s["stack"]  # by id: the stack the plan read, not a newer one of the same name
+
+    def run(self) -> Outcome:
+        """Never raises: whatever goes wrong is this stack's outcome."""
+        start = time.monotonic()
+        out = Outcome(self.s["id"], "protected")
+        try:
+            if any(x["setting"] == "stack_policy" for x in self.s["settings"]):
+                self.aws.set_stack_policy(self.region, self.ref, stack_policy(self.s["stateful"]))
+                out.applied.append("stack_policy")
+                kept = ", ".join(sorted(self.s["stateful"])) or "none (no stateful resources)"
+                self.opts.echo(f"{self.s['id']}: stack policy set (updates may not replace or delete: {kept})", "")
+            if protect(self.aws, self.plan, self.region, self.name, self.ref, out):
+                out.applied.append("termination_protection")
+                self.opts.echo(f"{self.s['id']}: termination protection turned on", "")
+        except AwsError as e:
+            done = f" ({', '.join(out.applied)} already set)" if out.applied else ""
+            out.state, out.failure = "failed", f"setting its protection failed{done}: {e.operation}: {e.code}: {e.aws_message}"
+        except Exception as e:  # anything at all: the other stacks carry on, this one is reported
+            out.state, out.failure = "failed", lost_track(e)
+        out.seconds = time.monotonic() - start
+        return out
 
 
 def lost_track(e: BaseException) -> str:
@@ -343,10 +403,12 @@ def execute(plan: dict, stacks: list[dict], out_dir: Path, aws: Aws, opts: Optio
                     for sid in order:
                         if sid in outcomes or sid in running.values() or len(running) >= max(1, opts.parallel):
                             continue
-                        if all(outcomes.get(d) and outcomes[d].state == "deployed" for d in deps[sid]):
+                        if all(outcomes.get(d) and outcomes[d].state in DONE for d in deps[sid]):
                             n = len(outcomes) + len(running) + 1
-                            opts.echo(f"[{n}/{total}] {sid}: starting", "bold")
-                            running[pool.submit(StackRun(by_id[sid], plan, aws, opts, out_dir, stop).run)] = sid
+                            opts.echo(f"[{n}/{total}] {sid}: starting" + ("" if executes(by_id[sid]) else " (protection settings)"), "bold")
+                            run = (StackRun(by_id[sid], plan, aws, opts, out_dir, stop).run if executes(by_id[sid])
+                                   else SettingsRun(by_id[sid], plan, aws, opts).run)
+                            running[pool.submit(run)] = sid
                 if not running:
                     break
                 done, _ = wait(list(running), return_when=FIRST_COMPLETED)
@@ -357,10 +419,10 @@ def execute(plan: dict, stacks: list[dict], out_dir: Path, aws: Aws, opts: Optio
                     except Exception as e:  # whatever escaped a worker: its state is unknown, say so
                         outcome = Outcome(sid, "failed", 0.0, None, lost_track(e))
                     outcomes[sid] = outcome
-                    style = "green" if outcome.state == "deployed" else "bold red"
+                    style = "green" if outcome.state in DONE else "bold red"
                     opts.echo(f"{sid}: {outcome.state} ({outcome.stack_status}, {outcome.seconds:.0f}s)"
                               + (f": {outcome.failure}" if outcome.failure else ""), style)
-                    if outcome.state != "deployed":
+                    if outcome.state not in DONE:
                         failed = True
         except KeyboardInterrupt:
             stop.set()
@@ -372,7 +434,7 @@ def execute(plan: dict, stacks: list[dict], out_dir: Path, aws: Aws, opts: Optio
                     outcomes[sid] = Outcome(sid, "interrupted", 0.0, None, lost_track(e))
     for sid in order:
         if sid not in outcomes:
-            blockers = [d for d in deps[sid] if outcomes.get(d) and outcomes[d].state != "deployed"]
+            blockers = [d for d in deps[sid] if outcomes.get(d) and outcomes[d].state not in DONE]
             why = f"not started: {', '.join(blockers)} did not deploy" if blockers else "not started: an earlier stack failed"
             outcomes[sid] = Outcome(sid, "skipped", 0.0, None, why)
     return [outcomes[sid] for sid in order]

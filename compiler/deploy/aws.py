@@ -148,6 +148,16 @@ class Aws:
         """Only used on an empty REVIEW_IN_PROGRESS stack archc made for a CREATE change set."""
         self.call("cloudformation", region, "delete_stack", StackName=stack_id)
 
+    def stack_policy(self, region: str, name: str) -> Any:
+        """The stack's policy as parsed JSON (the raw text when it is not JSON), or None when the stack has none."""
+        body = self.call("cloudformation", region, "get_stack_policy", StackName=name).get("StackPolicyBody")
+        if not body:
+            return None
+        try:
+            return json.loads(body)
+        except json.JSONDecodeError:
+            return body
+
     def set_stack_policy(self, region: str, name: str, policy: dict) -> None:
         self.call("cloudformation", region, "set_stack_policy", StackName=name, StackPolicyBody=json.dumps(policy, sort_keys=True))
 

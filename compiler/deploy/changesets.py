@@ -14,10 +14,11 @@ from typing import Callable
 from .. import __version__
 from ..diagnostics import ArchcError
 from ..diff import load_env, select, write_baseline
+from .apply import stack_policy
 from .aws import Aws, AwsError
 from .review import Risk, review_stack, unused_allowances
 
-PLAN_VERSION = 1
+PLAN_VERSION = 2  # 2: per stack `stack_id` and `settings` (protection settings to apply)
 PLAN_JSON, PLAN_MD = "plan.json", "plan.md"
 NO_CHANGES = ("didn't contain changes", "No updates are to be performed")
 MISSING_EXPORT = ("No export named",)
@@ -25,8 +26,12 @@ ARTIFACT_PARAMETER = "ArtifactBucket"
 INLINE_LIMIT = 51_200  # bytes of TemplateBody CloudFormation takes; a bigger template goes through S3 (TemplateURL)
 # What deploy reads from plan.json: a plan without one of these was not written by this archc (or was edited).
 PLAN_KEYS = ("environment", "app", "account", "blocked", "risks", "allow_replace", "stacks")
-STACK_KEYS = ("id", "stack", "region", "status", "path", "sha256", "dependencies", "stateful", "changes", "change_set")
+STACK_KEYS = ("id", "stack", "region", "status", "path", "sha256", "dependencies", "stateful", "changes", "change_set", "stack_id",
+              "settings")
 CHANGE_SET_KEYS = ("name", "arn", "type")
+# Protection settings deploy applies to an existing stack (archc only ever tightens them: protection is never turned off).
+SETTINGS = ("stack_policy", "termination_protection")
+SETTING_KEYS = ("setting", "current", "wanted")
 RISK_KEYS = ("stack", "logical_id", "code", "blocking")
 # Stack states a change set cannot start from, and what to do about each.
 REFUSED = {
@@ -70,6 +75,8 @@ class Entry:
     deployed_template: dict | None = None
     rows: list[dict] = field(default_factory=list)
     risks: list[Risk] = field(default_factory=list)
+    existing_id: str | None = None  # the deployed stack's StackId (None: not deployed yet)
+    settings: list[dict] = field(default_factory=list)  # protection settings to apply: {setting, current, wanted}
 
     @property
     def id(self) -> str:
@@ -162,6 +169,7 @@ def make_plan(out_dir: Path, env: str, aws: Aws, opts: Options) -> dict:
             if e.status == "changes":
                 e.rows, e.risks = review_stack(e.id, e.change_set.pop("changes"), e.deployed_template, e.template, opts.allow_replace)
         _drop_blocked(entries, aws, opts)
+        _read_settings(entries, stacks, manifest, aws)
         # The diff baseline is what is deployed now: the planned template when nothing changes, AWS's copy otherwise.
         for e in entries:
             if e.status == "no changes":
@@ -181,6 +189,27 @@ def make_plan(out_dir: Path, env: str, aws: Aws, opts: Options) -> dict:
                     pass
         raise
     return plan
+
+
+def _read_settings(entries: list[Entry], stacks: dict[str, dict | None], manifest: dict, aws: Aws) -> None:
+    """For every deployed stack, template changes or not: the protection deploy would leave it with, compared with what it
+    has. A stack policy that is missing or not (as parsed JSON) the one deploy sets is to be set; termination protection the
+    spec asks for and the stack lacks is to be turned on. Protection that is on though not asked for is left alone."""
+    want_protection = bool(manifest.get("deploy", {}).get("termination_protection", False))
+    for e in entries:
+        stack = stacks[e.id]
+        if not _exists(stack):
+            continue
+        e.existing_id = stack["StackId"]
+        try:
+            current = aws.stack_policy(e.region, e.existing_id)
+        except AwsError as err:
+            raise ArchcError(f"{e.id}: could not read its stack policy: {err.code}: {err.aws_message}") from None
+        wanted = stack_policy(list(e.t.get("stateful", [])))
+        if current != wanted:
+            e.settings.append({"setting": "stack_policy", "current": current, "wanted": wanted})
+        if want_protection and not stack.get("EnableTerminationProtection", False):
+            e.settings.append({"setting": "termination_protection", "current": False, "wanted": True})
 
 
 def _drop_blocked(entries: list[Entry], aws: Aws, opts: Options) -> None:
@@ -351,7 +380,7 @@ def _plan_dict(manifest: dict, env: str, account: str, entries: list[Entry], opt
             "dependencies": list(e.t["dependencies"]), "status": e.status, "reason": e.reason, "change_set": cs,
             "parameters": dict(sorted(e.parameters.items())), "capabilities": list(e.t["capabilities"]), "tags": e.t["tags"],
             "rollback_triggers": e.rollback_triggers, "stateful": list(e.t.get("stateful", [])),
-            "changes": e.rows, "risks": [r.as_dict() for r in e.risks],
+            "changes": e.rows, "risks": [r.as_dict() for r in e.risks], "stack_id": e.existing_id, "settings": e.settings,
         })
     counts = {a: sum(1 for e in entries for r in e.rows if r["action"] == a) for a in ("Add", "Modify", "Remove")}
     counts["Replace"] = sum(1 for e in entries for r in e.rows if r["action"] == "Modify" and r["replacement"] in ("True", "Conditional"))
@@ -364,15 +393,17 @@ def _plan_dict(manifest: dict, env: str, account: str, entries: list[Entry], opt
         "stacks": stacks, "risks": [r.as_dict() for r in risks], "blocked": blocked,
         "summary": {"stacks": len(entries), "with_changes": sum(e.status == "changes" for e in entries),
                     "no_changes": sum(e.status == "no changes" for e in entries),
-                    "deferred": sum(e.status == "deferred" for e in entries), "resources": counts},
+                    "deferred": sum(e.status == "deferred" for e in entries), "resources": counts,
+                    "settings": sum(bool(e.settings) for e in entries),
+                    "settings_only": sum(bool(e.settings) and e.status != "changes" for e in entries)},
     }
 
 
 def plan_outcome(plan: dict) -> str:
-    """blocked | changes | no changes (what the exit code says)."""
+    """blocked | changes | no changes (what the exit code says): protection settings to apply are changes to review too."""
     if plan["blocked"]:
         return "blocked"
-    return "changes" if any(s["status"] in ("changes", "deferred") for s in plan["stacks"]) else "no changes"
+    return "changes" if any(s["status"] in ("changes", "deferred") or s["settings"] for s in plan["stacks"]) else "no changes"
 
 
 def write_plan(env_dir: Path, plan: dict) -> None:
@@ -426,4 +457,16 @@ def _missing_key(plan: dict) -> str | None:
             for k in CHANGE_SET_KEYS:
                 if not isinstance(cs, dict) or k not in cs:
                     return f"stacks[{i}].change_set.{k}"
+        if not isinstance(st["settings"], list):
+            return f"stacks[{i}].settings (a list)"
+        for j, item in enumerate(st["settings"]):
+            for k in SETTING_KEYS:
+                if not isinstance(item, dict) or k not in item:
+                    return f"stacks[{i}].settings[{j}].{k}"
+            if item["setting"] not in SETTINGS:
+                return f"stacks[{i}].settings[{j}].setting (one of {', '.join(SETTINGS)})"
+            if item["setting"] == "termination_protection" and item["wanted"] is not True:
+                return f"stacks[{i}].settings[{j}].wanted (true: archc only turns termination protection on)"
+        if st["settings"] and not st["stack_id"]:
+            return f"stacks[{i}].stack_id (settings apply to a deployed stack)"
     return None

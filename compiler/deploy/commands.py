@@ -109,10 +109,12 @@ def plan(env: str, out_dir: Path, stacks: tuple[str, ...], regions: tuple[str, .
 @click.option("--json", "as_json", is_flag=True, help="print the outcome per stack as JSON")
 def deploy(plan_path: Path | None, env: str | None, out_dir: Path | None, yes: bool, parallel: int, timeout_min: float | None,
            regions: tuple[str, ...], profile: str | None, endpoint_url: str | None, poll_s: float, as_json: bool) -> None:
-    """Execute the reviewed change sets of a plan, in dependency order. Refuses a blocked or stale plan."""
-    from .apply import Options, check_regions, execute, refuse_blocked, runnable, verify
+    """Execute the reviewed change sets of a plan and apply its protection settings, in dependency order. Refuses a blocked or
+    stale plan."""
+    from .apply import DONE, Options, check_regions, executes, execute, refuse_blocked, runnable, verify
     from .aws import Aws
     from .changesets import load_plan
+    from .report import setting_line
 
     if plan_path is None:
         if env is None:
@@ -137,13 +139,20 @@ def deploy(plan_path: Path | None, env: str | None, out_dir: Path | None, yes: b
                                         + (f" ({len(deferred)} stack(s) deferred: plan again)" if deferred else ""), markup=False)
         _exit(EXIT_OK)
     con = err if as_json else out  # with --json, stdout carries only the JSON
-    n_changes = sum(len(s["changes"]) for s in stacks)
+    n_changes = sum(len(s["changes"]) for s in stacks if executes(s))
+    n_settings = sum(not executes(s) for s in stacks)
     con.print(f"deploy {plan_doc['app']} {plan_doc['environment']} to account {plan_doc['account']}: {len(stacks)} stack(s), "
-              f"{n_changes} resource change(s)", style="bold", markup=False)
+              f"{n_changes} resource change(s)" + (f" ({n_settings} with protection settings only)" if n_settings else ""),
+              style="bold", markup=False)
     for s in stacks:
-        con.print(f"  {s['id']}: {s['change_set']['type']} {s['change_set']['name']} ({len(s['changes'])} changes)", markup=False)
+        if executes(s):
+            con.print(f"  {s['id']}: {s['change_set']['type']} {s['change_set']['name']} ({len(s['changes'])} changes)", markup=False)
+        else:
+            con.print(f"  {s['id']}: protection settings only", markup=False)
+            for item in s["settings"]:
+                con.print(f"    {setting_line(item)}", markup=False)
     if not yes:
-        click.confirm("execute these change sets?", abort=True, err=True)
+        click.confirm("execute these change sets?" if n_settings < len(stacks) else "apply these settings?", abort=True, err=True)
 
     def echo(msg: str, style: str = "") -> None:
         con.print(msg, style=style or None, markup=False)
@@ -152,11 +161,12 @@ def deploy(plan_path: Path | None, env: str | None, out_dir: Path | None, yes: b
     outcomes = execute(plan_doc, stacks, out_dir, aws, opts)
     if as_json:
         click.echo(json.dumps([o.__dict__ for o in outcomes], indent=2, sort_keys=True))
-    bad = [o for o in outcomes if o.state != "deployed"]
+    bad = [o for o in outcomes if o.state not in DONE]
     con.print("\nresult:", style="bold", markup=False)
     for o in outcomes:
-        line = f"  {o.id}: {o.state}" + (f" ({o.stack_status})" if o.stack_status else "") + (f": {o.failure}" if o.failure else "")
-        con.print(line, style="green" if o.state == "deployed" else "bold red", markup=False)
+        line = (f"  {o.id}: {o.state}" + (f" ({o.stack_status})" if o.stack_status else "") + (f": {o.failure}" if o.failure else "")
+                + (f": {', '.join(a.replace('_', ' ') for a in o.applied)} set" if o.state == "protected" and o.applied else ""))
+        con.print(line, style="green" if o.state in DONE else "bold red", markup=False)
         for w in o.warnings:
             con.print(f"    warning: {w}", style="yellow", markup=False)
     if deferred:
@@ -165,4 +175,7 @@ def deploy(plan_path: Path | None, env: str | None, out_dir: Path | None, yes: b
     if bad:
         first = next((o for o in bad if o.state == "failed"), bad[0])
         raise ArchcError(f"deploy stopped: {first.id} {first.state}: {first.failure}")
-    con.print(f"deployed {len(outcomes)} stack(s)", style="bold green", markup=False)
+    deployed, protected = (sum(o.state == state for o in outcomes) for state in DONE)
+    con.print("; ".join(x for x in (deployed and f"deployed {deployed} stack(s)",
+                                    protected and f"applied protection settings to {protected} stack(s)") if x),
+              style="bold green", markup=False)

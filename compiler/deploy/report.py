@@ -28,14 +28,42 @@ def _details(row: dict) -> str:
     return "; ".join(parts) or "-"
 
 
+def _denied(policy: object) -> list[str]:
+    """The logical IDs a stack policy denies updates to (its Deny statements' LogicalResourceId/... resources)."""
+    ids = []
+    for st in (policy.get("Statement") or []) if isinstance(policy, dict) else []:
+        if isinstance(st, dict) and st.get("Effect") == "Deny":
+            res = st.get("Resource")
+            ids += [r.split("/", 1)[1] if r.startswith("LogicalResourceId/") else r for r in (res if isinstance(res, list) else [res])
+                    if isinstance(r, str)]
+    return ids
+
+
+def setting_line(item: dict) -> str:
+    """One protection setting deploy applies, as people read it."""
+    if item["setting"] == "termination_protection":
+        return "termination protection: off -> on (the spec asks for it)"
+    now = "none set" if item["current"] is None else "differs from the one archc sets"
+    denied = _denied(item["wanted"])
+    return (f"stack policy: {now} -> set it: updates may not replace or delete "
+            + (", ".join(denied) if denied else "anything named (no stateful resources; everything else allowed)"))
+
+
+def _settings_note(s: dict) -> str:
+    if not s["settings"]:
+        return ""
+    return ("; protection settings to apply after the change set" if s["status"] == "changes"
+            else "; protection settings to apply (no change set needed)")
+
+
 def _status_line(s: dict) -> str:
     if s["status"] == "changes":
         n = len(s["changes"])
         text = f"{s['change_set']['type']} change set, {n} change{'s' if n != 1 else ''}"
         if s["change_set"].get("deleted"):
             text += "; change set deleted: it would lose data (D501), so it cannot be executed, from archc or the console"
-        return text
-    return s["status"] + (f": {s['reason']}" if s["status"] == "deferred" and s["reason"] else "")
+        return text + _settings_note(s)
+    return s["status"] + (f": {s['reason']}" if s["status"] == "deferred" and s["reason"] else "") + _settings_note(s)
 
 
 def verdict(plan: dict) -> str:
@@ -44,12 +72,17 @@ def verdict(plan: dict) -> str:
     if plan["blocked"]:
         n = sum(1 for x in plan["risks"] if x["blocking"])
         return f"BLOCKED: {n} data-loss risk{'s' if n != 1 else ''} (D501); deploy refuses this plan"
+    settings = f"protection settings to apply on {s['settings']} stack{'s' if s['settings'] != 1 else ''}"
     if s["with_changes"] == 0 and s["deferred"] == 0:
+        if s["settings"]:
+            return f"no template changes in {s['stacks']} stack{'s' if s['stacks'] != 1 else ''}; {settings}"
         return f"no changes in {s['stacks']} stack{'s' if s['stacks'] != 1 else ''}"
     text = (f"{s['with_changes']} stack{'s' if s['with_changes'] != 1 else ''} with changes: {r['Add']} to add, {r['Modify']} to modify "
             f"({r['Replace']} replaced), {r['Remove']} to remove")
     if s["deferred"]:
         text += f"; {s['deferred']} deferred until the stacks they read from are deployed"
+    if s["settings"]:
+        text += f"; {settings}"
     return text
 
 
@@ -59,7 +92,10 @@ def print_plan(console: Any, plan: dict) -> None:
 
     console.print(f"archc plan: {plan['app']} {plan['environment']} (account {plan['account']})", style="bold", markup=False)
     for s in plan["stacks"]:
-        console.print(f"\n{s['id']}: {_status_line(s)}", style="bold" if s["status"] == "changes" else "dim", markup=False)
+        console.print(f"\n{s['id']}: {_status_line(s)}", style="bold" if s["status"] == "changes" or s["settings"] else "dim",
+                      markup=False)
+        for item in s["settings"]:
+            console.print(f"  setting: {setting_line(item)}", style="yellow", markup=False)
         if s["status"] != "changes" or not s["changes"]:
             continue
         table = Table(show_edge=False, pad_edge=False)
@@ -102,6 +138,7 @@ def plan_markdown(plan: dict) -> str:
             lines.append("- parameters: " + ", ".join(f"{k}={v}" for k, v in s["parameters"].items()))
         if s["rollback_triggers"]:
             lines.append("- rollback triggers: " + ", ".join(s["rollback_triggers"]))
+        lines += [f"- setting: {_md(setting_line(item))}" for item in s["settings"]]
         lines.append("")
         if s["changes"]:
             lines += ["| action | logical id | type | replacement | scope | details | policy |", "|---|---|---|---|---|---|---|"]

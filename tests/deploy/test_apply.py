@@ -10,7 +10,7 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
-from compiler.deploy.apply import Options, StackRun, first_failure, stack_policy, verify
+from compiler.deploy.apply import Options, StackRun, execute, first_failure, stack_policy, verify
 from compiler.diagnostics import ArchcError
 
 from .conftest import stub_aws
@@ -342,3 +342,83 @@ def test_verify_refuses_a_change_set_that_is_not_the_planned_one(tmp_path, descr
         verify(plan, [s], out, aws)
     cf.assert_no_pending_responses()
     assert caught.value.exit_code == 2 and why in str(caught.value)
+
+
+# --- protection settings on stacks with no change set ------------------------------------------------------------
+
+API = "fillup-prod-api"
+API_ARN = f"arn:aws:cloudformation:{REGION}:123456789012:stack/{API}/0b1c2d3e-0000-4000-8000-000000000003"
+PROTECT = {"setting": "termination_protection", "current": False, "wanted": True}
+
+
+def _settings_plan(tmp_path, *, protection: bool, data_settings: list[dict], api_settings: list[dict]):
+    """A prod plan with no change sets: the data stack and the api stack (which depends on it) only have settings to apply."""
+    def entry(name, arn, deps, stateful, settings):
+        return {"id": f"{REGION}/{name}", "stack": name, "region": REGION, "path": f"{REGION}/{name}.json", "sha256": "0" * 64,
+                "dependencies": deps, "stateful": stateful, "status": "no changes", "changes": [], "change_set": None,
+                "stack_id": arn, "settings": settings}
+    stacks = [entry(NAME, STACK_ARN, [], ["DataDatabase", "DataKey"], data_settings),
+              entry(API, API_ARN, [f"{REGION}/{NAME}"], [], api_settings)]
+    plan = {"environment": "prod", "app": "fillup", "account": "123456789012", "allow_replace": [], "blocked": False, "risks": [],
+            "deploy": {"termination_protection": protection, "timeout_minutes": 120}, "stacks": stacks}
+    aws, stubs = stub_aws(("sts", REGION), ("cloudformation", REGION))
+    return plan, aws, stubs[("sts", REGION)], stubs[("cloudformation", REGION)], tmp_path / "out"
+
+
+def _api_stack(protection: bool) -> dict:
+    return {"Stacks": [{"StackId": API_ARN, "StackName": API, "StackStatus": "UPDATE_COMPLETE", "CreationTime": T0,
+                        "EnableTerminationProtection": protection}]}
+
+
+def test_settings_only_stacks_are_protected_in_dependency_order_without_a_change_set(tmp_path):
+    from compiler.deploy.apply import runnable
+
+    policy = {"setting": "stack_policy", "current": None, "wanted": stack_policy(["DataDatabase", "DataKey"])}
+    plan, aws, sts, cf, out = _settings_plan(tmp_path, protection=True, data_settings=[policy, PROTECT], api_settings=[PROTECT])
+    stacks = runnable(plan, (), aws)
+    assert [s["id"] for s in stacks] == [f"{REGION}/{NAME}", f"{REGION}/{API}"]
+    sts.add_response("get_caller_identity", {"Account": "123456789012", "Arn": "arn:aws:iam::123456789012:user/ci", "UserId": "AIDAEXAMPLE"})
+    verify(plan, stacks, out, aws)  # the account only: no template file, no change set to look at
+    sts.assert_no_pending_responses()
+    # The data stack first: the policy deploy sets, then protection (off, and prod asks for it); then the stack that depends on it.
+    cf.add_response("set_stack_policy", {}, {"StackName": STACK_ARN, "StackPolicyBody": json.dumps(
+        stack_policy(["DataDatabase", "DataKey"]), sort_keys=True)})
+    cf.add_response("describe_stacks", stack("UPDATE_COMPLETE", protection=False), {"StackName": STACK_ARN})
+    cf.add_response("update_termination_protection", {"StackId": STACK_ARN}, {"StackName": STACK_ARN, "EnableTerminationProtection": True})
+    cf.add_response("describe_stacks", _api_stack(False), {"StackName": API_ARN})
+    cf.add_response("update_termination_protection", {"StackId": API_ARN}, {"StackName": API_ARN, "EnableTerminationProtection": True})
+    lines = []
+    outcomes = execute(plan, stacks, out, aws, Options(poll_s=0, echo=lambda msg, style="": lines.append(msg)))
+    cf.assert_no_pending_responses()
+    assert [(o.id, o.state, o.stack_status, o.failure, o.applied) for o in outcomes] == [
+        (f"{REGION}/{NAME}", "protected", "UPDATE_COMPLETE", None, ["stack_policy", "termination_protection"]),
+        (f"{REGION}/{API}", "protected", "UPDATE_COMPLETE", None, ["termination_protection"])]
+    assert lines.index(f"{REGION}/{NAME}: termination protection turned on") < lines.index(f"[2/2] {REGION}/{API}: starting (protection settings)")
+    assert not (out / ".archc").exists()  # settings only: no diff baseline written
+
+
+def test_a_failed_setting_stops_the_stacks_that_depend_on_it(tmp_path):
+    policy = {"setting": "stack_policy", "current": None, "wanted": stack_policy(["DataDatabase", "DataKey"])}
+    plan, aws, _, cf, out = _settings_plan(tmp_path, protection=True, data_settings=[policy], api_settings=[PROTECT])
+    cf.add_client_error("set_stack_policy", service_error_code="AccessDenied", http_status_code=403,
+                        service_message="User is not authorized to perform: cloudformation:SetStackPolicy",
+                        expected_params={"StackName": STACK_ARN, "StackPolicyBody": json.dumps(
+                            stack_policy(["DataDatabase", "DataKey"]), sort_keys=True)})
+    outcomes = execute(plan, plan["stacks"], out, aws, Options(poll_s=0))
+    cf.assert_no_pending_responses()  # and nothing for the api stack: an unexpected call would have failed the stub
+    assert [o.state for o in outcomes] == ["failed", "skipped"]
+    assert outcomes[0].failure == ("setting its protection failed: set_stack_policy: AccessDenied: "
+                                   "User is not authorized to perform: cloudformation:SetStackPolicy")
+    assert f"{REGION}/{NAME} did not deploy" in outcomes[1].failure
+
+
+def test_settings_only_never_turn_termination_protection_off(tmp_path):
+    policy = {"setting": "stack_policy", "current": {"Statement": []}, "wanted": stack_policy(["DataDatabase", "DataKey"])}
+    plan, aws, _, cf, out = _settings_plan(tmp_path, protection=False, data_settings=[policy], api_settings=[])
+    cf.add_response("set_stack_policy", {}, {"StackName": STACK_ARN, "StackPolicyBody": json.dumps(
+        stack_policy(["DataDatabase", "DataKey"]), sort_keys=True)})
+    cf.add_response("describe_stacks", stack("UPDATE_COMPLETE", protection=True), {"StackName": STACK_ARN})
+    (outcome,) = execute(plan, plan["stacks"][:1], out, aws, Options(poll_s=0))
+    cf.assert_no_pending_responses()  # no update_termination_protection call
+    assert (outcome.state, outcome.applied) == ("protected", ["stack_policy"])
+    assert len(outcome.warnings) == 1 and "archc leaves it on" in outcome.warnings[0]

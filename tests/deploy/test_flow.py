@@ -6,6 +6,8 @@ import json
 import subprocess
 import sys
 
+from compiler.deploy.changesets import PLAN_VERSION
+
 from .conftest import ACCOUNT, FAKE_ENV, ROOT, SECRET, read_plan, run_cli
 
 E1, W2 = "us-east-1", "us-west-2"
@@ -298,11 +300,26 @@ def test_user_mistakes_are_clean_errors(moto, moto_stacks, tmp_path):
     r = run_cli("deploy", "--plan", out / "dev" / "plan.json", "--yes")
     assert r.code == 2 and "is not a plan archc wrote" in r.stderr
     stack = {"id": "us-east-1/demo-dev-base", "stack": "demo-dev-base", "region": E1, "status": "changes", "path": "x.json",
-             "sha256": "0" * 64, "dependencies": [], "stateful": [], "changes": [], "change_set": {"name": "archc-dev-1", "type": "CREATE"}}
-    whole = {"version": 1, "environment": "dev", "app": "demo", "account": ACCOUNT, "blocked": False, "risks": [],
+             "sha256": "0" * 64, "dependencies": [], "stateful": [], "changes": [], "change_set": {"name": "archc-dev-1", "type": "CREATE"},
+             "stack_id": None, "settings": []}
+    whole = {"version": PLAN_VERSION, "environment": "dev", "app": "demo", "account": ACCOUNT, "blocked": False, "risks": [],
              "allow_replace": [], "stacks": [stack]}
-    for plan, missing in (({"version": 1, "stacks": []}, "environment"), (whole, "stacks[0].change_set.arn"),
-                          (whole | {"risks": [{"stack": "x", "code": "D501", "blocking": True}]}, "risks[0].logical_id")):
+    unchanged = stack | {"status": "no changes", "change_set": None}
+    protection = {"setting": "termination_protection", "current": False, "wanted": True}
+    (out / "dev" / "plan.json").write_text(json.dumps(whole | {"version": 1}))  # a plan from before protection settings
+    r = run_cli("deploy", "--plan", out / "dev" / "plan.json", "--yes")
+    assert r.code == 2 and f"is not a version {PLAN_VERSION} archc plan: run `archc plan` again" in r.stderr, r.stderr
+    for plan, missing in (({"version": PLAN_VERSION, "stacks": []}, "environment"), (whole, "stacks[0].change_set.arn"),
+                          (whole | {"risks": [{"stack": "x", "code": "D501", "blocking": True}]}, "risks[0].logical_id"),
+                          (whole | {"stacks": [{k: v for k, v in unchanged.items() if k != "settings"}]}, "stacks[0].settings"),
+                          (whole | {"stacks": [unchanged | {"settings": [{"setting": "stack_policy", "current": None}]}]},
+                           "stacks[0].settings[0].wanted"),
+                          (whole | {"stacks": [unchanged | {"settings": [protection | {"wanted": False}]}]},
+                           "stacks[0].settings[0].wanted (true: archc only turns termination protection on)"),
+                          (whole | {"stacks": [unchanged | {"settings": [protection | {"setting": "drift_detection"}]}]},
+                           "stacks[0].settings[0].setting (one of stack_policy, termination_protection)"),
+                          (whole | {"stacks": [unchanged | {"settings": [protection]}]},
+                           "stacks[0].stack_id (settings apply to a deployed stack)")):
         (out / "dev" / "plan.json").write_text(json.dumps(plan))
         r = run_cli("deploy", "--plan", out / "dev" / "plan.json", "--yes")
         assert r.code == 2 and f"is not an archc plan (missing {missing}); run `archc plan` again" in r.stderr, r.stderr
@@ -358,4 +375,82 @@ def test_stack_and_region_selections_leave_the_rest_alone(moto, boto, moto_stack
     r = _deploy(out, moto, "--region", E1)
     assert r.code == 0, r.stdout + r.stderr
     assert [_param(boto, region, f"/demo/dev/{region}/version") for region in (E1, W2)] == ["v2", "v2"]
+    assert _plan(out, moto).code == 0
+
+
+ALLOW_ALL = {"Statement": [{"Effect": "Allow", "Principal": "*", "Action": "Update:*", "Resource": "*"}]}
+STRICT_DENY = {"Effect": "Deny", "Principal": "*", "Action": ["Update:Replace", "Update:Delete"], "Resource": ["LogicalResourceId/BaseQueue"]}
+
+
+def _policy(boto, region, name="demo-dev-base"):
+    body = boto("cloudformation", region).get_stack_policy(StackName=name).get("StackPolicyBody")
+    return json.loads(body) if body else None
+
+
+def test_a_stack_policy_removed_outside_archc_is_put_back_without_a_change_set(moto, boto, moto_stacks, tmp_path):
+    out = tmp_path / "out"
+    deploy_v1(out, moto, moto_stacks)
+    assert _plan(out, moto).code == 0
+    # Someone replaces the stack policies with allow-all ones (a stack policy cannot be deleted, only replaced).
+    for region in (E1, W2):
+        boto("cloudformation", region).set_stack_policy(StackName="demo-dev-base", StackPolicyBody=json.dumps(ALLOW_ALL))
+    assert _policy(boto, W2) == ALLOW_ALL
+
+    r = _plan(out, moto)
+    assert r.code == 1, r.stderr  # settings to review, though no template changed
+    plan = read_plan(out)
+    assert {s["id"]: s["status"] for s in plan["stacks"]} == {BASE_E: "no changes", BASE_W: "no changes", APP: "no changes"}
+    settings = {s["id"]: s["settings"] for s in plan["stacks"]}
+    assert settings[APP] == []
+    for sid in (BASE_E, BASE_W):
+        assert [x["setting"] for x in settings[sid]] == ["stack_policy"]
+        assert settings[sid][0]["current"] == ALLOW_ALL
+        assert settings[sid][0]["wanted"]["Statement"][-1] == STRICT_DENY
+    assert next(s for s in plan["stacks"] if s["id"] == BASE_W)["stack_id"] == _stack(boto, W2, "demo-dev-base")["StackId"]
+    assert (plan["summary"]["settings"], plan["summary"]["settings_only"], plan["summary"]["with_changes"]) == (2, 2, 0)
+    assert f"{BASE_W}: no changes; protection settings to apply (no change set needed)" in r.stdout
+    assert r.stdout.count("setting: stack policy: differs from the one archc sets -> set it: updates may not replace or delete BaseQueue") == 2
+    assert "no template changes in 3 stacks; protection settings to apply on 2 stacks" in r.stdout
+    assert (out / "dev" / "plan.md").read_text().count("- setting: stack policy: differs from the one archc sets") == 2
+    assert _available_change_sets(boto) == []  # nothing to execute: no change set was kept
+
+    # Deploy one region: only that stack's policy is put back, and nothing else runs.
+    r = _deploy(out, moto, "--region", W2)
+    assert r.code == 0, r.stdout + r.stderr
+    assert f"  {BASE_W}: protection settings only" in r.stdout
+    assert f"  {BASE_W}: protected (CREATE_COMPLETE): stack policy set" in r.stdout
+    assert "applied protection settings to 1 stack(s)" in r.stdout and "deployed" not in r.stdout.split("result:")[1]
+    assert _policy(boto, W2)["Statement"][-1] == STRICT_DENY and _policy(boto, E1) == ALLOW_ALL
+    assert _stack(boto, W2, "demo-dev-base")["StackStatus"] == "CREATE_COMPLETE"  # no update ran
+
+    r = _deploy(out, moto, "--json")
+    assert r.code == 0, r.stdout + r.stderr
+    outcomes = {o["id"]: o for o in json.loads(r.stdout)}
+    assert set(outcomes) == {BASE_E, BASE_W}  # the app stack has nothing to do
+    assert all(o["state"] == "protected" and o["applied"] == ["stack_policy"] for o in outcomes.values())
+    assert _policy(boto, E1)["Statement"][-1] == STRICT_DENY
+    assert [_param(boto, region, f"/demo/dev/{region}/version") for region in (E1, W2)] == ["v1", "v1"]
+
+    r = _plan(out, moto)
+    assert r.code == 0, r.stdout + r.stderr
+    assert "no changes in 3 stacks" in r.stdout
+    assert all(s["settings"] == [] for s in read_plan(out)["stacks"])
+
+
+def test_a_stack_with_changes_and_stale_settings_gets_them_after_its_change_set(moto, boto, moto_stacks, tmp_path):
+    out = tmp_path / "out"
+    deploy_v1(out, moto, moto_stacks)
+    boto("cloudformation", E1).set_stack_policy(StackName="demo-dev-base", StackPolicyBody=json.dumps(ALLOW_ALL))
+    moto_stacks.write(out, "dev", 2)
+    r = _plan(out, moto)
+    assert r.code == 1, r.stderr
+    plan = read_plan(out)
+    east = next(s for s in plan["stacks"] if s["id"] == BASE_E)
+    assert east["status"] == "changes" and [x["setting"] for x in east["settings"]] == ["stack_policy"]
+    assert (plan["summary"]["settings"], plan["summary"]["settings_only"]) == (1, 0)
+    assert f"{BASE_E}: UPDATE change set, 2 changes; protection settings to apply after the change set" in r.stdout
+    r = _deploy(out, moto)
+    assert r.code == 0, r.stdout + r.stderr
+    assert f"  {BASE_E}: deployed (UPDATE_COMPLETE)" in r.stdout and "protected" not in r.stdout
+    assert _policy(boto, E1)["Statement"][-1] == STRICT_DENY
     assert _plan(out, moto).code == 0

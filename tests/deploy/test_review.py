@@ -305,3 +305,68 @@ def test_stacks_in_rollback_complete_or_in_progress_are_refused_before_anything_
     assert "aws cloudformation delete-stack --stack-name demo-dev-base --region us-east-1" in message
     assert "us-west-2/demo-dev-base is busy (UPDATE_IN_PROGRESS)" in message
     assert not (out / "dev" / "plan.json").exists()
+
+
+# --- protection settings of stacks with no template changes ------------------------------------------------------
+
+BASE_ARN = "arn:aws:cloudformation:us-east-1:123456789012:stack/demo-dev-base/5d0e2f10-0000-4000-8000-00000000000a"
+NO_UPDATES = "No updates are to be performed."
+
+
+def _plan_unchanged_base(tmp_path, moto_stacks, *, want: bool, on: bool, policy: str | None) -> dict:
+    """make_plan on one deployed stack whose template has no changes: CloudFormation answers as it does (describe_stacks with
+    EnableTerminationProtection, no-op change set, get_stack_policy), checked by the Stubber against the service model."""
+    out = tmp_path / "out"
+    moto_stacks.write(out, "dev", 1, deploy={"termination_protection": want})
+    aws, stubs = stub_aws(("sts", "us-east-1"), ("cloudformation", "us-east-1"))
+    stubs[("sts", "us-east-1")].add_response("get_caller_identity", {"Account": "123456789012", "Arn": "arn:aws:iam::123456789012:user/ci",
+                                                                     "UserId": "AIDAEXAMPLE"})
+    cf = stubs[("cloudformation", "us-east-1")]
+    cf.add_response("describe_stacks", {"Stacks": [{"StackId": BASE_ARN, "StackName": "demo-dev-base", "StackStatus": "UPDATE_COMPLETE",
+                                                    "CreationTime": NOW, "EnableTerminationProtection": on}]},
+                    {"StackName": "demo-dev-base"})
+    cf.add_response("list_change_sets", {"Summaries": []}, {"StackName": BASE_ARN})
+    cf.add_client_error("create_change_set", service_error_code="ValidationError", service_message=NO_UPDATES, http_status_code=400)
+    cf.add_response("get_stack_policy", {"StackPolicyBody": policy} if policy is not None else {}, {"StackName": BASE_ARN})
+    plan = make_plan(out, "dev", aws, Options(stacks=("us-east-1/demo-dev-base",), poll_s=0))
+    for s in stubs.values():
+        s.assert_no_pending_responses()
+    assert plan == json.loads((out / "dev" / "plan.json").read_text())
+    return plan
+
+
+STRICT = {"Statement": [{"Effect": "Allow", "Principal": "*", "Action": "Update:*", "Resource": "*"},
+                        {"Effect": "Deny", "Principal": "*", "Action": ["Update:Replace", "Update:Delete"],
+                         "Resource": ["LogicalResourceId/BaseQueue"]}]}
+
+
+def test_termination_protection_the_spec_asks_for_is_a_settings_change_without_template_changes(moto_stacks, tmp_path):
+    from compiler.deploy.changesets import plan_outcome
+    from compiler.deploy.report import verdict
+
+    # The stack policy is the strict one, written differently (key order, spacing): equal as JSON, so not a change.
+    written = json.dumps({"Statement": [{"Resource": "*", "Action": "Update:*", "Principal": "*", "Effect": "Allow"},
+                                        STRICT["Statement"][1]]}, indent=4)
+    plan = _plan_unchanged_base(tmp_path, moto_stacks, want=True, on=False, policy=written)
+    (stack,) = plan["stacks"]
+    assert (stack["status"], stack["change_set"], stack["stack_id"]) == ("no changes", None, BASE_ARN)
+    assert stack["settings"] == [{"setting": "termination_protection", "current": False, "wanted": True}]
+    assert plan_outcome(plan) == "changes"  # plan exits 1: something to review and deploy
+    assert plan["summary"]["settings"] == plan["summary"]["settings_only"] == 1
+    assert verdict(plan) == "no template changes in 1 stack; protection settings to apply on 1 stack"
+    assert "- setting: termination protection: off -> on (the spec asks for it)" in (tmp_path / "out" / "dev" / "plan.md").read_text()
+
+
+def test_protection_on_but_not_asked_for_is_never_planned_off(moto_stacks, tmp_path):
+    from compiler.deploy.changesets import plan_outcome
+
+    plan = _plan_unchanged_base(tmp_path, moto_stacks, want=False, on=True, policy=json.dumps(STRICT))
+    assert plan["stacks"][0]["settings"] == []
+    assert plan_outcome(plan) == "no changes" and plan["summary"]["settings"] == 0
+
+
+def test_a_missing_stack_policy_is_a_settings_change(moto_stacks, tmp_path):
+    plan = _plan_unchanged_base(tmp_path, moto_stacks, want=True, on=True, policy=None)
+    assert plan["stacks"][0]["settings"] == [{"setting": "stack_policy", "current": None, "wanted": STRICT}]
+    assert "- setting: stack policy: none set -> set it: updates may not replace or delete BaseQueue" in (
+        tmp_path / "out" / "dev" / "plan.md").read_text()
