@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import sys
 from pathlib import Path
@@ -32,6 +33,24 @@ def _envs(env: str) -> list[str] | None:
     return None if env == "all" else [e.strip() for e in env.split(",") if e.strip()]
 
 
+def _as_dict(d: Diagnostic) -> dict:
+    return {"file": d.file, "line": d.line, "col": d.col, "code": d.code, "path": d.path, "message": d.message,
+            "environments": list(d.envs), "text": d.render()}
+
+
+@contextlib.contextmanager
+def _json_errors(as_json: bool):
+    """With --json, spec mistakes are printed as data on stdout (exit 2 all the same)."""
+    try:
+        yield
+    except SpecError as e:
+        if not as_json:
+            raise
+        click.echo(json.dumps({"ok": False, "errors": [_as_dict(d) for d in e.diagnostics],
+                               "warnings": [_as_dict(d) for d in e.warnings]}, indent=2))
+        sys.exit(e.exit_code)
+
+
 def _print_diagnostics(diags: list[Diagnostic]) -> None:
     for d in diags:
         style = "yellow" if d.is_warning else "red"
@@ -53,9 +72,11 @@ def validate(spec_path: Path, env: str, as_json: bool) -> None:
     from .loader import load
     from .validate import validate as run
 
-    result = run(load(spec_path), _envs(env))
+    with _json_errors(as_json):
+        result = run(load(spec_path), _envs(env))
     if as_json:
-        out.print_json(json.dumps({"ok": True, "environments": sorted(result.specs), "warnings": [d.render() for d in result.warnings]}))
+        click.echo(json.dumps({"ok": True, "environments": list(result.specs), "errors": [],
+                               "warnings": [_as_dict(d) for d in result.warnings]}, indent=2))
         return
     _print_diagnostics(result.warnings)
     out.print(f"{spec_path}: valid ({', '.join(result.specs)})", markup=False)
@@ -70,7 +91,8 @@ def compile_cmd(spec_path: Path, env: str, out_dir: Path, as_json: bool) -> None
     """Compile each environment into out/<env>/<region>/<stack>.json plus manifest.json."""
     from .build import build_all
 
-    result = build_all(spec_path, _envs(env), out_dir)
+    with _json_errors(as_json):
+        result = build_all(spec_path, _envs(env), out_dir)
     _print_diagnostics(result.warnings)
     if as_json:
         out.print_json(json.dumps(result.manifests))

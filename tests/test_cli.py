@@ -116,3 +116,14 @@ def test_stack_over_the_resource_and_output_limits_is_a_compile_error(tmp_path):
     r = run("compile", "--spec", str(spec), "--out", str(tmp_path / "out"))
     assert r.returncode == 2 and "C401" in r.stderr and "C402" in r.stderr and "Traceback" not in r.stderr
     assert not (tmp_path / "out").exists()
+
+
+def test_validate_json_reports_errors_as_data():
+    r = run("validate", "--json", "--spec", str(SPECS / "broken" / "five_mistakes.yaml"))
+    assert r.returncode == 2
+    doc = json.loads(r.stdout)
+    assert doc["ok"] is False and len(doc["errors"]) == 5
+    assert {e["code"] for e in doc["errors"]} == {"S102", "S201", "S203", "S208", "S211"}
+    assert all(e["line"] > 0 and e["col"] > 0 for e in doc["errors"])
+    ok = json.loads(run("validate", "--json").stdout)
+    assert ok["ok"] is True and ok["environments"] == ["dev", "staging", "prod"]
