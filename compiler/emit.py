@@ -163,7 +163,10 @@ def read_manifest(out_dir: Path, env: str) -> dict:
     try:
         return json.loads(path.read_text())
     except FileNotFoundError:
-        raise ArchcError(f"{path} does not exist: run `archc compile --env {env}` first") from None
+        compiled = sorted(p.parent.name for p in out_dir.glob("*/" + MANIFEST)) if out_dir.is_dir() else []
+        have = f" (compiled here: {', '.join(compiled)})" if compiled else ""
+        raise ArchcError(f"nothing compiled for environment \"{env}\" in {out_dir}/{have}: run `archc compile --env {env}` "
+                         "if the spec has that environment") from None
 
 
 def emit(app: App, spec_sha256: str, out_dir: Path, deploy: dict, assets: dict | None = None) -> tuple[Path, dict]:

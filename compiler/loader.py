@@ -76,6 +76,7 @@ class Document:
     file: str
     sha256: str
     root: Node
+    problems: tuple[Diagnostic, ...] = ()  # duplicate keys, YAML tags: reported with the validation errors
 
     @property
     def environments(self) -> list[str]:
@@ -109,8 +110,10 @@ def merge(base: Node, overlay: Node) -> Node:
             value.pop(k, None)
             key_marks.pop(k, None)
         elif k in value:
-            value[k] = merge(value[k], v)
-            key_marks[k] = (overlay.key_marks or {})[k]
+            merged = merge(value[k], v)
+            if merged is not value[k] and merged is v:
+                key_marks[k] = (overlay.key_marks or {})[k]  # replaced: the overlay's key is where it lives now
+            value[k] = merged
         else:
             value[k] = v
             key_marks[k] = (overlay.key_marks or {})[k]
@@ -126,6 +129,13 @@ def _collect(node: Node, path: Path_, values: dict, keys: dict) -> None:
     elif isinstance(node.value, list):
         for i, child in enumerate(node.value):
             _collect(child, path + (i,), values, keys)
+
+
+def _dotted(path: tuple) -> str:
+    out = ""
+    for p in path:
+        out += f"[{p}]" if isinstance(p, int) else (f".{p}" if out else str(p))
+    return out or "(document)"
 
 
 def _mark(m: yaml.Mark) -> Mark:
@@ -150,9 +160,8 @@ class _Builder:
                 km = _mark(key_node.start_mark)
                 if key in value:
                     first = key_marks[key]
-                    dotted = ".".join(str(p) for p in path + (key,))
                     self.errors.append(Diagnostic(
-                        self.file, km.line, km.col, "S101", dotted,
+                        self.file, km.line, km.col, "S101", _dotted(path + (key,)),
                         f'duplicate key "{key}" (first written at line {first.line}); YAML would silently keep only the last one, remove one of them'))
                     continue
                 key_marks[key] = km
@@ -160,7 +169,14 @@ class _Builder:
             return Node(value, _mark(node.start_mark), key_marks)
         if isinstance(node, yaml.SequenceNode):
             return Node([self.build(n, path + (i,)) for i, n in enumerate(node.value)], _mark(node.start_mark))
-        return Node(self.constructor.construct_object(node, deep=True), _mark(node.start_mark))
+        try:
+            return Node(self.constructor.construct_object(node, deep=True), _mark(node.start_mark))
+        except yaml.constructor.ConstructorError:
+            m = _mark(node.start_mark)
+            self.errors.append(Diagnostic(self.file, m.line, m.col, "S100", _dotted(path),
+                                          f"YAML tags such as {node.tag} are not supported: arch.yaml is plain data "
+                                          "(archc writes !Ref, !Sub and friends itself)"))
+            return Node(None, m)
 
 
 def load_text(text: str, file: str = "arch.yaml") -> Document:
@@ -178,9 +194,7 @@ def load_text(text: str, file: str = "arch.yaml") -> Document:
         raise SpecError([Diagnostic(file, line, 1, "S104", "(document)", "the spec must be a mapping with at least `app`, `regions` and `environments`")])
     builder = _Builder(file)
     root = builder.build(tree)
-    if builder.errors:
-        raise SpecError(builder.errors)
-    doc = Document(file, sha, root)
+    doc = Document(file, sha, root, tuple(builder.errors))
     _check_overlays(doc)
     return doc
 

@@ -53,8 +53,12 @@ def validate(document: Document, envs: list[str] | None = None) -> Validated:
         # A waiver may excuse another environment: judge waivers only when every environment is validated.
         errors.update(_stale_waivers(document, specs))
     merged_warnings = merge_envs({e: warnings.get(e, []) for e in names}) if warnings else []
-    if errors:
-        raise SpecError(merge_envs({e: errors.get(e, []) for e in names}), merged_warnings)
+    if errors or document.problems:
+        # Loader problems (duplicate keys, YAML tags) come with everything else; a value they blanked out
+        # is not reported a second time.
+        taken = {(p.line, p.col) for p in document.problems}
+        found = [d for d in merge_envs({e: errors.get(e, []) for e in names}) if (d.line, d.col) not in taken]
+        raise SpecError(list(document.problems) + found, merged_warnings)
     return Validated(document, specs, merged_warnings)
 
 
@@ -121,7 +125,7 @@ def _remove(data: Any, path: tuple) -> tuple | None:
 
 
 def _stale_waivers(document: Document, specs: dict[str, Spec]) -> dict[str, list[Diagnostic]]:
-    """A waiver must excuse something that some environment actually weakens."""
+    """A waiver must excuse something that some environment actually weakens (reported once, for the file)."""
     weakened = {path for spec in specs.values() for path, _ in spec.weakened()}
     env = next(iter(specs))
     _, positions = document.for_env(env)
@@ -130,8 +134,8 @@ def _stale_waivers(document: Document, specs: dict[str, Spec]) -> dict[str, list
         if path not in weakened:
             mark = positions.of(("waivers", path), key=True)
             out.append(Diagnostic(document.file, mark.line, mark.col, "S105", f"waivers.{path}",
-                                  f'no environment weakens "{path}"; remove this waiver'))
-    return {env: out} if out else {}
+                                  f'no environment weakens "{path}"{did_you_mean(path, weakened)}; remove or correct this waiver'))
+    return {e: out for e in specs} if out else {}
 
 
 def _weakened(file: str, spec: Spec, path: str, why: str, positions: Positions) -> Diagnostic:

@@ -59,12 +59,22 @@ def test_positions_follow_the_overlay():
     assert pos.of(("network", "flow_logs", "traffic"), key=True).line == 13
 
 
-def test_duplicate_keys_are_refused_naming_both_lines():
+def test_duplicate_keys_are_refused_naming_both_lines_with_the_other_mistakes():
+    from compiler.validate import validate
+
+    doc = load_text("app: a\nregions: {primary: eu-wset-1}\napp: b\nenvironments: {dev: {}}\n")
     with pytest.raises(SpecError) as e:
-        load_text("app: a\nregions: {primary: eu-west-1}\napp: b\nenvironments: {dev: {}}\n")
-    [d] = e.value.diagnostics
-    assert (d.code, d.line) == ("S101", 3)
-    assert "line 1" in d.message
+        validate(doc)
+    assert [(d.code, d.line) for d in e.value.diagnostics] == [("S209", 1), ("S208", 2), ("S101", 3)]
+    assert "line 1" in e.value.diagnostics[2].message
+
+
+def test_yaml_tags_are_refused_not_a_traceback():
+    from compiler.validate import validate
+
+    with pytest.raises(SpecError) as e:
+        validate(load_text("app: !Ref Name\nregions: {primary: eu-west-1}\nenvironments: {dev: {}}\nalarms: {email: [!Sub x]}\n"))
+    assert [(d.code, d.line, d.path) for d in e.value.diagnostics] == [("S100", 1, "app"), ("S100", 4, "alarms.email[0]")]
 
 
 def test_yaml_syntax_error_is_located():

@@ -72,3 +72,13 @@ def test_unknown_environment_is_refused():
         validate(load(SHIPPED), ["prdo"])
     [d] = e.value.diagnostics
     assert d.code == "S110" and 'did you mean "prod"' in d.message
+
+
+def test_a_mistyped_waiver_suggests_the_path_and_is_reported_once():
+    doc = load_text("app: shop\nregions: {primary: eu-west-1}\nenvironments: {dev: {database: {deletion_protection: false}}, prod: {}}\n"
+                    "database: {engine: postgres, version: \"16.9\"}\nalarms: {email: [ops@example.com]}\n"
+                    "waivers: {database.deletion_protectoin: dev is disposable}\n")
+    with pytest.raises(SpecError) as e:
+        validate(doc)
+    [d] = e.value.diagnostics
+    assert d.code == "S105" and 'did you mean "database.deletion_protection"' in d.message and d.envs == ()

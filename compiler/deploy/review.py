@@ -338,7 +338,8 @@ def review_stack(stack_id: str, changes: list[dict], old_template: dict | None, 
             if allowed(allow, region, stack, lid):
                 risks.append(Risk(stack_id, lid, "D505", f"{rtype} {lid} will be {loss}{_policy_note(row)}: allowed by --allow-replace"))
             else:
-                risks.append(Risk(stack_id, lid, "D501", f"{rtype} {lid} would be {loss}{_policy_note(row)} and its data lost; "
+                risks.append(Risk(stack_id, lid, "D501", f"{rtype} {lid} would be {loss}{_policy_note(row)}: the stack would go on with a new, empty one "
+                                                         "(a retained original keeps its data but leaves the stack); "
                                                          f"if that is intended, plan again with --allow-replace {lid}"))
         behind = _left_behind(row, _resource(old_template, lid))
         if behind:

@@ -12,7 +12,7 @@ RULES_ERROR = "archc_rules"
 
 
 class StrictModel(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True, strict=False, validate_default=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True, validate_default=True)
 
 
 @dataclass(frozen=True)

@@ -38,7 +38,8 @@ class FlowLogs(StrictModel):
 
 
 class Network(StrictModel):
-    cidr: ipaddress.IPv4Network = Field(ipaddress.IPv4Network("10.0.0.0/16"), description="VPC CIDR, /16 to /24")
+    # YAML gives the CIDR as text: parsed in lax mode, everything else in the spec is strict ("20" is not 20).
+    cidr: ipaddress.IPv4Network = Field(ipaddress.IPv4Network("10.0.0.0/16"), strict=False, description="VPC CIDR, /16 to /24")
     azs: int = Field(3, ge=2, le=AZ_SLOTS, description="availability zones used (2 or 3)")
     nat_gateways: int = Field(1, ge=0, description="NAT gateways; 0 leaves private subnets with VPC endpoints only")
     subnet_prefix: SubnetPrefixes = SubnetPrefixes()
