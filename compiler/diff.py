@@ -345,10 +345,10 @@ def diff_env(out_dir: Path, env: str, *, baseline: Path | None = None, ref: str 
         old, label = baseline_from_dir(baseline), str(baseline)
     else:
         default = baseline_dir(out_dir, env)
-        if not default.is_dir():
-            raise ArchcError(f"no baseline for {env} yet ({default}): `archc plan` and `archc deploy` record one; "
-                             "or compare with a directory (--baseline DIR) or a git ref (--ref REF)")
-        old, label = baseline_from_dir(default), f"{default} (last plan or deploy)"
+        if default.is_dir():
+            old, label = baseline_from_dir(default), f"{default} (last plan or deploy)"
+        else:  # nothing planned or deployed yet: everything is new (compare with --baseline DIR or --ref REF instead)
+            old, label = {}, f"nothing yet ({default} is recorded by archc plan and deploy; or use --baseline DIR / --ref REF)"
     result = []
     for t in chosen:
         sid = f"{t['region']}/{t['stack']}"
