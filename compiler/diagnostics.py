@@ -108,6 +108,14 @@ class SpecError(ArchcError):
         super().__init__(f"{n} error{'s' if n != 1 else ''} in the spec")
 
 
+def dotted(path: tuple) -> str:
+    """('functions', 'api', 'routes', 1) -> 'functions.api.routes[1]', the path form every diagnostic uses."""
+    out = ""
+    for p in path:
+        out += f"[{p}]" if isinstance(p, int) else (f".{p}" if out else str(p))
+    return out or "(document)"
+
+
 def did_you_mean(word: str, choices: Iterable[str]) -> str:
     """' (did you mean "x"?)' when a close match exists, else ''."""
     match = difflib.get_close_matches(word, sorted(choices), n=1, cutoff=0.6)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import subprocess
 import tempfile
@@ -10,6 +9,8 @@ from dataclasses import asdict, dataclass, field
 from functools import lru_cache
 from pathlib import Path
 from typing import Any, Iterable
+
+from blueprints.secure import STATEFUL_TYPES
 
 from .diagnostics import ArchcError, did_you_mean
 
@@ -28,14 +29,9 @@ SCHEMA_FALLBACK_REGION = "us-east-1"
 
 # --- shared data: stateful types and replacement rules ---------------------------------------------------------
 
-@lru_cache(maxsize=1)
 def stateful_types() -> frozenset[str]:
-    """cfn-lint's StatefulResources data, read from its package without importing cfn-lint."""
-    spec = importlib.util.find_spec("cfnlint")
-    if spec is None or not spec.submodule_search_locations:
-        raise ArchcError("cfn-lint is not installed; archc needs its data (pip install cfn-lint)")
-    path = Path(next(iter(spec.submodule_search_locations))) / "data" / "AdditionalSpecs" / "StatefulResources.json"
-    return frozenset(json.loads(path.read_text())["ResourceTypes"])
+    """The types that hold data: archc's one copy of cfn-lint's StatefulResources (tests keep them in step)."""
+    return STATEFUL_TYPES
 
 
 def _pointer(p: str) -> tuple[str, ...]:

@@ -18,7 +18,7 @@ from typing import Any
 
 import yaml
 
-from .diagnostics import Diagnostic, SpecError
+from .diagnostics import Diagnostic, SpecError, dotted
 
 # Keys that choose a variant of a section (the discriminators of the spec's unions).
 VARIANT_TAGS = ("engine", "mode", "source")
@@ -131,13 +131,6 @@ def _collect(node: Node, path: Path_, values: dict, keys: dict) -> None:
             _collect(child, path + (i,), values, keys)
 
 
-def _dotted(path: tuple) -> str:
-    out = ""
-    for p in path:
-        out += f"[{p}]" if isinstance(p, int) else (f".{p}" if out else str(p))
-    return out or "(document)"
-
-
 def _mark(m: yaml.Mark) -> Mark:
     return Mark(m.line + 1, m.column + 1)
 
@@ -161,7 +154,7 @@ class _Builder:
                 if key in value:
                     first = key_marks[key]
                     self.errors.append(Diagnostic(
-                        self.file, km.line, km.col, "S101", _dotted(path + (key,)),
+                        self.file, km.line, km.col, "S101", dotted(path + (key,)),
                         f'duplicate key "{key}" (first written at line {first.line}); YAML would silently keep only the last one, remove one of them'))
                     continue
                 key_marks[key] = km
@@ -173,7 +166,7 @@ class _Builder:
             return Node(self.constructor.construct_object(node, deep=True), _mark(node.start_mark))
         except yaml.constructor.ConstructorError:
             m = _mark(node.start_mark)
-            self.errors.append(Diagnostic(self.file, m.line, m.col, "S100", _dotted(path),
+            self.errors.append(Diagnostic(self.file, m.line, m.col, "S100", dotted(path),
                                           f"YAML tags such as {node.tag} are not supported: arch.yaml is plain data "
                                           "(archc writes !Ref, !Sub and friends itself)"))
             return Node(None, m)

@@ -11,7 +11,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ValidationError
 
-from .diagnostics import Diagnostic, SpecError, did_you_mean, merge_envs
+from .diagnostics import Diagnostic, SpecError, did_you_mean, dotted, merge_envs
 from .loader import VARIANT_TAGS, Document, Positions
 from .spec import Spec
 from .spec.base import RULES_ERROR
@@ -100,7 +100,7 @@ def _validate_all(file: str, data: dict, positions: Positions) -> Spec | list[Di
 
 
 def _under(dotted: str, path: tuple) -> bool:
-    prefix = _dotted(path)
+    prefix = dotted(path)
     return dotted == prefix or dotted.startswith(prefix + ".") or dotted.startswith(prefix + "[")
 
 
@@ -155,37 +155,37 @@ def _diagnostics(file: str, err: dict[str, Any], positions: Positions) -> list[D
         for issue in ctx["issues"]:
             full = path + issue.at
             mark = positions.of(full, key=not issue.at)  # a rule about a whole mapping points at its key
-            out.append(Diagnostic(file, mark.line, mark.col, issue.code, _dotted(full), issue.message))
+            out.append(Diagnostic(file, mark.line, mark.col, issue.code, dotted(full), issue.message))
         return out
     if "[key]" in err["loc"]:
         mark = positions.of(path, key=True)
         return [Diagnostic(file, mark.line, mark.col, "S107" if kind == "string_pattern_mismatch" else "S104",
-                           _dotted(path), f'the key "{path[-1]}" is not allowed here: {_msg(err)}')]
+                           dotted(path), f'the key "{path[-1]}" is not allowed here: {_msg(err)}')]
     if kind == "extra_forbidden":
         mark = positions.of(path, key=True)
         key = str(path[-1])
         hint = did_you_mean(key, allowed or ())
         listing = f"; allowed keys: {', '.join(sorted(allowed))}" if allowed and not hint else ""
-        return [Diagnostic(file, mark.line, mark.col, "S102", _dotted(path), f'unknown key "{key}"{hint}{listing}')]
+        return [Diagnostic(file, mark.line, mark.col, "S102", dotted(path), f'unknown key "{key}"{hint}{listing}')]
     mark = positions.of(path)
     if kind == "missing":
-        return [Diagnostic(file, mark.line, mark.col, "S103", _dotted(path), f'missing required key "{path[-1]}"')]
+        return [Diagnostic(file, mark.line, mark.col, "S103", dotted(path), f'missing required key "{path[-1]}"')]
     if kind == "union_tag_invalid":
         tags = re.findall(r"'([^']*)'", str(ctx.get("expected_tags", "")))
-        return [Diagnostic(file, mark.line, mark.col, "S108", _dotted(path + (ctx["discriminator"].strip("'"),)),
+        return [Diagnostic(file, mark.line, mark.col, "S108", dotted(path + (ctx["discriminator"].strip("'"),)),
                            f'unknown variant "{ctx["tag"]}"{did_you_mean(str(ctx["tag"]), tags)}; use one of {", ".join(tags)}')]
     if kind == "union_tag_not_found":
-        return [Diagnostic(file, mark.line, mark.col, "S103", _dotted(path),
+        return [Diagnostic(file, mark.line, mark.col, "S103", dotted(path),
                            f'missing {ctx["discriminator"]}: say which variant this section is')]
     if _CODE.fullmatch(kind):
-        return [Diagnostic(file, mark.line, mark.col, kind, _dotted(path), err["msg"])]
+        return [Diagnostic(file, mark.line, mark.col, kind, dotted(path), err["msg"])]
     if kind in ("literal_error", "enum"):
         options = re.findall(r"'([^']*)'", str(ctx.get("expected", "")))
         value = str(err.get("input"))
-        return [Diagnostic(file, mark.line, mark.col, "S105", _dotted(path),
+        return [Diagnostic(file, mark.line, mark.col, "S105", dotted(path),
                            f'"{value}" is not allowed{did_you_mean(value, options)}; use one of {", ".join(options)}')]
     code = "S106" if kind in _RANGE else "S109" if kind in _LENGTH else "S107" if kind == "string_pattern_mismatch" else "S104"
-    return [Diagnostic(file, mark.line, mark.col, code, _dotted(path), _msg(err))]
+    return [Diagnostic(file, mark.line, mark.col, code, dotted(path), _msg(err))]
 
 
 def _msg(err: dict[str, Any]) -> str:
@@ -193,13 +193,6 @@ def _msg(err: dict[str, Any]) -> str:
     if err["type"] == "string_pattern_mismatch":
         msg = f"text must match {err['ctx']['pattern']}"
     return msg[:1].lower() + msg[1:]
-
-
-def _dotted(path: tuple) -> str:
-    out = ""
-    for p in path:
-        out += f"[{p}]" if isinstance(p, int) else (f".{p}" if out else str(p))
-    return out or "(document)"
 
 
 def _unwrap(tp: Any) -> Any:
