@@ -99,9 +99,9 @@ def _validate_all(file: str, data: dict, positions: Positions) -> Spec | list[Di
     return sorted(set(diagnostics))
 
 
-def _under(dotted: str, path: tuple) -> bool:
+def _under(shown: str, path: tuple) -> bool:
     prefix = dotted(path)
-    return dotted == prefix or dotted.startswith(prefix + ".") or dotted.startswith(prefix + "[")
+    return shown == prefix or shown.startswith(prefix + ".") or shown.startswith(prefix + "[")
 
 
 def _remove(data: Any, path: tuple) -> tuple | None:
