@@ -1,4 +1,4 @@
-"""The api stack: every function, the REST API (v1) and the WebSocket API (v2) in front of them, with their alarms."""
+"""The api stack: the REST API (v1) and the WebSocket API (v2) in front of their functions, with their alarms."""
 
 from __future__ import annotations
 
@@ -6,22 +6,18 @@ import hashlib
 import json
 from typing import Any, Iterable
 
-from awacs import dynamodb as addb
 from awacs import execute_api
 from awacs.aws import Allow, PolicyDocument, Principal, Statement
 from awacs.sts import AssumeRole
-from troposphere import GetAtt, Join, Ref, Sub, apigateway, apigatewayv2, awslambda, dynamodb, iam
+from troposphere import GetAtt, Join, Ref, Sub, apigateway, apigatewayv2, awslambda, iam
 
-from compiler.app import Context
-from compiler.naming import logical_id
-from compiler.spec import Spec
-from compiler.spec.api import Rest, WebSocket
+from compiler.context import Context
+from compiler.naming import FUNCTIONS, api_log_group, logical_id, rest_api_name, websocket_api_name
+from compiler.spec.api import Api, Rest, WebSocket
 
-from .alarms import alarm
-from .functions import Grants, artifact_bucket, function
+from .parts import alarm, alarms_on
 from .secure import kms_key, log_group, retain
 
-CONCERN = "api"
 ACCESS_LOG_FORMAT = json.dumps({
     "requestId": "$context.requestId", "ip": "$context.identity.sourceIp", "requestTime": "$context.requestTime",
     "httpMethod": "$context.httpMethod", "routeKey": "$context.routeKey", "resourcePath": "$context.resourcePath",
@@ -36,44 +32,14 @@ WS_ACCESS_LOG_FORMAT = json.dumps({
 LAMBDA_URI = "arn:${AWS::Partition}:apigateway:${AWS::Region}:lambda:path/2015-03-31/functions/${Arn}/invocations"
 
 
-def build(spec: Spec, ctx: Context) -> Iterable[Any]:
-    key = kms_key("ApiLogsKey", f"{ctx.prefix} function and API logs",
-                  log_groups=(f"/aws/lambda/{ctx.prefix}-*", f"/aws/apigateway/{ctx.prefix}-*"))
+def build(api: Api, ctx: Context) -> Iterable[Any]:
+    key = kms_key("ApiLogsKey", f"{ctx.prefix} API logs", log_groups=(api_log_group(ctx.prefix, "*"),))
     yield key
-    if any(fn.code is not None for fn in spec.functions.values()):
-        yield artifact_bucket()
-    api = spec.api
-    grants = {name: Grants() for name in spec.functions}
-    if api and api.rest and api.rest.cors:
-        c = api.rest.cors
-        grants[api.rest.function].environment.update(
-            CORS_ORIGINS=",".join(c.origins), CORS_METHODS=",".join(c.methods), CORS_HEADERS=",".join(c.headers),
-            CORS_ALLOW_CREDENTIALS=str(c.credentials).lower(), CORS_MAX_AGE=str(c.max_age_s))
-    if api and api.rest and spec.cdn is not None:
-        grants[api.rest.function].environment["API_BASE_PATH"] = spec.cdn.api_path
-    ws_table = None
-    if api and api.websocket and api.websocket.connections_table:
-        ws_table = _connections_table(ctx)
-        yield ws_table
-        g = grants[api.websocket.function]
-        g.environment["CONNECTIONS_TABLE"] = Ref(ws_table)
-        g.statements += [
-            Statement(Sid="Connections", Effect=Allow, Action=[addb.PutItem, addb.DeleteItem, addb.Scan], Resource=[GetAtt(ws_table, "Arn")]),
-            Statement(Sid="PostToConnections", Effect=Allow, Action=[execute_api.ManageConnections],
-                      Resource=[Sub(f"arn:${{AWS::Partition}}:execute-api:${{AWS::Region}}:${{AWS::AccountId}}:${{ApiWsApi}}/{ctx.env}/POST/@connections/*")]),
-        ]
-    lambdas: dict[str, Any] = {}
-    for name, fn in spec.functions.items():
-        for obj in function(name, fn, ctx, key, grants[name]):
-            if getattr(obj, "resource_type", None) == "AWS::Lambda::Function":
-                lambdas[name] = obj
-            yield obj
-    if api and (api.rest or api.websocket):
-        yield from _account()
-    if api and api.rest:
-        yield from _rest(api.rest, ctx, lambdas[api.rest.function], key)
-    if api and api.websocket:
-        yield from _websocket(api.websocket, ctx, lambdas[api.websocket.function], key)
+    yield from _account()
+    if api.rest:
+        yield from _rest(api.rest, ctx, ctx.ref(FUNCTIONS, f"{logical_id('Fn', api.rest.function)}Arn"), key)
+    if api.websocket:
+        yield from _websocket(api.websocket, ctx, ctx.ref(FUNCTIONS, f"{logical_id('Fn', api.websocket.function)}Arn"), key)
 
 
 def _account() -> Iterable[Any]:
@@ -100,8 +66,8 @@ def _path_id(path: str) -> str:
     return "".join(parts)
 
 
-def _rest(rest: Rest, ctx: Context, lam: Any, logs_key: Any) -> Iterable[Any]:
-    api = apigateway.RestApi("ApiRestApi", Name=f"{ctx.prefix}-rest", Description=f"{ctx.prefix} REST API",
+def _rest(rest: Rest, ctx: Context, function_arn: Any, logs_key: Any) -> Iterable[Any]:
+    api = apigateway.RestApi("ApiRestApi", Name=rest_api_name(ctx.prefix), Description=f"{ctx.prefix} REST API",
                              EndpointConfiguration=apigateway.EndpointConfiguration(Types=["REGIONAL"]))
     yield api
     resources: dict[str, Any] = {"/": GetAtt(api, "RootResourceId")}
@@ -113,7 +79,7 @@ def _rest(rest: Rest, ctx: Context, lam: Any, logs_key: Any) -> Iterable[Any]:
                                   PathPart=path.rsplit("/", 1)[1])
         resources[path] = res
         yield res
-    uri = Sub(LAMBDA_URI, Arn=GetAtt(lam, "Arn"))
+    uri = Sub(LAMBDA_URI, Arn=function_arn)
     methods = []
     for method, path in rest.methods:
         methods.append(apigateway.Method(
@@ -133,7 +99,7 @@ def _rest(rest: Rest, ctx: Context, lam: Any, logs_key: Any) -> Iterable[Any]:
     digest = hashlib.sha256(json.dumps([m.to_dict() for m in methods], sort_keys=True, default=str).encode()).hexdigest()[:10]
     deployment = apigateway.Deployment(f"ApiRestDeployment{digest}", RestApiId=Ref(api), Description=f"methods {digest}",
                                        DependsOn=[m.title for m in methods])
-    logs = log_group("ApiRestAccessLogGroup", f"/aws/apigateway/{ctx.prefix}-rest", rest.access_log_retention_days, logs_key)
+    logs = log_group("ApiRestAccessLogGroup", api_log_group(ctx.prefix, "rest"), rest.access_log_retention_days, logs_key)
     stage = apigateway.Stage(
         "ApiRestStage", RestApiId=Ref(api), StageName=ctx.env, DeploymentId=Ref(deployment), TracingEnabled=True,
         AccessLogSetting=apigateway.AccessLogSetting(DestinationArn=GetAtt(logs, "Arn"), Format=ACCESS_LOG_FORMAT),
@@ -141,13 +107,14 @@ def _rest(rest: Rest, ctx: Context, lam: Any, logs_key: Any) -> Iterable[Any]:
                                                  MetricsEnabled=True, ThrottlingRateLimit=rest.throttle.rate,
                                                  ThrottlingBurstLimit=rest.throttle.burst)],
         DependsOn=["ApiAccount"])
-    permission = awslambda.Permission("ApiRestInvokePermission", FunctionName=GetAtt(lam, "Arn"), Action="lambda:InvokeFunction",
+    permission = awslambda.Permission("ApiRestInvokePermission", FunctionName=function_arn, Action="lambda:InvokeFunction",
                                       Principal="apigateway.amazonaws.com",
                                       SourceArn=Sub(f"arn:${{AWS::Partition}}:execute-api:${{AWS::Region}}:${{AWS::AccountId}}:${{ApiRestApi}}/{ctx.env}/*"))
     yield from (deployment, logs, stage, permission)
-    yield alarm(ctx, "ApiRest5xxAlarm", "rest-5xx", "REST API: more than 10 server errors in 5 minutes",
-                namespace="AWS/ApiGateway", metric="5XXError", dimensions={"ApiName": f"{ctx.prefix}-rest"}, statistic="Sum",
-                period=300, threshold=10, comparison="GreaterThanThreshold", evaluation_periods=1)
+    if alarms_on(ctx):
+        yield alarm(ctx, "ApiRest5xxAlarm", "rest-5xx", "REST API: more than 10 server errors in 5 minutes",
+                    namespace="AWS/ApiGateway", metric="5XXError", dimensions={"ApiName": rest_api_name(ctx.prefix)}, statistic="Sum",
+                    period=300, threshold=10, comparison="GreaterThanThreshold", evaluation_periods=1)
     yield ctx.output("RestApiId", Ref(api), "REST API id")
     yield ctx.output("RestApiDomain", Sub("${ApiRestApi}.execute-api.${AWS::Region}.${AWS::URLSuffix}"), "REST API regional domain")
     yield ctx.output("RestApiUrl", Sub(f"https://${{ApiRestApi}}.execute-api.${{AWS::Region}}.${{AWS::URLSuffix}}/{ctx.env}"), "REST API stage URL")
@@ -165,42 +132,38 @@ def _ref(target: Any) -> Any:
     return target if not hasattr(target, "title") else Ref(target)
 
 
-def _connections_table(ctx: Context) -> dynamodb.Table:
-    return retain(dynamodb.Table(
-        "ApiWsConnectionsTable", BillingMode="PAY_PER_REQUEST",
-        AttributeDefinitions=[dynamodb.AttributeDefinition(AttributeName="connectionId", AttributeType="S")],
-        KeySchema=[dynamodb.KeySchema(AttributeName="connectionId", KeyType="HASH")],
-        TimeToLiveSpecification=dynamodb.TimeToLiveSpecification(AttributeName="expiresAt", Enabled=True),
-        PointInTimeRecoverySpecification=dynamodb.PointInTimeRecoverySpecification(PointInTimeRecoveryEnabled=True),
-        SSESpecification=dynamodb.SSESpecification(SSEEnabled=True, SSEType="KMS")))
-
-
 def _route_id(route: str) -> str:
     return logical_id(route.lstrip("$").replace("-", "_"))
 
 
-def _websocket(ws: WebSocket, ctx: Context, lam: Any, logs_key: Any) -> Iterable[Any]:
-    api = apigatewayv2.Api("ApiWsApi", Name=f"{ctx.prefix}-ws", ProtocolType="WEBSOCKET", RouteSelectionExpression=ws.route_selection,
+def _websocket(ws: WebSocket, ctx: Context, function_arn: Any, logs_key: Any) -> Iterable[Any]:
+    api = apigatewayv2.Api("ApiWsApi", Name=websocket_api_name(ctx.prefix), ProtocolType="WEBSOCKET", RouteSelectionExpression=ws.route_selection,
                            Description=f"{ctx.prefix} WebSocket API")
     integration = apigatewayv2.Integration("ApiWsIntegration", ApiId=Ref(api), IntegrationType="AWS_PROXY",
-                                           IntegrationUri=Sub(LAMBDA_URI, Arn=GetAtt(lam, "Arn")))
+                                           IntegrationUri=Sub(LAMBDA_URI, Arn=function_arn))
     routes = [apigatewayv2.Route(f"ApiWs{_route_id(r)}Route", ApiId=Ref(api), RouteKey=r, AuthorizationType="NONE",
                                  Target=Join("/", ["integrations", Ref(integration)])) for r in ws.routes]
     digest = hashlib.sha256(json.dumps([r.to_dict() for r in routes] + [integration.to_dict()], sort_keys=True, default=str).encode()).hexdigest()[:10]
     deployment = apigatewayv2.Deployment(f"ApiWsDeployment{digest}", ApiId=Ref(api), Description=f"routes {digest}",
                                          DependsOn=[r.title for r in routes])
-    logs = log_group("ApiWsAccessLogGroup", f"/aws/apigateway/{ctx.prefix}-ws", ws.access_log_retention_days, logs_key)
+    logs = log_group("ApiWsAccessLogGroup", api_log_group(ctx.prefix, "ws"), ws.access_log_retention_days, logs_key)
     stage = apigatewayv2.Stage(
         "ApiWsStage", ApiId=Ref(api), StageName=ctx.env, DeploymentId=Ref(deployment),
         AccessLogSettings=apigatewayv2.AccessLogSettings(DestinationArn=GetAtt(logs, "Arn"), Format=WS_ACCESS_LOG_FORMAT),
         DefaultRouteSettings=apigatewayv2.RouteSettings(ThrottlingRateLimit=ws.throttle.rate, ThrottlingBurstLimit=ws.throttle.burst,
                                                         LoggingLevel="ERROR", DataTraceEnabled=False, DetailedMetricsEnabled=False),
         DependsOn=["ApiAccount"])
-    permission = awslambda.Permission("ApiWsInvokePermission", FunctionName=GetAtt(lam, "Arn"), Action="lambda:InvokeFunction",
+    permission = awslambda.Permission("ApiWsInvokePermission", FunctionName=function_arn, Action="lambda:InvokeFunction",
                                       Principal="apigateway.amazonaws.com",
                                       SourceArn=Sub(f"arn:${{AWS::Partition}}:execute-api:${{AWS::Region}}:${{AWS::AccountId}}:${{ApiWsApi}}/{ctx.env}/*"))
-    yield from (api, integration, *routes, deployment, logs, stage, permission)
-    for metric in ("IntegrationError", "ExecutionError"):
+    # The function answers on the connections it was called for (its role lives in the functions stack).
+    manage = iam.PolicyType("ApiWsManageConnectionsPolicy", PolicyName="manage-connections",
+                            Roles=[ctx.ref(FUNCTIONS, f"{logical_id('Fn', ws.function)}RoleName")],
+                        PolicyDocument=PolicyDocument(Version="2012-10-17", Statement=[Statement(
+                            Sid="PostToConnections", Effect=Allow, Action=[execute_api.ManageConnections],
+                            Resource=[Sub(f"arn:${{AWS::Partition}}:execute-api:${{AWS::Region}}:${{AWS::AccountId}}:${{ApiWsApi}}/{ctx.env}/POST/@connections/*")])]))
+    yield from (api, integration, *routes, deployment, logs, stage, permission, manage)
+    for metric in ("IntegrationError", "ExecutionError") if alarms_on(ctx) else ():
         yield alarm(ctx, f"ApiWs{metric}Alarm", f"ws-{metric.lower()}", f"WebSocket API: more than 5 {metric} in 5 minutes",
                     namespace="AWS/ApiGateway", metric=metric, dimensions={"ApiId": Ref(api)}, statistic="Sum",
                     period=300, threshold=5, comparison="GreaterThanThreshold", evaluation_periods=1)

@@ -1,5 +1,5 @@
-"""The edge stack in us-east-1: certificate, WAF, Lambda@Edge functions and versions, the distribution with
-origin failover, DNS records and CloudFront alarms."""
+"""The edge stack in us-east-1: per distribution its certificate, WAF, edge functions (Lambda@Edge versions and
+CloudFront Functions), origin access controls, the distribution with its origins, groups and behaviors, DNS and alarm."""
 
 from __future__ import annotations
 
@@ -11,187 +11,25 @@ from awacs import kms as akms
 from awacs import logs as alogs
 from awacs import s3 as as3
 from awacs import ssm as assm
-from awacs.aws import Allow, Condition, PolicyDocument, Principal, Statement, StringEquals
-from awacs.sts import AssumeRole
-from troposphere import GetAtt, Ref, Sub, awslambda, certificatemanager, cloudfront as cf, iam, route53, wafv2
+from awacs.aws import Allow, Condition, Statement, StringEquals
+from troposphere import GetAtt, Ref, Sub, awslambda, certificatemanager, cloudfront as cf, route53, wafv2
 
-from compiler.app import Context
-from compiler.spec import Spec
-from compiler.spec.cdn import Cdn, EdgeFunction
+from compiler.awsdata import (ALL_METHODS, ALL_VIEWER_EXCEPT_HOST, CACHING_DISABLED, CACHING_OPTIMIZED, CLOUDFRONT_ZONE,
+                              EDGE_EVENTS, SAFE_METHODS, SECURITY_HEADERS)
+from compiler.context import Context
+from compiler.facts import BUILTIN_HANDLERS, EdgeFn
+from compiler.naming import API, FUNCTIONS, STORAGE, camel, edge_function_name, logical_id, signing_parameter
+from compiler.spec import Distribution
+from compiler.spec.cdn import EdgeFunction, Origin
 from compiler.spec.regions import EDGE_REGION
 
-from . import web
-from .alarms import alarm
-from .functions import ARTIFACT_BUCKET, artifact_bucket
-from .secure import retain
+from .parts import ARTIFACT_BUCKET, alarm, alarms_on, artifact_bucket
+from .secure import retain, service_role
 
-CONCERN = "edge"
-EDGE_ASSET = "@edge"  # the key of the edge code package among the assets
-CLOUDFRONT_ZONE = "Z2FDTNDATAQYW2"  # every CloudFront alias target (aws-facts.md section 1)
-CACHING_DISABLED = "4135ea2d-6df8-44a3-9df3-4b5a84be39ad"
-ALL_VIEWER_EXCEPT_HOST = "b689b0a8-53d0-40ab-baf2-68738e2966ac"
-SECURITY_HEADERS = "67f7725c-6f97-4210-82d7-5512b31e9d03"  # managed SecurityHeadersPolicy: HSTS, nosniff, frame and referrer policy
-SAFE = ["GET", "HEAD", "OPTIONS"]
-ALL_METHODS = ["DELETE", "GET", "HEAD", "OPTIONS", "PATCH", "POST", "PUT"]
-EVENTS = (("viewer_request", "viewer-request"), ("origin_request", "origin-request"), ("origin_response", "origin-response"))
 MANAGED_RULES = {"core": "AWSManagedRulesCommonRuleSet", "known_bad_inputs": "AWSManagedRulesKnownBadInputsRuleSet",
                  "ip_reputation": "AWSManagedRulesAmazonIpReputationList", "sqli": "AWSManagedRulesSQLiRuleSet"}
-
-
-def signing_parameter(spec: Spec, env: str) -> str:
-    return spec.cdn.images.signing_parameter or f"/{spec.app}/{env}/edge/url-signing-key"
-
-
-def used_events(cdn: Cdn) -> list[str]:
-    """Which edge functions the distribution uses (all on the images behavior). The origin-request router is
-    not attached: the cache behavior and its origin group already pick the origin, and a router that
-    re-targets the S3 cache would undo the group's failover to the API (it runs for the secondary too)."""
-    images = cdn.images
-    if images is None:
-        return []
-    events = ["viewer_request"] if images.signed_urls else []
-    if images.mode == "s3_first":
-        events.append("origin_response")
-    return events
-
-
-def code_config(spec: Spec, env: str) -> dict | None:
-    """config.json baked into the edge package (Lambda@Edge has no environment variables). No secrets: the
-    signing key stays in SSM; the API is reached through the distribution, whose domain each event carries."""
-    cdn = spec.cdn
-    if not used_events(cdn):
-        return None
-    images = cdn.images
-    prefix = images.path.rstrip("/") + "/"
-    config: dict[str, Any] = {"origins": {}, "routes": [], "api_timeout_seconds": 10}
-    if images.signed_urls:
-        config["signing"] = {"parameter": signing_parameter(spec, env), "region": EDGE_REGION, "cache_seconds": 300,
-                             "protected_prefixes": [prefix]}
-    if images.mode == "s3_first":
-        bucket = web.names(spec, env)["images"]
-        region = spec.regions.primary
-        config["origins"]["s3"] = {"type": "s3", "domain": web.regional_domain(bucket, region), "region": region,
-                                   "path": "/" + images.cache_prefix.rstrip("/"), "auth_method": "none"}
-        config["origins"]["api"] = {"type": "custom", "domain": "$distribution", "path": cdn.api_path}
-        config["failover_origin"] = "api"
-        config["write_back"] = {"enabled": images.write_back, "bucket": bucket, "region": region,
-                                "prefix": images.cache_prefix, "cache_control": "max-age=31536000"}
-    return config
-
-
-def build(spec: Spec, ctx: Context) -> Iterable[Any]:
-    cdn = spec.cdn
-    yield from ([artifact_bucket()] if used_events(cdn) else [])
-    versions = {}
-    for event in used_events(cdn):
-        objs = list(_edge_function(spec, ctx, event, getattr(cdn.edge, event)))
-        versions[event] = objs[-1]
-        yield from objs
-    cert = None
-    if cdn.domain and not cdn.certificate_arn:
-        cert = certificatemanager.Certificate(
-            "EdgeCertificate", DomainName=cdn.domain, ValidationMethod="DNS",
-            DomainValidationOptions=[certificatemanager.DomainValidationOption(DomainName=cdn.domain, HostedZoneId=cdn.hosted_zone_id)])
-        yield cert
-    acl = _web_acl(cdn, ctx) if cdn.waf.enabled else None
-    if acl is not None:
-        yield acl
-    oac = cf.OriginAccessControl("EdgeS3AccessControl", OriginAccessControlConfig=cf.OriginAccessControlConfig(
-        Name=f"{ctx.prefix}-s3", OriginAccessControlOriginType="s3", SigningBehavior="always", SigningProtocol="sigv4",
-        Description=f"{ctx.prefix}: CloudFront signs every request to the buckets"))
-    assets_policy = cf.CachePolicy("EdgeAssetsCachePolicy", CachePolicyConfig=cf.CachePolicyConfig(
-        Name=f"{ctx.prefix}-assets-1y", Comment="hashed assets: one year", MinTTL=31536000, DefaultTTL=31536000, MaxTTL=31536000,
-        ParametersInCacheKeyAndForwardedToOrigin=cf.ParametersInCacheKeyAndForwardedToOrigin(
-            EnableAcceptEncodingGzip=True, EnableAcceptEncodingBrotli=True,
-            CookiesConfig=cf.CacheCookiesConfig(CookieBehavior="none"), HeadersConfig=cf.CacheHeadersConfig(HeaderBehavior="none"),
-            QueryStringsConfig=cf.CacheQueryStringsConfig(QueryStringBehavior="none"))))
-    yield from (oac, assets_policy)
-    spa_function = None
-    if cdn.site is not None and cdn.site.spa and cdn.site.spa_routing == "function":
-        spa_function = cf.Function("EdgeSpaRoutingFunction", Name=f"{ctx.prefix}-spa-routing", AutoPublish=True,
-                                   FunctionConfig=cf.FunctionConfig(Comment="site paths without a file extension -> index", Runtime="cloudfront-js-2.0"),
-                                   FunctionCode=SPA_ROUTING_JS.replace("INDEX", cdn.site.index))
-        yield spa_function
-    dist = _distribution(spec, ctx, oac, assets_policy, cert, acl, versions, spa_function)
-    yield dist
-    if cdn.domain and cdn.hosted_zone_id:
-        for kind in ("A", "AAAA"):
-            yield route53.RecordSetType(f"Edge{kind}Record", HostedZoneId=cdn.hosted_zone_id, Name=cdn.domain, Type=kind,
-                                        AliasTarget=route53.AliasTarget(DNSName=GetAtt(dist, "DomainName"), HostedZoneId=CLOUDFRONT_ZONE,
-                                                                        EvaluateTargetHealth=False))
-    yield alarm(ctx, "Edge5xxAlarm", "cdn-5xx", "CloudFront: more than 5% of requests answered 5xx in 2 of 3 five-minute periods",
-                namespace="AWS/CloudFront", metric="5xxErrorRate", dimensions={"DistributionId": Ref(dist), "Region": "Global"},
-                statistic="Average", period=300, threshold=5, comparison="GreaterThanThreshold", evaluation_periods=3, datapoints=2)
-    yield ctx.output("DistributionId", Ref(dist), "CloudFront distribution id")
-    yield ctx.output("DistributionArn", Sub("arn:${AWS::Partition}:cloudfront::${AWS::AccountId}:distribution/${EdgeDistribution}"),
-                     "CloudFront distribution ARN (the buckets trust only it)")
-    yield ctx.output("DistributionDomain", GetAtt(dist, "DomainName"), "CloudFront domain name")
-
-
-def _edge_function(spec: Spec, ctx: Context, event: str, fn: EdgeFunction) -> Iterable[Any]:
-    """Role (trusting lambda and edgelambda), function and a version named by the code hash; all retained,
-    since CloudFront's replicas only let go hours after the last association is removed."""
-    base = "Edge" + "".join(p.capitalize() for p in event.split("_"))
-    fname = f"{ctx.prefix}-edge-{event.replace('_', '-')}"
-    asset = ctx.assets[EDGE_ASSET]
-    statements = [Statement(Sid="OwnLogsEverywhere", Effect=Allow, Action=[alogs.CreateLogGroup, alogs.CreateLogStream, alogs.PutLogEvents],
-                            Resource=[Sub(f"arn:${{AWS::Partition}}:logs:*:${{AWS::AccountId}}:log-group:/aws/lambda/us-east-1.{fname}:*")])]
-    images = spec.cdn.images
-    if event == "viewer_request":
-        param = signing_parameter(spec, ctx.env)
-        statements += [
-            Statement(Sid="SigningKey", Effect=Allow, Action=[assm.GetParameter],
-                      Resource=[Sub(f"arn:${{AWS::Partition}}:ssm:{EDGE_REGION}:${{AWS::AccountId}}:parameter{param}")]),
-            # The SecureString's key is chosen when the parameter is created, so the key is "*"; but only through
-            # SSM in us-east-1 and only for this one parameter (SSM puts its ARN in the encryption context).
-            Statement(Sid="SigningKeyDecrypt", Effect=Allow, Action=[akms.Decrypt], Resource=["*"],
-                      Condition=Condition(StringEquals({
-                          "kms:ViaService": f"ssm.{EDGE_REGION}.amazonaws.com",
-                          "kms:EncryptionContext:PARAMETER_ARN": Sub(f"arn:${{AWS::Partition}}:ssm:{EDGE_REGION}:${{AWS::AccountId}}:parameter{param}")}))),
-        ]
-    if event == "origin_response" and images.write_back:
-        bucket = web.names(spec, ctx.env)["images"]
-        statements.append(Statement(Sid="WriteBack", Effect=Allow, Action=[as3.PutObject],
-                                    Resource=[Sub(f"arn:${{AWS::Partition}}:s3:::{bucket}/{images.cache_prefix}*")]))
-    role = iam.Role(f"{base}Role", AssumeRolePolicyDocument=PolicyDocument(Version="2012-10-17", Statement=[Statement(
-        Effect=Allow, Principal=Principal("Service", ["edgelambda.amazonaws.com", "lambda.amazonaws.com"]), Action=[AssumeRole])]),
-        Policies=[iam.Policy(PolicyName="least-privilege", PolicyDocument=PolicyDocument(Version="2012-10-17", Statement=statements))])
-    function = retain(awslambda.Function(
-        f"{base}Function", FunctionName=fname, Role=GetAtt(role, "Arn"), Runtime=spec.cdn.edge.runtime,
-        Handler=f"{event}.handler", Architectures=["x86_64"], MemorySize=fn.memory_mb, Timeout=fn.timeout_s,
-        Code=awslambda.Code(S3Bucket=Ref(ARTIFACT_BUCKET), S3Key=asset.key),
-        Description=f"{ctx.prefix} Lambda@Edge {event.replace('_', '-')}"))
-    # A version is immutable: a new logical ID whenever the code or the function's settings change is what
-    # brings them to CloudFront (the version snapshots both).
-    digest = hashlib.sha256(json.dumps([asset.sha256, function.to_dict(), role.to_dict()], sort_keys=True, default=str).encode()).hexdigest()[:12]
-    version = retain(awslambda.Version(f"{base}Version{digest}", FunctionName=Ref(function),
-                                       Description=f"code {asset.sha256[:12]}, settings {digest}"))
-    yield from (role, function, version)
-
-
-def _web_acl(cdn: Cdn, ctx: Context) -> wafv2.WebACL:
-    def visibility(name: str) -> wafv2.VisibilityConfig:
-        return wafv2.VisibilityConfig(CloudWatchMetricsEnabled=True, MetricName=name, SampledRequestsEnabled=True)
-
-    rules = [wafv2.WebACLRule(Name=MANAGED_RULES[r], Priority=i, OverrideAction=wafv2.OverrideAction(**{"None": {}}),
-                              Statement=wafv2.Statement(ManagedRuleGroupStatement=wafv2.ManagedRuleGroupStatement(
-                                  VendorName="AWS", Name=MANAGED_RULES[r])),
-                              VisibilityConfig=visibility(MANAGED_RULES[r]))
-             for i, r in enumerate(cdn.waf.managed_rules)]
-    rules.append(wafv2.WebACLRule(Name="rate-limit-per-ip", Priority=len(rules), Action=wafv2.RuleAction(Block=wafv2.BlockAction()),
-                                  Statement=wafv2.Statement(RateBasedStatement=wafv2.RateBasedStatement(
-                                      Limit=cdn.waf.rate_limit_per_5min, AggregateKeyType="IP", EvaluationWindowSec=300)),
-                                  VisibilityConfig=visibility("rate-limit-per-ip")))
-    return wafv2.WebACL("EdgeWebAcl", Name=f"{ctx.prefix}-edge", Scope="CLOUDFRONT", DefaultAction=wafv2.DefaultAction(Allow=wafv2.AllowAction()),
-                        Rules=rules, VisibilityConfig=visibility(f"{ctx.prefix}-edge"))
-
-
-def _route_pattern(path: str) -> str:
-    parts = ["*" if seg.startswith("{") else seg for seg in path.strip("/").split("/")]
-    pattern = "/" + "/".join(parts)
-    return pattern
-
-
+METHODS = {"read": (["GET", "HEAD"], ["GET", "HEAD"]), "read-options": (list(SAFE_METHODS), list(SAFE_METHODS)),
+           "all": (list(ALL_METHODS), ["GET", "HEAD"])}
 SPA_ROUTING_JS = """function handler(event) {
   var request = event.request;
   var last = request.uri.split('/').pop();
@@ -201,97 +39,220 @@ SPA_ROUTING_JS = """function handler(event) {
 """
 
 
-def _distribution(spec: Spec, ctx: Context, oac, assets_policy, cert, acl, versions, spa_function=None) -> cf.Distribution:
-    cdn = spec.cdn
-    primary, dr = spec.regions.primary, spec.regions.dr
-    names = web.names(spec, ctx.env)
-    origins = []
+def build(cdn: dict[str, Distribution], ctx: Context) -> Iterable[Any]:
+    if any(not cdn[f.distribution].edge_functions[f.name].cloudfront_function for f in ctx.facts.edge_functions):
+        yield artifact_bucket()
+    for name, dist in cdn.items():
+        yield from _distribution_and_parts(name, dist, ctx)
 
-    def s3_origin(oid: str, output: str, path: str = "") -> cf.Origin:
-        return cf.Origin(Id=oid, DomainName=ctx.ref(web.CONCERN, output, primary), OriginPath=path,
-                         S3OriginConfig=cf.S3OriginConfig(OriginAccessIdentity=""), OriginAccessControlId=GetAtt(oac, "Id"))
 
-    def api_origin(oid: str, region: str, path: str) -> cf.Origin:
-        return cf.Origin(Id=oid, DomainName=ctx.ref("api", "RestApiDomain", region), OriginPath=path,
-                         ConnectionAttempts=2, ConnectionTimeout=5,
-                         CustomOriginConfig=cf.CustomOriginConfig(OriginProtocolPolicy="https-only", HTTPSPort=443,
-                                                                  OriginSSLProtocols=["TLSv1.2"], OriginReadTimeout=30))
-
-    if "site" in names:
-        origins.append(s3_origin("site", "SiteBucketDomain"))
-    origins.append(api_origin("api", primary, f"/{ctx.env}"))
-    if dr:
-        origins.append(api_origin("api-dr", dr, f"/{ctx.env}"))
-    groups = []
-    if dr:
-        groups.append(_group("api-group", "api", "api-dr", [500, 502, 503, 504]))
-    images = cdn.images
-    if images is not None:
-        # The image service answers under the API prefix; CloudFront adds the prefix as the origin path.
-        origins.append(api_origin("images-api", primary, f"/{ctx.env}{cdn.api_path}"))
-        if images.mode == "s3_first":
-            origins.append(s3_origin("images-cache", "ImagesBucketDomain", "/" + images.cache_prefix.rstrip("/")))
-            # S3 behind OAC answers 403 for a missing object; 404 and 5xx fail over too.
-            groups.append(_group("images-group", "images-cache", "images-api", [403, 404, 500, 502, 503, 504]))
-
-    api_target = "api-group" if dr else "api"
-    behaviors = []
-    rest = spec.api.rest
-    by_pattern: dict[str, set[str]] = {}
-    for method, path in rest.methods:
-        by_pattern.setdefault(_route_pattern(path), set()).add(method)
-    for pattern in sorted(by_pattern, key=lambda p: (p.count("*"), -len(p), p)):
-        methods = by_pattern[pattern]
-        reads_only = methods <= set(SAFE)
-        # Origin groups take only GET/HEAD/OPTIONS: routes that write go straight to the primary API.
-        behaviors.append(cf.CacheBehavior(
-            PathPattern=pattern, TargetOriginId=api_target if reads_only else "api", ViewerProtocolPolicy="https-only",
-            AllowedMethods=SAFE if reads_only else ALL_METHODS, CachedMethods=SAFE if reads_only else ["GET", "HEAD"], Compress=True,
-            CachePolicyId=CACHING_DISABLED, OriginRequestPolicyId=ALL_VIEWER_EXCEPT_HOST, ResponseHeadersPolicyId=SECURITY_HEADERS))
-    if images is not None:
-        assoc = [cf.LambdaFunctionAssociation(EventType=event_type, LambdaFunctionARN=Ref(versions[event]))
-                 for event, event_type in EVENTS if event in versions]
-        target = "images-group" if images.mode == "s3_first" else "images-api"
-        behaviors.insert(0, cf.CacheBehavior(
-            PathPattern=images.path.rstrip("/") + "/*", TargetOriginId=target, ViewerProtocolPolicy="redirect-to-https",
-            AllowedMethods=SAFE if "OPTIONS" in images.methods else ["GET", "HEAD"],
-            CachedMethods=SAFE if "OPTIONS" in images.methods else ["GET", "HEAD"],  # an uncached OPTIONS never fails over
-            Compress=True, CachePolicyId=Ref(assets_policy), LambdaFunctionAssociations=assoc, ResponseHeadersPolicyId=SECURITY_HEADERS))
-    if "site" in names:
-        behaviors.append(cf.CacheBehavior(
-            PathPattern=cdn.site.assets_path, TargetOriginId="site", ViewerProtocolPolicy="redirect-to-https",
-            AllowedMethods=["GET", "HEAD"], CachedMethods=["GET", "HEAD"], Compress=True, CachePolicyId=Ref(assets_policy),
-            ResponseHeadersPolicyId=SECURITY_HEADERS))
-    default = cf.DefaultCacheBehavior(
-        TargetOriginId="site" if "site" in names else api_target, ViewerProtocolPolicy="redirect-to-https",
-        AllowedMethods=["GET", "HEAD"], CachedMethods=["GET", "HEAD"], Compress=True, CachePolicyId=CACHING_DISABLED,
-        ResponseHeadersPolicyId=SECURITY_HEADERS)
-    if spa_function is not None:
-        default.FunctionAssociations = [cf.FunctionAssociation(EventType="viewer-request", FunctionARN=GetAtt(spa_function, "FunctionARN"))]
-    config: dict[str, Any] = dict(
-        Enabled=True, Comment=f"{ctx.prefix}", HttpVersion="http2and3", IPV6Enabled=True, PriceClass=cdn.price_class,
-        Origins=origins, DefaultCacheBehavior=default, CacheBehaviors=behaviors,
-        Logging=cf.Logging(Bucket=ctx.ref(web.CONCERN, "LogsBucketDomain", primary), Prefix="cloudfront/", IncludeCookies=False))
-    if groups:
-        config["OriginGroups"] = cf.OriginGroups(Quantity=len(groups), Items=groups)
-    if "site" in names:
-        config["DefaultRootObject"] = cdn.site.index
-        if cdn.site.spa and cdn.site.spa_routing == "error_responses":
-            config["CustomErrorResponses"] = [cf.CustomErrorResponse(ErrorCode=code, ResponseCode=200, ResponsePagePath=f"/{cdn.site.index}",
-                                                                     ErrorCachingMinTTL=cdn.site.error_ttl_s) for code in (403, 404)]
-    if cdn.domain:
-        config["Aliases"] = [cdn.domain]
+def _distribution_and_parts(dname: str, dist: Distribution, ctx: Context) -> Iterable[Any]:
+    base = logical_id("Edge", dname)
+    functions: dict[str, Any] = {}  # edge function name -> the Version or CloudFront Function to associate
+    for edge in (f for f in ctx.facts.edge_functions if f.distribution == dname):
+        objs = list(_edge_function(ctx, dist, edge, dist.edge_functions[edge.name]))
+        functions[edge.name] = objs[-1]
+        yield from objs
+    cert = None
+    if dist.domain and not dist.certificate_arn:
+        cert = certificatemanager.Certificate(
+            f"{base}Certificate", DomainName=dist.domain, ValidationMethod="DNS",
+            DomainValidationOptions=[certificatemanager.DomainValidationOption(DomainName=dist.domain, HostedZoneId=dist.hosted_zone_id)])
+        yield cert
+    acl = _web_acl(f"{base}WebAcl", f"{ctx.prefix}-{dname}", dist) if dist.waf.enabled else None
+    if acl is not None:
+        yield acl
+    kinds = {o.kind for o in dist.origins.values()}
+    oac = {}
+    for kind, otype in (("bucket", "s3"), ("function_url", "lambda")):
+        if kind in kinds:
+            oac[kind] = cf.OriginAccessControl(f"{base}{camel(otype)}AccessControl", OriginAccessControlConfig=cf.OriginAccessControlConfig(
+                Name=f"{ctx.prefix}-{dname}-{otype}", OriginAccessControlOriginType=otype, SigningBehavior="always",
+                SigningProtocol="sigv4", Description=f"{ctx.prefix} {dname}: CloudFront signs every request to the {otype} origins"))
+            yield oac[kind]
+    immutable = None
+    if any(b.cache == "immutable" for b in dist.behaviors.values()):
+        immutable = cf.CachePolicy(f"{base}ImmutableCachePolicy", CachePolicyConfig=cf.CachePolicyConfig(
+            Name=f"{ctx.prefix}-{dname}-1y", Comment="immutable objects: one year", MinTTL=31536000, DefaultTTL=31536000,
+            MaxTTL=31536000, ParametersInCacheKeyAndForwardedToOrigin=cf.ParametersInCacheKeyAndForwardedToOrigin(
+                EnableAcceptEncodingGzip=True, EnableAcceptEncodingBrotli=True,
+                CookiesConfig=cf.CacheCookiesConfig(CookieBehavior="none"), HeadersConfig=cf.CacheHeadersConfig(HeaderBehavior="none"),
+                QueryStringsConfig=cf.CacheQueryStringsConfig(QueryStringBehavior="none"))))
+        yield immutable
+    spa = None
+    if dist.spa is not None and dist.spa.routing == "function":
+        spa = cf.Function(f"{base}SpaRoutingFunction", Name=f"{ctx.prefix}-{dname}-spa-routing", AutoPublish=True,
+                          FunctionConfig=cf.FunctionConfig(Comment="paths without a file extension -> index", Runtime="cloudfront-js-2.0"),
+                          FunctionCode=SPA_ROUTING_JS.replace("INDEX", dist.index))
+        yield spa
+    config = _config(dname, dist, ctx, oac, immutable, functions, spa)
+    if cert is not None or dist.certificate_arn:
+        config["Aliases"] = [dist.domain]
         config["ViewerCertificate"] = cf.ViewerCertificate(
-            AcmCertificateArn=Ref(cert) if cert is not None else cdn.certificate_arn, SslSupportMethod="sni-only",
+            AcmCertificateArn=Ref(cert) if cert is not None else dist.certificate_arn, SslSupportMethod="sni-only",
             MinimumProtocolVersion="TLSv1.2_2021")
     else:
         config["ViewerCertificate"] = cf.ViewerCertificate(CloudFrontDefaultCertificate=True)
     if acl is not None:
         config["WebACLId"] = GetAtt(acl, "Arn")
-    return cf.Distribution("EdgeDistribution", DistributionConfig=cf.DistributionConfig(**config))
+    distribution = cf.Distribution(f"{base}Distribution", DistributionConfig=cf.DistributionConfig(**config))
+    yield distribution
+    if dist.domain and dist.hosted_zone_id:
+        for kind in ("A", "AAAA"):
+            yield route53.RecordSetType(f"{base}{camel(kind.lower())}Record", HostedZoneId=dist.hosted_zone_id, Name=dist.domain, Type=kind,
+                                        AliasTarget=route53.AliasTarget(DNSName=GetAtt(distribution, "DomainName"),
+                                                                        HostedZoneId=CLOUDFRONT_ZONE, EvaluateTargetHealth=False))
+    if alarms_on(ctx):
+        yield alarm(ctx, f"{base}5xxAlarm", f"cdn-{dname}-5xx",
+                    f"CloudFront {dname}: more than 5% of requests answered 5xx in 2 of 3 five-minute periods",
+                    namespace="AWS/CloudFront", metric="5xxErrorRate", dimensions={"DistributionId": Ref(distribution), "Region": "Global"},
+                    statistic="Average", period=300, threshold=5, comparison="GreaterThanThreshold", evaluation_periods=3, datapoints=2)
+    out = logical_id(dname, "Distribution")
+    yield ctx.output(f"{out}Id", Ref(distribution), f"CloudFront distribution {dname}")
+    yield ctx.output(f"{out}Arn", Sub(f"arn:${{AWS::Partition}}:cloudfront::${{AWS::AccountId}}:distribution/${{{base}Distribution}}"),
+                     f"CloudFront distribution {dname} ARN (its origins trust only it)")
+    yield ctx.output(f"{out}Domain", GetAtt(distribution, "DomainName"), f"CloudFront distribution {dname} domain name")
 
 
-def _group(gid: str, primary: str, secondary: str, codes: list[int]) -> cf.OriginGroup:
-    return cf.OriginGroup(Id=gid, FailoverCriteria=cf.OriginGroupFailoverCriteria(StatusCodes=cf.StatusCodes(Quantity=len(codes), Items=codes)),
-                          Members=cf.OriginGroupMembers(Quantity=2, Items=[cf.OriginGroupMember(OriginId=primary),
-                                                                           cf.OriginGroupMember(OriginId=secondary)]))
+def _config(dname: str, dist: Distribution, ctx: Context, oac: dict, immutable: Any, functions: dict, spa: Any) -> dict[str, Any]:
+    primary = ctx.spec.regions.primary
+    origins, groups = [], []
+    for oname, origin in dist.origins.items():
+        origins.append(_origin(oname, origin, ctx, oac, primary))
+        if origin.failover is None:
+            continue
+        twin = origin.failover.origin
+        if twin is None:
+            twin = f"{oname}-dr"
+            origins.append(_origin(twin, origin, ctx, oac, ctx.spec.regions.dr))
+        codes = list(origin.failover_codes)
+        groups.append(cf.OriginGroup(
+            Id=f"{oname}-group", FailoverCriteria=cf.OriginGroupFailoverCriteria(StatusCodes=cf.StatusCodes(Quantity=len(codes), Items=codes)),
+            Members=cf.OriginGroupMembers(Quantity=2, Items=[cf.OriginGroupMember(OriginId=oname), cf.OriginGroupMember(OriginId=twin)])))
+    behaviors = []
+    default = None
+    for pattern, b in dist.behaviors.items():
+        origin = dist.origins[b.origin]
+        allowed, cached = METHODS[b.methods]
+        cache = b.cache or ("optimized" if origin.kind == "bucket" else "disabled")
+        props: dict[str, Any] = dict(
+            TargetOriginId=f"{b.origin}-group" if origin.failover is not None and b.failover else b.origin,
+            ViewerProtocolPolicy="https-only" if origin.kind == "api" else "redirect-to-https",
+            AllowedMethods=allowed, CachedMethods=cached, Compress=True, ResponseHeadersPolicyId=SECURITY_HEADERS,
+            CachePolicyId={"disabled": CACHING_DISABLED, "optimized": CACHING_OPTIMIZED}.get(cache) or Ref(immutable))
+        if origin.kind in ("api", "function_url"):
+            props["OriginRequestPolicyId"] = ALL_VIEWER_EXCEPT_HOST
+        attached = sorted(b.edge.items(), key=lambda item: EDGE_EVENTS.index(item[0]))
+        lambdas = [cf.LambdaFunctionAssociation(EventType=event, LambdaFunctionARN=Ref(functions[f]))
+                   for event, f in attached if not dist.edge_functions[f].cloudfront_function]
+        cff = [cf.FunctionAssociation(EventType=event, FunctionARN=GetAtt(functions[f], "FunctionARN"))
+               for event, f in attached if dist.edge_functions[f].cloudfront_function]
+        if pattern == "default" and spa is not None:
+            cff.append(cf.FunctionAssociation(EventType="viewer-request", FunctionARN=GetAtt(spa, "FunctionARN")))
+        if lambdas:
+            props["LambdaFunctionAssociations"] = lambdas
+        if cff:
+            props["FunctionAssociations"] = cff
+        if pattern == "default":
+            default = cf.DefaultCacheBehavior(**props)
+        else:
+            behaviors.append(cf.CacheBehavior(PathPattern=pattern, **props))
+    config: dict[str, Any] = dict(
+        Enabled=True, Comment=f"{ctx.prefix} {dname}", HttpVersion="http2and3", IPV6Enabled=True, PriceClass=dist.price_class,
+        Origins=origins, DefaultCacheBehavior=default)
+    if behaviors:
+        config["CacheBehaviors"] = behaviors
+    if groups:
+        config["OriginGroups"] = cf.OriginGroups(Quantity=len(groups), Items=groups)
+    if dist.logging:
+        config["Logging"] = cf.Logging(Bucket=ctx.ref(STORAGE, "LogsBucketDomain", primary), Prefix=f"cloudfront/{dname}/", IncludeCookies=False)
+    if dist.index is not None:
+        config["DefaultRootObject"] = dist.index
+    if dist.spa is not None and dist.spa.routing == "error_responses":
+        config["CustomErrorResponses"] = [cf.CustomErrorResponse(ErrorCode=code, ResponseCode=200, ResponsePagePath=f"/{dist.index}",
+                                                                 ErrorCachingMinTTL=dist.spa.error_ttl_s) for code in (403, 404)]
+    return config
+
+
+def _origin(oid: str, origin: Origin, ctx: Context, oac: dict, region: str) -> cf.Origin:
+    """One CloudFront origin; `region` is where the API or function URL lives (the primary, or the DR twin's)."""
+    if origin.kind == "bucket":
+        return cf.Origin(Id=oid, DomainName=ctx.ref(STORAGE, logical_id(origin.bucket, "BucketDomain"), region), OriginPath=origin.path,
+                         S3OriginConfig=cf.S3OriginConfig(OriginAccessIdentity=""), OriginAccessControlId=GetAtt(oac["bucket"], "Id"))
+    custom = cf.CustomOriginConfig(OriginProtocolPolicy="https-only", HTTPSPort=443, OriginSSLProtocols=["TLSv1.2"], OriginReadTimeout=30)
+    props: dict[str, Any] = dict(Id=oid, ConnectionAttempts=2, ConnectionTimeout=5, CustomOriginConfig=custom, OriginPath=origin.path)
+    if origin.kind == "api":
+        # The stage is part of every REST path: CloudFront adds it (and the origin's own path) in front.
+        props.update(DomainName=ctx.ref(API, "RestApiDomain", region), OriginPath=f"/{ctx.env}{origin.path}")
+    elif origin.kind == "function_url":
+        props.update(DomainName=ctx.ref(FUNCTIONS, f"{logical_id('Fn', origin.function_url)}UrlDomain", region),
+                     OriginAccessControlId=GetAtt(oac["function_url"], "Id"))
+    else:
+        props["DomainName"] = origin.http
+    return cf.Origin(**props)
+
+
+def _edge_function(ctx: Context, dist: Distribution, edge: EdgeFn, fn: EdgeFunction) -> Iterable[Any]:
+    """A CloudFront Function, or a Lambda@Edge role (trusting lambda and edgelambda), function and a version named by
+    its code and settings; all retained, since CloudFront's replicas let go only hours after the last association."""
+    base = logical_id("Edge", edge.distribution, edge.name)
+    fname = edge_function_name(ctx.prefix, edge.distribution, edge.name)
+    asset = ctx.assets[edge.asset]
+    if fn.cloudfront_function:
+        yield cf.Function(f"{base}Function", Name=fname, AutoPublish=True, FunctionCode=asset.body.decode(),
+                          FunctionConfig=cf.FunctionConfig(Comment=f"{ctx.prefix} {edge.distribution} {edge.name}", Runtime=fn.runtime))
+        return
+    statements = [Statement(Sid="OwnLogsEverywhere", Effect=Allow, Action=[alogs.CreateLogGroup, alogs.CreateLogStream, alogs.PutLogEvents],
+                            Resource=[Sub(f"arn:${{AWS::Partition}}:logs:*:${{AWS::AccountId}}:log-group:/aws/lambda/us-east-1.{fname}:*")])]
+    statements += _builtin_statements(ctx, dist, edge, fn)
+    role = service_role(f"{base}Role", ["edgelambda.amazonaws.com", "lambda.amazonaws.com"], statements)
+    function = retain(awslambda.Function(
+        f"{base}Function", FunctionName=fname, Role=GetAtt(role, "Arn"), Runtime=fn.runtime,
+        Handler=BUILTIN_HANDLERS.get(fn.builtin, fn.handler), Architectures=["x86_64"], MemorySize=fn.memory_mb, Timeout=fn.timeout_s,
+        Code=awslambda.Code(S3Bucket=Ref(ARTIFACT_BUCKET), S3Key=asset.key),
+        Description=f"{ctx.prefix} {edge.distribution} Lambda@Edge {edge.name} ({', '.join(edge.events)})"))
+    # A version is immutable: a new logical ID whenever the code or the function's settings change is what
+    # brings them to CloudFront (the version snapshots both).
+    digest = hashlib.sha256(json.dumps([asset.sha256, function.to_dict(), role.to_dict()], sort_keys=True, default=str).encode()).hexdigest()[:12]
+    version = retain(awslambda.Version(f"{base}Version{digest}", FunctionName=Ref(function),
+                                       Description=f"code {asset.sha256[:12]}, settings {digest}"))
+    yield from (role, function, version)
+
+
+def _builtin_statements(ctx: Context, dist: Distribution, edge: EdgeFn, fn: EdgeFunction) -> list[Statement]:
+    if fn.builtin == "signed_urls":
+        param = fn.signing_parameter or signing_parameter(ctx.spec.app, ctx.env)
+        param_arn = Sub(f"arn:${{AWS::Partition}}:ssm:{EDGE_REGION}:${{AWS::AccountId}}:parameter{param}")
+        return [
+            Statement(Sid="SigningKey", Effect=Allow, Action=[assm.GetParameter], Resource=[param_arn]),
+            # The SecureString's key is chosen when the parameter is created, so the key is "*"; but only through
+            # SSM in us-east-1 and only for this one parameter (SSM puts its ARN in the encryption context).
+            Statement(Sid="SigningKeyDecrypt", Effect=Allow, Action=[akms.Decrypt], Resource=["*"],
+                      Condition=Condition(StringEquals({"kms:ViaService": f"ssm.{EDGE_REGION}.amazonaws.com",
+                                                        "kms:EncryptionContext:PARAMETER_ARN": param_arn}))),
+        ]
+    if fn.builtin == "fetch_on_miss" and fn.write_back:
+        origin = dist.origins[dist.behaviors[edge.patterns[0]].origin]
+        bucket = ctx.facts.bucket_names[origin.bucket]
+        prefix = origin.path.strip("/") + "/" if origin.path else ""
+        return [Statement(Sid="WriteBack", Effect=Allow, Action=[as3.PutObject],
+                          Resource=[Sub(f"arn:${{AWS::Partition}}:s3:::{bucket}/{prefix}*")])]
+    return []
+
+
+def _web_acl(logical: str, name: str, dist: Distribution) -> wafv2.WebACL:
+    def visibility(metric: str) -> wafv2.VisibilityConfig:
+        return wafv2.VisibilityConfig(CloudWatchMetricsEnabled=True, MetricName=metric, SampledRequestsEnabled=True)
+
+    rules = [wafv2.WebACLRule(Name=MANAGED_RULES[r], Priority=i, OverrideAction=wafv2.OverrideAction(**{"None": {}}),
+                              Statement=wafv2.Statement(ManagedRuleGroupStatement=wafv2.ManagedRuleGroupStatement(
+                                  VendorName="AWS", Name=MANAGED_RULES[r])),
+                              VisibilityConfig=visibility(MANAGED_RULES[r]))
+             for i, r in enumerate(dist.waf.managed_rules)]
+    rules.append(wafv2.WebACLRule(Name="rate-limit-per-ip", Priority=len(rules), Action=wafv2.RuleAction(Block=wafv2.BlockAction()),
+                                  Statement=wafv2.Statement(RateBasedStatement=wafv2.RateBasedStatement(
+                                      Limit=dist.waf.rate_limit_per_5min, AggregateKeyType="IP", EvaluationWindowSec=300)),
+                                  VisibilityConfig=visibility("rate-limit-per-ip")))
+    return wafv2.WebACL(logical, Name=name, Scope="CLOUDFRONT", DefaultAction=wafv2.DefaultAction(Allow=wafv2.AllowAction()),
+                        Rules=rules, VisibilityConfig=visibility(name))
+

@@ -1,56 +1,49 @@
-"""Lambda functions with their own log group, dead-letter queue, least-privilege role and alarms."""
+"""The functions stack: each Lambda function with its log group, dead-letter queue, least-privilege role (its
+connections and raw statements), optional Function URL and alarms."""
 
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
 from typing import Any, Iterable
 
 from awacs import ec2 as aec2
-from awacs import kms as akms
-from awacs import secretsmanager as asm
 from awacs import logs as alogs
 from awacs import sqs as asqs
 from awacs import xray as axray
-from awacs.aws import Allow, Bool, Condition, Deny, PolicyDocument, Principal, Statement
-from awacs.sts import AssumeRole
-from troposphere import GetAtt, Parameter, Ref, Split, Sub, awslambda, cloudwatch, iam, sqs
+from awacs.aws import Action, Allow, Condition, Statement, StringEquals
+from troposphere import GetAtt, Ref, Select, Split, Sub, awslambda, cloudwatch, sqs
 
-from compiler.app import Context
-from compiler.naming import logical_id
-from compiler.spec import Function
+from compiler.access import ACTIONS, DATABASE_ENV, ENV_SUFFIX, KEY_ACTIONS
+from compiler.context import Context
+from compiler.naming import (DATA, NETWORK, QUEUES, STORAGE, camel, env_var, function_dlq_name, function_log_group,
+                             function_name, logical_id, table_name)
+from compiler.spec import Function, Spec
 
-from .alarms import alarm
-from .secure import log_group, retain
+from .parts import ARTIFACT_BUCKET, alarm, alarms_on, artifact_bucket
+from .secure import kms_key, log_group, queue, service_role, tls_only
 
-ARTIFACT_BUCKET = "ArtifactBucket"
 BOOTSTRAP = {
     "python": "def handler(event, context):\n    return {'statusCode': 200, 'body': 'bootstrap: deploy the application code'}\n",
     "nodejs": "exports.handler = async () => ({statusCode: 200, body: 'bootstrap: deploy the application code'});\n",
 }
+DAY = 86400
 
 
-@dataclass
-class Grants:
-    """What a function's triggers and users add to it: IAM statements and environment variables."""
-
-    statements: list[Statement] = field(default_factory=list)
-    environment: dict[str, Any] = field(default_factory=dict)
-
-
-def artifact_bucket() -> Parameter:
-    return Parameter(ARTIFACT_BUCKET, Type="String", AllowedPattern="^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$",
-                     Description="S3 bucket holding the Lambda code assets (filled in by archc plan)")
+def build(spec: Spec, ctx: Context) -> Iterable[Any]:
+    key = kms_key("FunctionsLogsKey", f"{ctx.prefix} function logs", log_groups=(function_log_group(ctx.prefix, "*"),))
+    yield key
+    if any(fn.code is not None for fn in spec.functions.values()):
+        yield artifact_bucket()
+    for name, fn in spec.functions.items():
+        yield from function(name, fn, ctx, key)
 
 
-def function(name: str, fn: Function, ctx: Context, logs_key: Any, grants: Grants | None = None) -> Iterable[Any]:
-    """The function and everything it owns; yields resources, then its alarms."""
-    grants = grants or Grants()
+def function(name: str, fn: Function, ctx: Context, logs_key: Any) -> Iterable[Any]:
+    """The function and everything it owns; yields resources, then its alarms and outputs."""
     base = logical_id("Fn", name)
-    fname = f"{ctx.prefix}-{name}"
-    group = log_group(f"{base}LogGroup", f"/aws/lambda/{fname}", fn.log_retention_days, logs_key)
-    dlq = retain(sqs.Queue(f"{base}DeadLetterQueue", QueueName=f"{fname}-dlq", SqsManagedSseEnabled=True,
-                           MessageRetentionPeriod=fn.dlq_retention_days * 86400))
+    fname = function_name(ctx.prefix, name)
+    group = log_group(f"{base}LogGroup", function_log_group(ctx.prefix, name), fn.log_retention_days, logs_key)
+    dlq = queue(f"{base}DeadLetterQueue", function_dlq_name(ctx.prefix, name), retention_s=fn.dlq_retention_days * DAY)
     dlq_policy = sqs.QueuePolicy(f"{base}DeadLetterQueuePolicy", Queues=[Ref(dlq)], PolicyDocument=tls_only(GetAtt(dlq, "Arn"), asqs.Action("*")))
     statements = [
         Statement(Sid="OwnLogGroup", Effect=Allow, Action=[alogs.CreateLogStream, alogs.PutLogEvents], Resource=[GetAtt(group, "Arn")]),
@@ -60,19 +53,14 @@ def function(name: str, fn: Function, ctx: Context, logs_key: Any, grants: Grant
     ]
     if fn.in_vpc:
         statements += vpc_access()
-    env: dict[str, Any] = {"ENVIRONMENT": ctx.env, **fn.environment}
-    if fn.uses_database:
-        secret, key = ctx.ref("data", "DatabaseSecretArn", ctx.spec.regions.primary), ctx.ref("data", "DatabaseKeyArn", ctx.spec.regions.primary)
-        statements += [
-            Statement(Sid="DatabaseSecret", Effect=Allow, Action=[asm.GetSecretValue, asm.DescribeSecret], Resource=[secret]),
-            Statement(Sid="DatabaseSecretKey", Effect=Allow, Action=[akms.Decrypt], Resource=[key]),
-        ]
-        env["DB_SECRET_ARN"] = secret
-    statements += grants.statements
-    env.update(grants.environment)
-    role = iam.Role(f"{base}Role", AssumeRolePolicyDocument=PolicyDocument(Version="2012-10-17", Statement=[Statement(
-        Effect=Allow, Principal=Principal("Service", "lambda.amazonaws.com"), Action=[AssumeRole])]),
-        Policies=[iam.Policy(PolicyName="least-privilege", PolicyDocument=PolicyDocument(Version="2012-10-17", Statement=statements))])
+    env: dict[str, Any] = {"ENVIRONMENT": ctx.env, **_api_environment(name, ctx.spec), **fn.environment}
+    for target, level in fn.uses.items():
+        granted, variables = connection(ctx, target, level)
+        statements += granted
+        env.update(variables)
+    statements += [Statement(Sid=sid, Effect=Allow, Action=[Action(*a.split(":", 1)) for a in p.actions], Resource=p.resources)
+                   for sid, p in fn.permissions.items()]
+    role = service_role(f"{base}Role", "lambda.amazonaws.com", statements)
 
     props: dict[str, Any] = dict(
         FunctionName=fname, Role=GetAtt(role, "Arn"), Architectures=[fn.architecture], MemorySize=fn.memory_mb,
@@ -84,8 +72,8 @@ def function(name: str, fn: Function, ctx: Context, logs_key: Any, grants: Grant
     if fn.reserved_concurrency is not None:
         props["ReservedConcurrentExecutions"] = fn.reserved_concurrency
     if fn.in_vpc:
-        props["VpcConfig"] = awslambda.VPCConfig(SubnetIds=Split(",", ctx.ref("network", "AppSubnetIds")),
-                                                 SecurityGroupIds=[ctx.ref("network", "AppSecurityGroupId")])
+        props["VpcConfig"] = awslambda.VPCConfig(SubnetIds=Split(",", ctx.ref(NETWORK, "AppSubnetIds")),
+                                                 SecurityGroupIds=[ctx.ref(NETWORK, "AppSecurityGroupId")])
     if fn.image:
         props.update(PackageType="Image", Code=awslambda.Code(ImageUri=regional_image(fn.image, ctx.region)))
     else:
@@ -93,14 +81,71 @@ def function(name: str, fn: Function, ctx: Context, logs_key: Any, grants: Grant
         if fn.bootstrap:
             props["Code"] = awslambda.Code(ZipFile=BOOTSTRAP["python" if fn.runtime.startswith("python") else "nodejs"])
         else:
-            asset = ctx.assets[name]
-            props["Code"] = awslambda.Code(S3Bucket=Ref(ARTIFACT_BUCKET), S3Key=asset.key)
+            props["Code"] = awslambda.Code(S3Bucket=Ref(ARTIFACT_BUCKET), S3Key=ctx.assets[name].key)
     lam = awslambda.Function(f"{base}Function", **props)
     yield from (group, dlq, dlq_policy, role, lam)
     if fn.url is not None:
-        yield from _url(base, fn, lam)
-    yield from function_alarms(ctx, name, fn, lam, dlq)
+        yield from _url(base, fn, lam, ctx)
+    if alarms_on(ctx):
+        yield from function_alarms(ctx, name, fn, lam, dlq)
     yield ctx.output(f"{base}Arn", GetAtt(lam, "Arn"), f"function {name}")
+    api = ctx.spec.api
+    if api is not None and api.websocket is not None and api.websocket.function == name:
+        yield ctx.output(f"{base}RoleName", Ref(role), f"role of function {name} (the WebSocket API grants it its connections)")
+
+
+def connection(ctx: Context, target: str, level: str) -> tuple[list[Statement], dict[str, Any]]:
+    """The statements and environment variables one `uses:` entry gives (compiler/access.py has the actions)."""
+    kind, _, name = target.partition(".")
+    primary = ctx.spec.regions.primary
+    sid = camel(kind[:-1] if kind != "database" else kind) + (camel(name) if name else "") + camel(level)
+    scopes: dict[str, Any]
+    key, service, env = None, None, {}
+    if kind == "buckets":
+        arn = ctx.ref(STORAGE, logical_id(name, "BucketArn"), primary)
+        scopes = {"bucket": arn, "objects": Sub("${Arn}/*", Arn=arn)}
+        if ctx.spec.buckets[name].encryption == "kms":
+            key, service = ctx.ref(STORAGE, "BucketsKeyArn", primary), "s3"
+        env[env_var(name, ENV_SUFFIX[kind])] = ctx.facts.bucket_names[name]
+    elif kind == "tables":
+        arn = ctx.ref(DATA, logical_id(name, "TableArn"), primary)
+        scopes = {"table": arn, "indexes": Sub("${Arn}/index/*", Arn=arn)}
+        key, service = ctx.ref(DATA, "TablesKeyArn", primary), "dynamodb"
+        env[env_var(name, ENV_SUFFIX[kind])] = table_name(ctx.prefix, name)
+    elif kind == "queues":
+        scopes = {"queue": ctx.ref(QUEUES, logical_id(name, "QueueArn"), primary)}
+        if ctx.spec.queues[name].encryption == "kms":
+            key, service = ctx.ref(QUEUES, "QueuesKeyArn", primary), "sqs"
+        env[env_var(name, ENV_SUFFIX[kind])] = ctx.ref(QUEUES, logical_id(name, "QueueUrl"), primary)
+    elif kind == "database":
+        secret = ctx.ref(DATA, "DatabaseSecretArn", primary)
+        scopes = {"secret": secret}
+        key, service = ctx.ref(DATA, "DatabaseKeyArn", primary), "secretsmanager"
+        env[DATABASE_ENV] = secret
+    else:  # functions: by name, so that two functions may use each other
+        scopes = {"function": Sub(f"arn:${{AWS::Partition}}:lambda:${{AWS::Region}}:${{AWS::AccountId}}:function:{function_name(ctx.prefix, name)}")}
+        env[env_var(name, ENV_SUFFIX[kind])] = function_name(ctx.prefix, name)
+    by_scope: dict[str, set[str]] = {}
+    for grant in ACTIONS[(kind, level)]:
+        by_scope.setdefault(grant.scope, set()).update(grant.actions)
+    statements = [Statement(Sid=sid + (camel(scope) if len(by_scope) > 1 else ""), Effect=Allow,
+                            Action=[Action(*a.split(":", 1)) for a in sorted(actions)], Resource=[scopes[scope]])
+                  for scope, actions in by_scope.items()]
+    if key is not None:
+        # The key is used only through the resource's own service, in its region.
+        statements.append(Statement(Sid=sid + "Key", Effect=Allow, Action=[Action(*a.split(":", 1)) for a in KEY_ACTIONS[(kind, level)]],
+                                    Resource=[key], Condition=Condition(StringEquals({"kms:ViaService": f"{service}.{primary}.amazonaws.com"}))))
+    return statements, env
+
+
+def _api_environment(name: str, spec: Spec) -> dict[str, str]:
+    """What the REST API's function is told of the API's CORS rules (it answers preflights itself)."""
+    rest = spec.api.rest if spec.api else None
+    if rest is None or rest.function != name or rest.cors is None:
+        return {}
+    c = rest.cors
+    return dict(CORS_ORIGINS=",".join(c.origins), CORS_METHODS=",".join(c.methods), CORS_HEADERS=",".join(c.headers),
+                CORS_ALLOW_CREDENTIALS=str(c.credentials).lower(), CORS_MAX_AGE=str(c.max_age_s))
 
 
 def regional_image(uri: str, region: str) -> str:
@@ -121,25 +166,22 @@ def vpc_access() -> list[Statement]:
     ]
 
 
-def tls_only(resource: Any, action: Any) -> PolicyDocument:
-    return PolicyDocument(Version="2012-10-17", Statement=[Statement(
-        Sid="DenyInsecureTransport", Effect=Deny, Principal=Principal("*"), Action=[action], Resource=[resource],
-        Condition=Condition(Bool({"aws:SecureTransport": "false"})))])
-
-
-def _url(base: str, fn: Function, lam: awslambda.Function) -> Iterable[Any]:
+def _url(base: str, fn: Function, lam: awslambda.Function, ctx: Context) -> Iterable[Any]:
     props: dict[str, Any] = dict(TargetFunctionArn=GetAtt(lam, "Arn"), AuthType=fn.url.auth, InvokeMode=fn.url.invoke_mode)
     if fn.url.cors:
         c = fn.url.cors
         props["Cors"] = awslambda.Cors(AllowOrigins=c.origins, AllowMethods=c.methods, AllowHeaders=c.headers,
                                        AllowCredentials=c.credentials, MaxAge=c.max_age_s)
-    yield awslambda.Url(f"{base}Url", **props)
+    url = awslambda.Url(f"{base}Url", **props)
+    yield url
     if fn.url.auth == "NONE":
         # A public URL needs both permissions; the second only through the URL (a waived, warned-about setting).
         yield awslambda.Permission(f"{base}UrlPublicPermission", FunctionName=Ref(lam), Action="lambda:InvokeFunctionUrl",
                                    Principal="*", FunctionUrlAuthType="NONE")
         yield awslambda.Permission(f"{base}UrlInvokePermission", FunctionName=Ref(lam), Action="lambda:InvokeFunction",
                                    Principal="*", InvokedViaFunctionUrl=True)
+    # https://<id>.lambda-url.<region>.on.aws/ -> the domain CloudFront uses as an origin
+    yield ctx.output(f"{base}UrlDomain", Select(2, Split("/", GetAtt(url, "FunctionUrl"))), "Function URL domain")
 
 
 def function_alarms(ctx: Context, name: str, fn: Function, lam: Any, dlq: Any) -> Iterable[cloudwatch.Alarm]:

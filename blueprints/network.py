@@ -9,7 +9,7 @@ from awacs.aws import Allow, Condition, PolicyDocument, Principal, Statement, St
 from awacs.sts import AssumeRole
 from troposphere import AccountId, GetAtt, GetAZs, Join, Ref, Select, Sub, Tags, ec2, iam
 
-from compiler.app import Context
+from compiler.context import Context
 from compiler.spec import Network
 from compiler.spec.network import GATEWAY_ENDPOINTS
 

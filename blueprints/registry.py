@@ -1,12 +1,13 @@
-"""The blueprints archc builds, in order, with the section each one gets and the regions it runs in."""
+"""The blueprints archc builds, in order: which part of the spec each one gets, in which regions it runs.
+A section that is not declared builds nothing."""
 
 from __future__ import annotations
 
-from compiler.app import Blueprint
-
+from compiler.context import Blueprint
+from compiler.naming import ALARMS, API, CDN_ACCESS, DATA, EDGE, FUNCTIONS, NETWORK, QUEUES, STORAGE
 from compiler.spec.regions import EDGE_REGION
 
-from . import alarms, api, database, edge, network, web
+from . import alarms, api, cdn_access, data, edge, functions, network, queues, storage
 
 
 def _every_region(spec):
@@ -15,7 +16,7 @@ def _every_region(spec):
 
 def _alarm_regions(spec):
     """Every region with alarms: the regional ones, and us-east-1 for CloudFront's."""
-    extra = (EDGE_REGION,) if spec.cdn is not None and EDGE_REGION not in spec.regions.all else ()
+    extra = (EDGE_REGION,) if spec.cdn and EDGE_REGION not in spec.regions.all else ()
     return spec.regions.all + extra
 
 
@@ -27,13 +28,18 @@ def _primary(spec):
     return (spec.regions.primary,)
 
 
+def _storage(spec):
+    return spec if spec.buckets or any(d.logging for d in spec.cdn.values()) else None
+
+
 BLUEPRINTS: tuple[Blueprint, ...] = (
-    Blueprint(alarms.CONCERN, alarms.build, lambda s: s.alarms, _alarm_regions),
-    Blueprint(network.CONCERN, network.build, lambda s: s.network, _every_region),
-    Blueprint(database.CONCERN, database.build, lambda s: s.database, _primary,
-              transform=lambda s: database.ROTATION_TRANSFORM if s.database and s.database.engine == "postgres" else None),
-    Blueprint(api.CONCERN, api.build, lambda s: s if (s.functions or s.api) else None, _every_region),
-    Blueprint(web.CONCERN, web.build, lambda s: s if s.cdn else None, _primary),
-    Blueprint(edge.CONCERN, edge.build, lambda s: s if s.cdn else None, _edge),
-    Blueprint(web.ACCESS_CONCERN, web.build_access, lambda s: s if s.cdn and len(web.names(s, "x")) > 1 else None, _primary),
+    Blueprint(ALARMS, alarms.build, lambda s: s.alarms, _alarm_regions),
+    Blueprint(NETWORK, network.build, lambda s: s.network, _every_region),
+    Blueprint(DATA, data.build, lambda s: s if (s.database or s.tables) else None, _primary, transform=data.transform),
+    Blueprint(STORAGE, storage.build, _storage, _primary),
+    Blueprint(QUEUES, queues.build, lambda s: s if s.queues else None, _primary),
+    Blueprint(FUNCTIONS, functions.build, lambda s: s if s.functions else None, _every_region),
+    Blueprint(API, api.build, lambda s: s.api if s.api and (s.api.rest or s.api.websocket) else None, _every_region),
+    Blueprint(EDGE, edge.build, lambda s: s.cdn or None, _edge),
+    Blueprint(CDN_ACCESS, cdn_access.build, lambda s: s if s.cdn else None, _every_region),
 )

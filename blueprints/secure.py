@@ -1,4 +1,4 @@
-"""Secure defaults, one small factory per service: every stateful resource is encrypted and retained."""
+"""Secure defaults, one small factory per service. Precedence: archc's requirement > the user's setting > the default."""
 
 from __future__ import annotations
 
@@ -6,22 +6,14 @@ from typing import Any
 
 from awacs import kms as akms
 from awacs import sns as asns
-from awacs.aws import Allow, Condition, Deny, PolicyDocument, Principal, Statement, StringEquals, Bool, ArnLike
-from troposphere import AccountId, GetAtt, Ref, Sub
-from troposphere import kms, logs, sns
+from awacs.aws import Allow, ArnLike, Bool, Condition, Deny, PolicyDocument, Principal, Statement, StringEquals
+from awacs.sts import AssumeRole
+from troposphere import AccountId, GetAtt, Ref, Sub, iam, kms, logs, s3, sns, sqs
 
-# Types that hold data (cfn-lint's StatefulResources; a test keeps this in step with it). Each one must
-# carry DeletionPolicy and UpdateReplacePolicy Retain or Snapshot: compile checks it.
-STATEFUL_TYPES = frozenset({
-    "AWS::Backup::BackupVault", "AWS::CloudFormation::Stack", "AWS::Cognito::UserPool", "AWS::DocDB::DBCluster",
-    "AWS::DocDB::DBInstance", "AWS::DynamoDB::GlobalTable", "AWS::DynamoDB::Table", "AWS::EC2::Volume",
-    "AWS::EFS::FileSystem", "AWS::EMR::Cluster", "AWS::ElastiCache::CacheCluster", "AWS::ElastiCache::ReplicationGroup",
-    "AWS::Elasticsearch::Domain", "AWS::FSx::FileSystem", "AWS::KMS::Key", "AWS::Kinesis::Stream", "AWS::Logs::LogGroup",
-    "AWS::Neptune::DBCluster", "AWS::Neptune::DBInstance", "AWS::OpenSearchService::Domain", "AWS::Organizations::Account",
-    "AWS::QLDB::Ledger", "AWS::RDS::DBCluster", "AWS::RDS::DBInstance", "AWS::Redshift::Cluster", "AWS::S3::Bucket",
-    "AWS::SDB::Domain", "AWS::SQS::Queue", "AWS::SecretsManager::Secret",
-})
-KEEP = ("Retain", "Snapshot", "RetainExceptOnCreate")
+from compiler.awsdata import KEEP, STATEFUL_TYPES
+
+__all__ = ["KEEP", "STATEFUL_TYPES", "retain", "kms_key", "log_group", "topic", "topic_policy", "bucket", "queue",
+           "tls_only_statement", "tls_only", "service_role"]
 
 
 def retain(resource: Any, policy: str = "Retain") -> Any:
@@ -74,31 +66,40 @@ def topic_policy(logical_id: str, topic_ref: Any, publishers: tuple[str, ...]) -
     ]))
 
 
-
-
-def bucket(logical_id: str, name: Any, *, lifecycle: list | None = None, access_logs: tuple[Any, str] | None = None,
-           acl_writes: bool = False) -> Any:
-    """Private, versioned, encrypted (SSE-S3, which CloudFront OAC and log delivery can use), retained.
+def bucket(logical_id: str, name: Any, *, versioning: bool = True, key: Any = None, lifecycle: list | None = None,
+           access_logs: tuple[Any, str] | None = None, cors: list | None = None, acl_writes: bool = False) -> s3.Bucket:
+    """Private, encrypted (SSE-S3, or SSE-KMS with `key`), retained, aborting incomplete uploads after 7 days.
     `acl_writes` keeps ACLs usable for CloudFront's standard log delivery, which writes with an ACL."""
-    from troposphere import s3
-
+    if key is None:
+        default = s3.ServerSideEncryptionByDefault(SSEAlgorithm="AES256")
+    else:
+        default = s3.ServerSideEncryptionByDefault(SSEAlgorithm="aws:kms", KMSMasterKeyID=GetAtt(key, "Arn"))
     props: dict[str, Any] = dict(
         BucketName=name,
         BucketEncryption=s3.BucketEncryption(ServerSideEncryptionConfiguration=[s3.ServerSideEncryptionRule(
-            ServerSideEncryptionByDefault=s3.ServerSideEncryptionByDefault(SSEAlgorithm="AES256"), BucketKeyEnabled=True)]),
+            ServerSideEncryptionByDefault=default, BucketKeyEnabled=True)]),
         PublicAccessBlockConfiguration=s3.PublicAccessBlockConfiguration(
             BlockPublicAcls=True, BlockPublicPolicy=True, IgnorePublicAcls=True, RestrictPublicBuckets=True),
-        VersioningConfiguration=s3.VersioningConfiguration(Status="Enabled"),
         OwnershipControls=s3.OwnershipControls(Rules=[s3.OwnershipControlsRule(
             ObjectOwnership="BucketOwnerPreferred" if acl_writes else "BucketOwnerEnforced")]),
         LifecycleConfiguration=s3.LifecycleConfiguration(Rules=[
             s3.LifecycleRule(Id="abort-incomplete-uploads", Status="Enabled",
                              AbortIncompleteMultipartUpload=s3.AbortIncompleteMultipartUpload(DaysAfterInitiation=7)),
             *(lifecycle or [])]))
+    if versioning:
+        props["VersioningConfiguration"] = s3.VersioningConfiguration(Status="Enabled")
     if access_logs is not None:
         target, prefix = access_logs
         props["LoggingConfiguration"] = s3.LoggingConfiguration(DestinationBucketName=target, LogFilePrefix=prefix)
+    if cors:
+        props["CorsConfiguration"] = s3.CorsConfiguration(CorsRules=cors)
     return retain(s3.Bucket(logical_id, **props))
+
+
+def queue(logical_id: str, name: str, *, retention_s: int, key: Any = None, **props: Any) -> sqs.Queue:
+    """Encrypted (SSE-SQS, or a customer-managed key), retained."""
+    encryption = {"SqsManagedSseEnabled": True} if key is None else {"KmsMasterKeyId": GetAtt(key, "Arn"), "KmsDataKeyReusePeriodSeconds": 300}
+    return retain(sqs.Queue(logical_id, QueueName=name, MessageRetentionPeriod=retention_s, **encryption, **props))
 
 
 def tls_only_statement(bucket_arn: Any) -> Statement:
@@ -106,3 +107,18 @@ def tls_only_statement(bucket_arn: Any) -> Statement:
 
     return Statement(Sid="DenyInsecureTransport", Effect=Deny, Principal=Principal("*"), Action=[as3.Action("*")],
                      Resource=[bucket_arn, Sub("${Arn}/*", Arn=bucket_arn)], Condition=Condition(Bool({"aws:SecureTransport": "false"})))
+
+
+def tls_only(resource: Any, action: Any, *extra: Statement) -> PolicyDocument:
+    """A resource policy refusing every request without TLS (plus any statements given)."""
+    return PolicyDocument(Version="2012-10-17", Statement=[*extra, Statement(
+        Sid="DenyInsecureTransport", Effect=Deny, Principal=Principal("*"), Action=[action], Resource=[resource],
+        Condition=Condition(Bool({"aws:SecureTransport": "false"})))])
+
+
+def service_role(logical_id: str, services: str | list[str], statements: list[Statement], **props: Any) -> iam.Role:
+    """A role only the named AWS services assume, with one inline least-privilege policy."""
+    return iam.Role(logical_id, AssumeRolePolicyDocument=PolicyDocument(Version="2012-10-17", Statement=[Statement(
+        Effect=Allow, Principal=Principal("Service", services), Action=[AssumeRole])]),
+        Policies=[iam.Policy(PolicyName="least-privilege", PolicyDocument=PolicyDocument(Version="2012-10-17", Statement=statements))],
+        **props)

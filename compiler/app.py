@@ -2,141 +2,40 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from typing import Any, Callable, Iterable
+from typing import Any, Sequence
 
-from troposphere import Export, GetStackOutput, ImportValue, Output, Parameter, Tags, Template
+from troposphere import Output, Parameter, Tags, Template
 
 from . import __version__
+from .awsdata import KEEP, MAX_OUTPUTS, MAX_PARAMETERS, MAX_RESOURCES, STATEFUL_TYPES
+from .context import App, Blueprint, Context, Edge, Stack
 from .diagnostics import Diagnostic, SpecError
-from .naming import export_name, resource_prefix, stack_name
+from .facts import Facts, derive
 from .spec import Spec
 
-MAX_RESOURCES = 500
-MAX_OUTPUTS = 200
-MAX_PARAMETERS = 200
-INLINE_BODY_LIMIT = 51_200  # bytes; a larger template is sent through S3 (TemplateURL)
-URL_BODY_LIMIT = 1_048_576  # 1 MB through TemplateURL
+__all__ = ["App", "Context", "Edge", "Stack", "compile_app", "stack_tags"]
 
 
-@dataclass(frozen=True, order=True)
-class Edge:
-    """`consumer` reads `output` of `producer`; an ImportValue inside a region, GetStackOutput across regions."""
-
-    consumer: str  # stack id: "<region>/<stack name>"
-    producer: str
-    output: str
-    kind: str  # "ImportValue" | "GetStackOutput"
-
-
-@dataclass
-class Stack:
-    name: str
-    concern: str
-    region: str
-    template: Template
-    tags: dict[str, str]
-
-    @property
-    def id(self) -> str:
-        return f"{self.region}/{self.name}"
-
-
-@dataclass
-class App:
-    app: str
-    env: str
-    stacks: dict[str, Stack]  # by stack id
-    edges: list[Edge]
-
-    def dependencies(self, stack_id: str) -> list[str]:
-        return sorted({e.producer for e in self.edges if e.consumer == stack_id})
-
-    def deploy_order(self) -> list[list[str]]:
-        """Batches of stack ids: every stack comes after all it reads from; a batch can deploy in parallel."""
-        remaining = {sid: set(self.dependencies(sid)) for sid in self.stacks}
-        batches: list[list[str]] = []
-        done: set[str] = set()
-        while remaining:
-            ready = sorted(sid for sid, deps in remaining.items() if deps <= done)
-            if not ready:
-                raise RuntimeError(f"cycle between stacks: {sorted(remaining)}")  # a blueprint bug, not a user mistake
-            batches.append(ready)
-            done.update(ready)
-            for sid in ready:
-                del remaining[sid]
-        return batches
-
-
-@dataclass
-class Context:
-    """What a blueprint may know: its spec, environment, region and stack; how to read other stacks' outputs."""
-
-    spec: Spec
-    env: str
-    region: str
-    concern: str
-    primary: bool
-    assets: dict[str, Any] = field(default_factory=dict)  # function name -> packaged code (sha256, key)
-    _edges: list[Edge] = field(default_factory=list)
-    _outputs: list[Output] = field(default_factory=list)
-
-    @property
-    def stack(self) -> str:
-        return stack_name(self.spec.app, self.env, self.concern)
-
-    @property
-    def prefix(self) -> str:
-        return resource_prefix(self.spec.app, self.env)
-
-    def stack_of(self, concern: str) -> str:
-        return stack_name(self.spec.app, self.env, concern)
-
-    def ref(self, concern: str, output: str, region: str | None = None) -> Any:
-        """Another stack's output: ImportValue in this region, GetStackOutput from another; recorded as an edge."""
-        region = region or self.region
-        producer = self.stack_of(concern)
-        same = region == self.region
-        self._edges.append(Edge(f"{self.region}/{self.stack}", f"{region}/{producer}", output,
-                                "ImportValue" if same else "GetStackOutput"))
-        if same:
-            return ImportValue(export_name(producer, output))
-        return GetStackOutput(StackName=producer, OutputName=output, Region=region)
-
-    def output(self, key: str, value: Any, description: str) -> Output:
-        """An output every other stack may read (exported under `<stack>-<key>`)."""
-        out = Output(key, Value=value, Description=description, Export=Export(export_name(self.stack, key)))
-        self._outputs.append(out)
-        return out
-
-
-@dataclass(frozen=True)
-class Blueprint:
-    concern: str
-    build: Callable[[Any, Context], Iterable[Any]]
-    section: Callable[[Spec], Any]  # the part of the spec the blueprint gets; None skips it
-    regions: Callable[[Spec], tuple[str, ...]]
-    transform: Callable[[Spec], str | None] | None = None
-
-
-def compile_app(spec: Spec, env: str, file: str = "arch.yaml", assets: dict[str, Any] | None = None) -> App:
-    """Build every stack of one environment. Pure: no files, no network, no clock."""
-    from blueprints.registry import BLUEPRINTS
-
+def compile_app(spec: Spec, env: str, registry: Sequence[Blueprint], file: str = "arch.yaml",
+                assets: dict[str, Any] | None = None, facts: Facts | None = None) -> App:
+    """Build every stack of one environment with the blueprints of `registry`. Pure: no files, no network, no clock."""
+    facts = facts or derive(spec, env)
     stacks: dict[str, Stack] = {}
     edges: list[Edge] = []
     limit_errors: list[Diagnostic] = []
-    for bp in BLUEPRINTS:
+    for bp in registry:
         section = bp.section(spec)
         if section is None:
             continue
         for region in bp.regions(spec):
-            ctx = Context(spec, env, region, bp.concern, primary=region == spec.regions.primary, assets=assets or {})
+            ctx = Context(spec, env, region, bp.concern, facts=facts, assets=assets or {})
+            objs = list(bp.build(section, ctx))
+            if not objs:
+                continue
             template = Template(Description=f"archc {__version__}: {spec.app} {env} {bp.concern} ({region})")
             transform = bp.transform(spec) if bp.transform else None
             if transform:
                 template.set_transform(transform)
-            objs = list(bp.build(section, ctx))
             outputs = [o for o in objs if isinstance(o, Output)]
             params = [o for o in objs if isinstance(o, Parameter)]
             res = [o for o in objs if not isinstance(o, (Output, Parameter))]
@@ -192,8 +91,6 @@ def _check_edges(stacks: dict[str, Stack], edges: list[Edge]) -> None:
 
 def _check_stateful(stacks: dict[str, Stack]) -> None:
     """Nothing lost: every resource that holds data keeps it on replace and on delete (a blueprint bug otherwise)."""
-    from blueprints.secure import KEEP, STATEFUL_TYPES
-
     for stack in stacks.values():
         for lid, res in stack.template.resources.items():
             if res.resource_type in STATEFUL_TYPES:

@@ -12,6 +12,7 @@ from pathlib import Path
 
 from .diagnostics import Diagnostic
 from .loader import Positions
+from .facts import Facts, edge_config
 from .spec import Spec
 
 FIXED_TIME = (1980, 1, 1, 0, 0, 0)  # the earliest time a zip can hold: no clock in the bytes
@@ -24,6 +25,7 @@ class Asset:
     function: str
     source: str  # the folder as written in the spec
     body: bytes
+    inline: bool = False  # a CloudFront Function's code goes into the template itself, not to S3
 
     @property
     def sha256(self) -> str:
@@ -62,35 +64,45 @@ def zip_folder(folder: Path, extra: dict[str, bytes] | None = None) -> bytes:
 HANDLERS_ROOT = Path(__file__).resolve().parent.parent / "handlers"  # archc's own handler code (edge)
 
 
-def package(spec: Spec, env: str, base: Path, file: str, positions: Positions,
+def package(spec: Spec, env: str, base: Path, file: str, positions: Positions, facts: Facts | None = None,
             root: Path = HANDLERS_ROOT) -> tuple[dict[str, Asset], list[Diagnostic]]:
-    """Zip every function that has a `code` folder; a missing folder is a located diagnostic."""
+    """Zip every function and edge function that has a `code` folder (a missing folder is a located diagnostic),
+    and archc's builtin edge handlers with each one's config.json."""
+    from .facts import derive
+
+    facts = facts or derive(spec, env)
     assets: dict[str, Asset] = {}
     errors: list[Diagnostic] = []
+
+    def folder_of(path: tuple, code: str) -> Path | None:
+        folder = (base / code).resolve()
+        if folder.is_dir() and any(folder.iterdir()):
+            return folder
+        mark = positions.of(path)
+        errors.append(Diagnostic(file, mark.line, mark.col, "S222", ".".join(map(str, path)),
+                                 f'no code folder "{code}" (looked in {folder}); give a folder relative to the spec'))
+        return None
+
     for name, fn in spec.functions.items():
-        if fn.code is None:
+        if fn.code is not None and (folder := folder_of(("functions", name, "code"), fn.code)):
+            assets[name] = Asset(name, fn.code, zip_folder(folder))
+    for edge in facts.edge_functions:
+        fn = spec.cdn[edge.distribution].edge_functions[edge.name]
+        if fn.builtin is not None:
+            config = (json.dumps(edge_config(spec, env, facts, edge), indent=2, sort_keys=True) + "\n").encode()
+            assets[edge.asset] = Asset(edge.asset, "handlers/edge", zip_folder(root / "edge", {"config.json": config}))
             continue
-        folder = (base / fn.code).resolve()
-        if not folder.is_dir() or not any(folder.iterdir()):
-            mark = positions.of(("functions", name, "code"))
-            errors.append(Diagnostic(file, mark.line, mark.col, "S222", f"functions.{name}.code",
-                                     f'no code folder "{fn.code}" (looked in {folder}); give a folder relative to the spec'))
+        folder = folder_of(("cdn", edge.distribution, "edge_functions", edge.name, "code"), fn.code)
+        if folder is None:
             continue
-        assets[name] = Asset(name, fn.code, zip_folder(folder))
-    edge = edge_package(spec, env, root)
-    if edge is not None:
-        assets[edge.function] = edge
+        if fn.cloudfront_function:
+            source = folder / (fn.handler.rsplit(".", 1)[0] + ".js")
+            if not source.is_file():
+                mark = positions.of(("cdn", edge.distribution, "edge_functions", edge.name, "handler"))
+                errors.append(Diagnostic(file, mark.line, mark.col, "S222", f"cdn.{edge.distribution}.edge_functions.{edge.name}.handler",
+                                         f"no {source.name} in {fn.code}: a CloudFront Function is one JavaScript file"))
+                continue
+            assets[edge.asset] = Asset(edge.asset, fn.code, source.read_bytes(), inline=True)
+        else:
+            assets[edge.asset] = Asset(edge.asset, fn.code, zip_folder(folder))
     return assets, errors
-
-
-def edge_package(spec: Spec, env: str, root: Path = HANDLERS_ROOT) -> Asset | None:
-    """The Lambda@Edge package: archc's edge handlers plus the config.json compiled from the spec."""
-    from blueprints.edge import EDGE_ASSET, code_config
-
-    if spec.cdn is None:
-        return None
-    config = code_config(spec, env)
-    if config is None:
-        return None
-    body = (json.dumps(config, indent=2, sort_keys=True) + "\n").encode()
-    return Asset(EDGE_ASSET, "handlers/edge", zip_folder(root / "edge", {"config.json": body}))

@@ -7,6 +7,7 @@ from pathlib import Path
 
 from .app import App, compile_app
 from .assets import Asset, package
+from .facts import derive
 from .diagnostics import Diagnostic, SpecError
 from .emit import prepare, write_env
 from .loader import load
@@ -45,13 +46,16 @@ def compile_spec(spec_path: Path, envs: list[str] | None) -> Compiled:
     assets: dict[str, dict[str, Asset]] = {}
     errors: list[Diagnostic] = []
     base = Path(spec_path).resolve().parent
+    from blueprints.registry import BLUEPRINTS
+
     for env, spec in validated.specs.items():
-        packaged, missing = package(spec, env, base, document.file, document.for_env(env)[1])
+        facts = derive(spec, env)
+        packaged, missing = package(spec, env, base, document.file, document.for_env(env)[1], facts)
         errors.extend(missing)
         if missing:
             continue
         try:
-            apps[env] = compile_app(spec, env, document.file, packaged)
+            apps[env] = compile_app(spec, env, BLUEPRINTS, document.file, packaged, facts)
         except SpecError as e:
             errors.extend(e.diagnostics)
         assets[env] = packaged

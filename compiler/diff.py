@@ -10,7 +10,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any, Iterable
 
-from blueprints.secure import STATEFUL_TYPES
+from .awsdata import STATEFUL_TYPES
 
 from .diagnostics import ArchcError, did_you_mean
 

@@ -11,9 +11,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from . import __version__
-from .app import INLINE_BODY_LIMIT, URL_BODY_LIMIT, App
+from .awsdata import INLINE_BODY_LIMIT, STATEFUL_TYPES, URL_BODY_LIMIT
+from .context import App
 from .diagnostics import ArchcError, Diagnostic, SpecError
-from blueprints.secure import STATEFUL_TYPES
 
 MANIFEST = "manifest.json"
 
@@ -151,9 +151,9 @@ def prepare(app: App, spec_sha256: str, deploy: dict, assets: dict | None = None
     assets = assets or {}
     man = manifest(app, artifacts, spec_sha256, deploy)
     man["assets"] = [{"function": a.function, "source": a.source, "sha256": a.sha256, "key": a.key,
-                      "bytes": len(a.body), "path": a.path} for _, a in sorted(assets.items())]
+                      "bytes": len(a.body), "path": a.path} for _, a in sorted(assets.items()) if not a.inline]
     files = {a.path: a.body for a in artifacts}
-    files.update({a.path: a.body for a in assets.values()})
+    files.update({a.path: a.body for a in assets.values() if not a.inline})
     files[MANIFEST] = dumps(man)
     return files, man
 

@@ -3,9 +3,8 @@
 Merge rule for an overlay onto the base (documented in the README):
 - mappings merge key by key, recursively;
 - lists and scalars replace the base value whole;
-- a mapping whose variant tag (a key in VARIANT_TAGS, such as `engine`) changes is replaced whole,
-  so no field of the old variant leaks into the new one;
 - `null` removes the key (a whole section) from the base.
+A spec without `environments:` has one environment, `default`.
 """
 
 from __future__ import annotations
@@ -19,9 +18,8 @@ from typing import Any
 import yaml
 
 from .diagnostics import Diagnostic, SpecError, dotted
+from .naming import DEFAULT_ENV
 
-# Keys that choose a variant of a section (the discriminators of the spec's unions).
-VARIANT_TAGS = ("engine", "mode", "source")
 OVERLAY_KEY = "environments"
 
 
@@ -81,7 +79,9 @@ class Document:
     @property
     def environments(self) -> list[str]:
         envs = self.root.value.get(OVERLAY_KEY) if isinstance(self.root.value, dict) else None
-        if envs is None or not isinstance(envs.value, dict):
+        if envs is None:
+            return [DEFAULT_ENV]
+        if not isinstance(envs.value, dict):
             return []
         return list(envs.value)
 
@@ -89,7 +89,8 @@ class Document:
         """The base with the environment's overlay merged on, as plain data plus positions."""
         base = {k: v for k, v in self.root.value.items() if k != OVERLAY_KEY}
         base_node = Node(base, self.root.mark, {k: m for k, m in (self.root.key_marks or {}).items() if k != OVERLAY_KEY})
-        overlay = self.root.value[OVERLAY_KEY].value.get(env)
+        envs = self.root.value.get(OVERLAY_KEY)
+        overlay = envs.value.get(env) if envs is not None else None
         merged = merge(base_node, overlay) if overlay is not None and overlay.value is not None else base_node
         values: dict[Path_, Mark] = {}
         keys: dict[Path_, Mark] = {}
@@ -100,9 +101,6 @@ class Document:
 def merge(base: Node, overlay: Node) -> Node:
     if not (isinstance(base.value, dict) and isinstance(overlay.value, dict)):
         return overlay
-    for tag in VARIANT_TAGS:
-        if tag in overlay.value and tag in base.value and overlay.value[tag].value != base.value[tag].value:
-            return overlay
     value = dict(base.value)
     key_marks = dict(base.key_marks or {})
     for k, v in overlay.value.items():
@@ -184,7 +182,7 @@ def load_text(text: str, file: str = "arch.yaml") -> Document:
         raise SpecError([Diagnostic(file, 1, 1, "S100", "(document)", str(e))]) from None
     if tree is None or not isinstance(tree, yaml.MappingNode):
         line = tree.start_mark.line + 1 if tree is not None else 1
-        raise SpecError([Diagnostic(file, line, 1, "S104", "(document)", "the spec must be a mapping with at least `app`, `regions` and `environments`")])
+        raise SpecError([Diagnostic(file, line, 1, "S104", "(document)", "the spec must be a mapping with at least `app` and `regions`")])
     builder = _Builder(file)
     root = builder.build(tree)
     doc = Document(file, sha, root, tuple(builder.errors))
@@ -196,8 +194,7 @@ def _check_overlays(doc: Document) -> None:
     envs = doc.root.value.get(OVERLAY_KEY)
     where = (doc.root.key_marks or {}).get(OVERLAY_KEY, Mark(1, 1))
     if envs is None:
-        raise SpecError([Diagnostic(doc.file, 1, 1, "S103", OVERLAY_KEY,
-                                    "missing `environments:`; name at least one environment, e.g. `environments: {dev: {}, prod: {}}`")])
+        return
     if not isinstance(envs.value, dict) or not envs.value:
         raise SpecError([Diagnostic(doc.file, where.line, where.col, "S104", OVERLAY_KEY,
                                     "`environments:` must map environment names to overlays, e.g. `dev: {}`")])

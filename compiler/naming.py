@@ -1,12 +1,26 @@
-"""Every name archc makes: stack names, export names, logical IDs, resource-name prefixes."""
+"""Every name archc makes: stack names and concerns, export names, logical IDs, physical resource names."""
 
 from __future__ import annotations
 
 import re
 
-from .spec.base import camel
+# Stack concerns: `{app}-{env}-{concern}` says what a stack holds.
+NETWORK = "network"
+DATA = "data"  # the Postgres database and DynamoDB tables
+STORAGE = "storage"  # S3 buckets
+QUEUES = "queues"
+FUNCTIONS = "functions"
+API = "api"  # REST and WebSocket APIs
+EDGE = "edge"  # us-east-1: distributions, certificates, WAF, Lambda@Edge
+CDN_ACCESS = "cdn-access"  # after the edge: bucket policies and Function URL permissions naming the distributions
+ALARMS = "alarms"
 
-__all__ = ["camel", "stack_name", "export_name", "logical_id", "resource_prefix"]
+DEFAULT_ENV = "default"  # the one environment of a spec without `environments:`
+
+
+def camel(name: str) -> str:
+    """`file_processor` or `image-cache` -> `FileProcessor` / `ImageCache`: user names become logical-ID parts."""
+    return "".join(part[:1].upper() + part[1:] for part in re.split(r"[-_]", name) if part)
 
 
 def stack_name(app: str, env: str, concern: str) -> str:
@@ -18,7 +32,7 @@ def export_name(stack: str, output: str) -> str:
 
 
 def logical_id(*parts: str) -> str:
-    """`<Concern><Role><Kind>`: ('data', 'orders', 'Table') -> 'DataOrdersTable'. A public promise: renaming replaces."""
+    """`<Concern><Role><Kind>`: ('Data', 'orders', 'Table') -> 'DataOrdersTable'. A public promise: renaming replaces."""
     lid = "".join(camel(p) if p[:1].islower() or "_" in p or "-" in p else p for p in parts)
     if not re.fullmatch(r"[A-Za-z0-9]{1,255}", lid):
         raise ValueError(f"not a logical ID: {lid!r}")
@@ -26,5 +40,75 @@ def logical_id(*parts: str) -> str:
 
 
 def resource_prefix(app: str, env: str) -> str:
-    """Prefix for names AWS shows people (alarm names, log groups): `fillup-prod`."""
+    """Prefix for names AWS shows people (functions, tables, queues, alarms, log groups): `fillup-prod`."""
     return f"{app}-{env}"
+
+
+def function_name(prefix: str, name: str) -> str:
+    return f"{prefix}-{name}"
+
+
+def function_log_group(prefix: str, name: str) -> str:
+    return f"/aws/lambda/{function_name(prefix, name)}"
+
+
+def function_dlq_name(prefix: str, name: str) -> str:
+    return f"{prefix}-{name}-dlq"
+
+
+def table_name(prefix: str, name: str) -> str:
+    return f"{prefix}-{name}"
+
+
+def queue_name(prefix: str, name: str) -> str:
+    return f"{prefix}-{name}"
+
+
+def queue_dlq_name(prefix: str, name: str) -> str:
+    return f"{prefix}-{name}-dlq"
+
+
+def bucket_name(app: str, env: str, name: str, region: str) -> str:
+    """Chosen by archc (S3 names are global) so that other stacks, regions and the edge code know it at compile time."""
+    return f"{app}-{env}-{name}-{region}"
+
+
+LOGS_BUCKET = "logs"  # the access-log bucket archc keeps per region when anything logs to S3
+
+
+def rest_api_name(prefix: str) -> str:
+    return f"{prefix}-rest"
+
+
+def websocket_api_name(prefix: str) -> str:
+    return f"{prefix}-ws"
+
+
+def api_log_group(prefix: str, kind: str) -> str:
+    return f"/aws/apigateway/{prefix}-{kind}"
+
+
+def db_identifier(prefix: str) -> str:
+    return f"{prefix}-db"
+
+
+def alarm_name(prefix: str, name: str) -> str:
+    return f"{prefix}-{name}"
+
+
+def alarm_topic_name(prefix: str) -> str:
+    return f"{prefix}-alarms"
+
+
+def edge_function_name(prefix: str, distribution: str, name: str) -> str:
+    return f"{prefix}-{distribution}-{name}"
+
+
+def signing_parameter(app: str, env: str) -> str:
+    """The SSM SecureString (us-east-1) holding the URL-signing key, one per environment."""
+    return f"/{app}/{env}/edge/url-signing-key"
+
+
+def env_var(name: str, kind: str) -> str:
+    """The environment variable a connection gives a function: ('uploads', 'BUCKET') -> 'UPLOADS_BUCKET'."""
+    return f"{name.upper().replace('-', '_')}_{kind}"

@@ -7,12 +7,12 @@ import re
 import types
 import typing
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any
 
 from pydantic import BaseModel, ValidationError
 
 from .diagnostics import Diagnostic, SpecError, did_you_mean, dotted, merge_envs
-from .loader import VARIANT_TAGS, Document, Positions
+from .loader import Document, Positions
 from .spec import Spec
 from .spec.base import RULES_ERROR
 
@@ -47,6 +47,10 @@ def validate(document: Document, envs: list[str] | None = None) -> Validated:
             errors[env] = found
             continue
         spec = found
+        too_long = _name_lengths(document.file, spec, env, positions)
+        if too_long:
+            errors[env] = too_long
+            continue
         specs[env] = spec
         warnings[env] = [_weakened(document.file, spec, path, why, positions) for path, why in spec.weakened()]
     if specs and not errors and len(specs) == len(document.environments):
@@ -62,7 +66,7 @@ def validate(document: Document, envs: list[str] | None = None) -> Validated:
     return Validated(document, specs, merged_warnings)
 
 
-MAX_PASSES = 4
+MAX_PASSES = 6
 
 
 def _validate_all(file: str, data: dict, positions: Positions) -> Spec | list[Diagnostic]:
@@ -79,16 +83,18 @@ def _validate_all(file: str, data: dict, positions: Positions) -> Spec | list[Di
             progress = False
             for err in e.errors():
                 is_rule = err["type"] == RULES_ERROR or _CODE.fullmatch(err["type"])
-                if attempt and not is_rule:
-                    continue  # a consequence of a value taken out, not a mistake of its own
-                found = _diagnostics(file, err, positions)
-                diagnostics.extend(d for d in found if not any(_under(d.path, r) for r in removed))
+                # In a later pass a schema error is a consequence of a value taken out, not a mistake of its own
+                # (it is taken out too, without a report); so is a rule about a value taken out or its model.
+                if not attempt or is_rule:
+                    found = _diagnostics(file, err, positions)
+                    diagnostics.extend(d for d in found if not any(_under(d.path, r) or _above(d.path, r) for r in removed))
                 # Take the offending values out so the models around them validate and their rules run too.
                 # A rule about a whole mapping (no field) leaves it in: removing it would invent new mistakes.
                 base = _clean(err["loc"])[0]
                 targets = [base + i.at for i in err["ctx"]["issues"] if i.at] if err["type"] == RULES_ERROR else [base]
                 for target in targets:
-                    gone = _remove(data, target)
+                    # A value already taken out (a missing key, in a later pass): take out what held it.
+                    gone = _remove(data, target) or (attempt and not is_rule and _remove(data, target[:-1]))
                     if gone:
                         removed.append(gone)
                         progress = True
@@ -99,9 +105,28 @@ def _validate_all(file: str, data: dict, positions: Positions) -> Spec | list[Di
     return sorted(set(diagnostics))
 
 
+def _name_lengths(file: str, spec: Spec, env: str, positions: Positions) -> list[Diagnostic]:
+    """S3 bucket names (archc builds them from app, environment, name and region) must fit 63 characters."""
+    from .naming import bucket_name
+
+    out = []
+    for name in spec.buckets:
+        longest = max((bucket_name(spec.app, env, name, r) for r in spec.regions.all), key=len)
+        if len(longest) > 63:
+            mark = positions.of(("buckets", name), key=True)
+            out.append(Diagnostic(file, mark.line, mark.col, "S209", f"buckets.{name}",
+                                  f'the S3 name "{longest}" is {len(longest)} characters; S3 allows 63: shorten the bucket name'))
+    return out
+
+
 def _under(shown: str, path: tuple) -> bool:
     prefix = dotted(path)
     return shown == prefix or shown.startswith(prefix + ".") or shown.startswith(prefix + "[")
+
+
+def _above(shown: str, path: tuple) -> bool:
+    full = dotted(path)
+    return full.startswith(shown + ".") or full.startswith(shown + "[")
 
 
 def _remove(data: Any, path: tuple) -> tuple | None:
@@ -170,13 +195,6 @@ def _diagnostics(file: str, err: dict[str, Any], positions: Positions) -> list[D
     mark = positions.of(path)
     if kind == "missing":
         return [Diagnostic(file, mark.line, mark.col, "S103", dotted(path), f'missing required key "{path[-1]}"')]
-    if kind == "union_tag_invalid":
-        tags = re.findall(r"'([^']*)'", str(ctx.get("expected_tags", "")))
-        return [Diagnostic(file, mark.line, mark.col, "S108", dotted(path + (ctx["discriminator"].strip("'"),)),
-                           f'unknown variant "{ctx["tag"]}"{did_you_mean(str(ctx["tag"]), tags)}; use one of {", ".join(tags)}')]
-    if kind == "union_tag_not_found":
-        return [Diagnostic(file, mark.line, mark.col, "S103", dotted(path),
-                           f'missing {ctx["discriminator"]}: say which variant this section is')]
     if _CODE.fullmatch(kind):
         return [Diagnostic(file, mark.line, mark.col, kind, dotted(path), err["msg"])]
     if kind in ("literal_error", "enum"):
@@ -216,7 +234,7 @@ def _clean(loc: tuple) -> tuple[tuple, set[str] | None]:
                 tp = choices[0]
                 continue
             seg = items.pop(0)
-            tp = next((c for c in choices if _tag_of(_unwrap(c)) == seg or getattr(_unwrap(c), "__name__", None) == seg), choices[0])
+            tp = next((c for c in choices if getattr(_unwrap(c), "__name__", None) == seg), choices[0])
             continue
         seg = items.pop(0)
         if seg == "[key]":
@@ -240,12 +258,3 @@ def _clean(loc: tuple) -> tuple[tuple, set[str] | None]:
             tp = Any
     path.extend(s for s in items if s != "[key]")
     return tuple(path), allowed
-
-
-def _tag_of(model: Any) -> Any:
-    if isinstance(model, type) and issubclass(model, BaseModel):
-        for name in VARIANT_TAGS:
-            field = model.model_fields.get(name)
-            if field is not None and typing.get_origin(field.annotation) is Literal:
-                return typing.get_args(field.annotation)[0]
-    return None

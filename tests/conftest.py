@@ -46,3 +46,42 @@ def resources(template: dict, kind: str) -> dict[str, dict]:
 
 def props(template: dict, logical_id: str) -> dict:
     return template["Resources"][logical_id].get("Properties", {})
+
+
+def make_spec(text: str, env: str | None = None):
+    """A validated Spec from YAML text (the first environment, or the one named)."""
+    from compiler.loader import load_text
+    from compiler.validate import validate
+
+    specs = validate(load_text(text)).specs
+    return specs[env or next(iter(specs))]
+
+
+def build_app(spec, env: str = "prod", base: Path = ROOT, root: Path | None = None):
+    """Compile a Spec object the way `archc compile` does: facts, code packages, every blueprint."""
+    from blueprints.registry import BLUEPRINTS
+    from compiler.app import compile_app
+    from compiler.assets import HANDLERS_ROOT, package
+    from compiler.facts import derive
+    from compiler.loader import Positions
+
+    facts = derive(spec, env)
+    assets, errors = package(spec, env, base, "arch.yaml", Positions({}, {}), facts, root=root or HANDLERS_ROOT)
+    assert not errors, errors
+    return compile_app(spec, env, BLUEPRINTS, assets=assets, facts=facts), assets
+
+
+def shipped_spec(env: str = "prod"):
+    from compiler.loader import load
+    from compiler.validate import validate
+
+    return validate(load(SHIPPED)).specs[env]
+
+
+def with_updates(model, path: str, value):
+    """A copy of a frozen pydantic model with the field at dotted `path` replaced (dict keys work too)."""
+    head, _, rest = path.partition(".")
+    if isinstance(model, dict):
+        return {**model, head: with_updates(model[head], rest, value) if rest else value}
+    current = getattr(model, head)
+    return model.model_copy(update={head: with_updates(current, rest, value) if rest else value})

@@ -112,7 +112,7 @@ def test_stack_over_the_resource_and_output_limits_is_a_compile_error(tmp_path):
     tables = "".join(f"    t{i}: {{partition_key: {{name: id}}}}\n" for i in range(500))
     spec = tmp_path / "arch.yaml"
     spec.write_text("app: big\nregions: {primary: eu-west-1}\nenvironments: {dev: {}}\nalarms: {email: [ops@example.com]}\n"
-                    "database:\n  engine: dynamodb\n  tables:\n" + tables)
+                    "tables:\n" + tables)
     r = run("compile", "--spec", str(spec), "--out", str(tmp_path / "out"))
     assert r.returncode == 2 and "C401" in r.stderr and "C402" in r.stderr and "Traceback" not in r.stderr
     assert not (tmp_path / "out").exists()

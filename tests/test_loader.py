@@ -11,7 +11,8 @@ regions: {primary: eu-west-1}
 environments:
   dev:
     network: {azs: 2, endpoints: [s3]}
-    database: {engine: dynamodb, tables: {items: {partition_key: {name: id}}}}
+    database: null
+    tables: {items: {partition_key: {name: id}}}
   prod:
     alarms: null
     network: {flow_logs: {retention_days: 365}}
@@ -20,7 +21,6 @@ network:
   endpoints: [s3, ecr.api]
   flow_logs: {retention_days: 90, traffic: ALL}
 database:
-  engine: postgres
   version: "16.9"
   multi_az: true
 alarms: {email: [ops@example.com]}
@@ -39,10 +39,10 @@ def test_nested_mapping_merges_key_by_key():
     assert data["network"]["flow_logs"] == {"retention_days": 365, "traffic": "ALL"}
 
 
-def test_changed_variant_tag_replaces_the_section_whole():
+def test_an_overlay_may_remove_one_section_and_add_another():
     data, _ = load_text(BASE).for_env("dev")
-    assert data["database"] == {"engine": "dynamodb", "tables": {"items": {"partition_key": {"name": "id"}}}}
-    assert "multi_az" not in data["database"]
+    assert "database" not in data
+    assert data["tables"] == {"items": {"partition_key": {"name": "id"}}}
 
 
 def test_null_removes_a_section():
@@ -54,9 +54,9 @@ def test_null_removes_a_section():
 def test_positions_follow_the_overlay():
     _, pos = load_text(BASE).for_env("dev")
     assert pos.of(("network", "azs")).line == 5
-    assert pos.of(("network", "cidr")).line == 11
-    assert pos.of(("database", "engine")).line == 6
-    assert pos.of(("network", "flow_logs", "traffic"), key=True).line == 13
+    assert pos.of(("network", "cidr")).line == 12
+    assert pos.of(("tables", "items", "partition_key")).line == 7
+    assert pos.of(("network", "flow_logs", "traffic"), key=True).line == 14
 
 
 def test_duplicate_keys_are_refused_naming_both_lines_with_the_other_mistakes():
@@ -84,10 +84,11 @@ def test_yaml_syntax_error_is_located():
     assert d.code == "S100" and d.line >= 2
 
 
-def test_environments_are_required():
-    with pytest.raises(SpecError) as e:
-        load_text("app: a\nregions: {primary: eu-west-1}\n")
-    assert [d.code for d in e.value.diagnostics] == ["S103"]
+def test_without_environments_there_is_one_named_default():
+    doc = load_text("app: a\nregions: {primary: eu-west-1}\n")
+    assert doc.environments == ["default"]
+    data, _ = doc.for_env("default")
+    assert data == {"app": "a", "regions": {"primary": "eu-west-1"}}
 
 
 def test_environment_names_must_fit_resource_names():

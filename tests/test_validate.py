@@ -61,9 +61,9 @@ def test_weakened_default_warns_with_its_line_and_waiver():
 
 def test_unwaived_weakening_asks_for_a_reason():
     doc = load_text("app: shop\nregions: {primary: eu-west-1}\nenvironments: {dev: {}}\n"
-                    "database: {engine: dynamodb, deletion_protection: false, tables: {t: {partition_key: {name: id}}}}\n")
+                    "tables: {t: {deletion_protection: false, partition_key: {name: id}}}\n")
     result = validate(doc)
-    [w] = [w for w in result.warnings if w.path == "database.deletion_protection"]
+    [w] = [w for w in result.warnings if w.path == "tables.t.deletion_protection"]
     assert "waivers" in w.message and w.line == 4
 
 
@@ -76,7 +76,7 @@ def test_unknown_environment_is_refused():
 
 def test_a_mistyped_waiver_suggests_the_path_and_is_reported_once():
     doc = load_text("app: shop\nregions: {primary: eu-west-1}\nenvironments: {dev: {database: {deletion_protection: false}}, prod: {}}\n"
-                    "database: {engine: postgres, version: \"16.9\"}\nalarms: {email: [ops@example.com]}\n"
+                    "network: {}\ndatabase: {version: \"16.9\"}\nalarms: {email: [ops@example.com]}\n"
                     "waivers: {database.deletion_protectoin: dev is disposable}\n")
     with pytest.raises(SpecError) as e:
         validate(doc)

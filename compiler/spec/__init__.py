@@ -1,4 +1,4 @@
-"""The arch.yaml models: the top level (app, regions, tags) and one module per section."""
+"""The arch.yaml models: the top level (app, regions, tags) and one module per section. Every section is optional."""
 
 from __future__ import annotations
 
@@ -10,12 +10,16 @@ from pydantic_core import PydanticCustomError
 
 from .alarms import Alarms
 from .api import REST_MAX_TIMEOUT_S, Api
-from .cdn import Cdn
-from .base import Issue, StrictModel, camel, raise_issues
-from .database import Database, DynamoDB, Postgres
-from .functions import Function, FunctionName
+from ..naming import DEFAULT_ENV
+from .base import Issue, Name, StrictModel, raise_issues
+from .cdn import Distribution
+from .database import Database, Postgres
+from .functions import ACCESS_LEVELS, Function
 from .network import Network
+from .queues import Queue
 from .regions import REGIONS
+from .storage import Bucket, BucketName, Logs
+from .tables import Table
 
 # Tags archc writes itself on every stack and resource.
 RESERVED_TAGS = ("Environment", "Application", "Component")
@@ -46,7 +50,7 @@ class Regions(StrictModel):
 
 
 class Deploy(StrictModel):
-    """How `archc deploy` protects the stacks of this environment."""
+    """How `archc deploy` protects the stacks of this environment (deploy-time settings: not in the templates)."""
 
     termination_protection: bool | None = Field(None, description="default: on for an environment named prod")
     rollback_alarms: bool = Field(True, description="use the stack's alarms (up to 5) as rollback triggers")
@@ -62,12 +66,17 @@ class Spec(StrictModel):
     tags: dict[str, str] = Field(default_factory=dict, description="extra tags on every stack and resource")
     waivers: dict[str, Annotated[str, Field(min_length=3)]] = Field(
         default_factory=dict, description="weakened secure defaults, by spec path, each with the written reason it is acceptable")
-    network: Network = Network()
+    network: Network | None = Field(None, description="a VPC (built only when declared)")
     database: Database | None = None
-    functions: dict[FunctionName, Function] = Field(default_factory=dict)
+    buckets: dict[BucketName, Bucket] = Field(default_factory=dict)
+    tables: dict[Name, Table] = Field(default_factory=dict)
+    queues: dict[Name, Queue] = Field(default_factory=dict)
+    functions: dict[Name, Function] = Field(default_factory=dict)
     api: Api | None = None
-    cdn: Cdn | None = None
-    alarms: Alarms = Alarms()
+    cdn: dict[Annotated[str, Field(pattern=r"^[a-z][a-z0-9-]{0,19}$")], Distribution] = Field(
+        default_factory=dict, description="distribution name -> CloudFront distribution")
+    logs: Logs = Field(Logs(), description="the log bucket archc keeps where something logs to S3")
+    alarms: Alarms | None = Field(None, description="an alarm topic per region and the alarms of every part (built only when declared)")
     deploy: Deploy = Deploy()
 
     @field_validator("app")
@@ -92,6 +101,10 @@ class Spec(StrictModel):
     @model_validator(mode="after")
     def _references(self):
         """Rules across sections: what one section names must exist in another and fit its limits."""
+        raise_issues(self._api_issues() + self._network_issues() + self._uses_issues() + self._cdn_issues() + self._name_issues())
+        return self
+
+    def _api_issues(self) -> list[Issue]:
         from ..diagnostics import did_you_mean
 
         issues = []
@@ -105,39 +118,121 @@ class Spec(StrictModel):
             elif section == "rest" and fn.timeout_s > REST_MAX_TIMEOUT_S:
                 issues.append(Issue("S217", ("functions", api.function, "timeout_s"),
                                     f"{fn.timeout_s} s behind the REST API, which stops waiting after {REST_MAX_TIMEOUT_S} s; use at most {REST_MAX_TIMEOUT_S}"))
-        for name, fn in self.functions.items():
-            if fn.uses_database and not isinstance(self.database, Postgres):
-                issues.append(Issue("S224", ("functions", name, "uses_database"), "uses_database needs `database: {engine: postgres}`"))
-        if self.cdn is not None:
-            rest = self.api.rest if self.api else None
-            if rest is None:
-                issues.append(Issue("S225", ("cdn",), "the CDN fronts the REST API: add `api: {rest: ...}`"))
-            elif not all(path == self.cdn.api_path or path.startswith(self.cdn.api_path + "/") for _, path in rest.methods):
-                issues.append(Issue("S225", ("api", "rest", "routes"),
-                                    f"behind the CDN every REST route lives under {self.cdn.api_path} (e.g. \"GET {self.cdn.api_path}/health\")"))
-        net = self.network
-        if isinstance(self.database, Postgres) and net.nat_gateways == 0 and "secretsmanager" not in net.endpoints:
+        return issues
+
+    def _network_issues(self) -> list[Issue]:
+        issues = []
+        if self.network is None:
+            for name, fn in self.functions.items():
+                if fn.in_vpc:
+                    issues.append(Issue("S226", ("functions", name, "in_vpc"), "in_vpc needs a VPC: declare `network:` (or remove in_vpc)"))
+            if self.database is not None:
+                issues.append(Issue("S226", ("database",), "the database lives in the VPC's private data subnets: declare `network:`"))
+        elif self.database is not None and self.network.nat_gateways == 0 and "secretsmanager" not in self.network.endpoints:
             issues.append(Issue("S214", ("network", "endpoints"),
                                 "the database's rotation function needs Secrets Manager: add the secretsmanager endpoint or a NAT gateway"))
-        raise_issues(issues)
-        return self
+        return issues
+
+    def _uses_issues(self) -> list[Issue]:
+        from ..diagnostics import did_you_mean
+
+        issues = []
+        for name, fn in self.functions.items():
+            for target, level in fn.uses.items():
+                at = ("functions", name, "uses", target)
+                kind, _, item = target.partition(".")
+                if kind not in ACCESS_LEVELS or (kind == "database") != (item == ""):
+                    issues.append(Issue("S242", at, f'"{target}" is not a resource: write KIND.NAME with KIND one of buckets, tables, queues, '
+                                        'functions, or "database"'))
+                    continue
+                if kind == "database":
+                    if self.database is None:
+                        issues.append(Issue("S224", at, "the spec has no `database:`"))
+                else:
+                    names = getattr(self, kind)
+                    if item not in names:
+                        issues.append(Issue("S242", at, f'no {kind[:-1]} "{item}" under {kind}:{did_you_mean(item, names)}'))
+                    elif kind == "functions" and item == name:
+                        issues.append(Issue("S242", at, "a function does not need a connection to itself"))
+                if level not in ACCESS_LEVELS[kind]:
+                    issues.append(Issue("S243", at, f'"{level}" is not an access level for {kind}; use one of {", ".join(ACCESS_LEVELS[kind])}'))
+        return issues
+
+    def _cdn_issues(self) -> list[Issue]:
+        from ..diagnostics import did_you_mean
+
+        issues = []
+        for dname, dist in self.cdn.items():
+            for oname, origin in dist.origins.items():
+                at = ("cdn", dname, "origins", oname)
+                if origin.bucket is not None and origin.bucket not in self.buckets:
+                    issues.append(Issue("S239", at + ("bucket",), f'no bucket "{origin.bucket}" under buckets:{did_you_mean(origin.bucket, self.buckets)}'))
+                if origin.api is not None and (self.api is None or self.api.rest is None):
+                    issues.append(Issue("S239", at + ("api",), "the spec has no REST API: declare `api: {rest: ...}`"))
+                if origin.function_url is not None:
+                    fn = self.functions.get(origin.function_url)
+                    if fn is None:
+                        issues.append(Issue("S239", at + ("function_url",),
+                                            f'no function "{origin.function_url}" under functions:{did_you_mean(origin.function_url, self.functions)}'))
+                    elif fn.url is None:
+                        issues.append(Issue("S239", at + ("function_url",), f'functions.{origin.function_url} has no `url:`'))
+                    elif fn.url.auth != "AWS_IAM":
+                        issues.append(Issue("S239", at + ("function_url",),
+                                            f"CloudFront signs requests to a function URL with origin access control: set functions.{origin.function_url}.url.auth to AWS_IAM"))
+                if origin.failover is not None and origin.failover.region == "dr" and self.regions.dr is None:
+                    issues.append(Issue("S226", at + ("failover", "region"), "failing over to the DR region needs `regions: {dr: ...}`"))
+        return issues
+
+    def _name_issues(self) -> list[Issue]:
+        from ..naming import LOGS_BUCKET, camel
+
+        issues = []
+        if LOGS_BUCKET in self.buckets:
+            issues.append(Issue("S209", ("buckets", LOGS_BUCKET), f'"{LOGS_BUCKET}" is the log bucket archc keeps itself; choose another name'))
+        for name in self.queues:
+            if name in self.functions:
+                issues.append(Issue("S209", ("queues", name), f'"{name}" is also a function, whose dead-letter queue shares SQS names with this queue'))
+        for kind in ("buckets", "tables", "queues", "functions"):
+            seen: dict[str, str] = {}
+            for name in getattr(self, kind):
+                other = seen.setdefault(camel(name), name)
+                if other != name:
+                    issues.append(Issue("S209", (kind, name), f'"{name}" and "{other}" give the same logical ID; rename one'))
+        return issues
 
     def weakened(self) -> Iterator[tuple[str, str]]:
         """Every secure default this spec turns off, by spec path, with what it costs."""
-        db = self.database
-        if isinstance(db, (Postgres, DynamoDB)) and not db.deletion_protection:
+        if self.database is not None and not self.database.deletion_protection:
             yield "database.deletion_protection", "deletion protection is off: a stack update or delete can drop the database"
-        if isinstance(db, DynamoDB) and not db.point_in_time_recovery:
-            yield "database.point_in_time_recovery", "point-in-time recovery is off: a bad write cannot be undone"
+        for name, t in self.tables.items():
+            if not t.deletion_protection:
+                yield f"tables.{name}.deletion_protection", "deletion protection is off: a stack update or delete can drop the table"
+            if not t.point_in_time_recovery:
+                yield f"tables.{name}.point_in_time_recovery", "point-in-time recovery is off: a bad write cannot be undone"
+        for name, b in self.buckets.items():
+            if not b.versioning:
+                yield f"buckets.{name}.versioning", "versioning is off: an overwritten or deleted object cannot be recovered"
+            if not b.access_logs:
+                yield f"buckets.{name}.access_logs", "no server access logs: requests to the bucket leave no trace"
+        for name, q in self.queues.items():
+            if q.dead_letter is None:
+                yield f"queues.{name}.dead_letter", "no dead-letter queue: a message that keeps failing is dropped after the retention period"
         for name, fn in self.functions.items():
             if fn.url is not None and fn.url.auth == "NONE":
                 yield f"functions.{name}.url.auth", "the function URL is public: anyone on the internet can invoke it"
-        if not self.alarms.email:
+            for sid, p in fn.permissions.items():
+                if any("*" in a for a in p.actions + p.resources):
+                    yield f"functions.{name}.permissions.{sid}", "a raw IAM statement with a wildcard grants more than the function may need"
+        for name, d in self.cdn.items():
+            if not d.waf.enabled:
+                yield f"cdn.{name}.waf.enabled", "no web application firewall in front of the distribution"
+            if not d.logging:
+                yield f"cdn.{name}.logging", "no access logs: requests to the distribution leave no trace"
+        watched = self.functions or self.database is not None or self.cdn or self.api is not None
+        if self.alarms is None and watched:
+            yield "alarms", "no `alarms:` section: failures of the functions, APIs, database and CDN raise no alarm"
+        elif self.alarms is not None and not self.alarms.email:
             yield "alarms.email", "no one is subscribed to the alarm topic: alarms fire unseen"
-        if self.cdn is not None and not self.cdn.waf.enabled:
-            yield "cdn.waf.enabled", "no web application firewall in front of the distribution"
-        if self.cdn is not None and self.cdn.images is not None and not self.cdn.images.signed_urls:
-            yield "cdn.images.signed_urls", "images are served to anyone without a signed URL"
 
 
 def spec_json_schema() -> dict[str, Any]:
@@ -148,13 +243,14 @@ def spec_json_schema() -> dict[str, Any]:
     schema["properties"]["environments"] = {
         "type": "object",
         "description": "environment name -> overlay merged onto the base before validation "
-                       "(mappings merge, lists and scalars replace, a changed variant tag replaces the section, null removes it)",
+                       "(mappings merge, lists and scalars replace, null removes); without it the spec has one environment, "
+                       f'"{DEFAULT_ENV}"',
         "additionalProperties": {"type": ["object", "null"]},
         "propertyNames": {"pattern": "^[a-z][a-z0-9]{0,9}$"},
         "minProperties": 1,
     }
-    schema["required"] = sorted(set(schema.get("required", [])) | {"environments"})
     return schema
 
 
-__all__ = ["Cdn", "Api", "Deploy", "Alarms", "Database", "DynamoDB", "Function", "Network", "Postgres", "Regions", "Spec", "camel", "spec_json_schema"]
+__all__ = ["Alarms", "Api", "Bucket", "Database", "Deploy", "Distribution", "Function", "Network", "Postgres", "Queue",
+           "Regions", "Spec", "Table", "spec_json_schema"]

@@ -64,7 +64,6 @@ class WebSocket(StrictModel):
     route_selection: str = Field("$request.body.action", pattern=r"^\$request\.body\.[A-Za-z_][A-Za-z0-9_.]*$")
     throttle: Throttle = Throttle(rate=500, burst=1000)
     access_log_retention_days: int = 14
-    connections_table: bool = Field(True, description="a DynamoDB table for connection ids, granted to the function")
 
     @model_validator(mode="after")
     def _rules(self):

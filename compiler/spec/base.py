@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Iterable
+from typing import Annotated, Iterable
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field
 from pydantic_core import PydanticCustomError
 
 RULES_ERROR = "archc_rules"
+
+# A user name for a resource: it becomes part of AWS names and logical IDs (hyphens and underscores both camel-case).
+Name = Annotated[str, Field(pattern=r"^[a-z][a-z0-9_-]{0,29}$")]
 
 
 class StrictModel(BaseModel):
@@ -29,8 +32,3 @@ def raise_issues(issues: Iterable[Issue]) -> None:
     issues = tuple(issues)
     if issues:
         raise PydanticCustomError(RULES_ERROR, "{count} rule(s) broken", {"count": len(issues), "issues": issues})
-
-
-def camel(name: str) -> str:
-    """`file_processor` -> `FileProcessor`: user-given names become logical-ID parts."""
-    return "".join(part[:1].upper() + part[1:] for part in name.replace("-", "_").split("_") if part)

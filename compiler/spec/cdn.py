@@ -1,100 +1,146 @@
-"""The `cdn:` section: CloudFront with the site, the API (with regional failover), images (S3 first or API only),
-Lambda@Edge, WAF, certificate and DNS; the edge resources live in us-east-1."""
+"""The `cdn:` section: named CloudFront distributions, each a set of typed origins and path behaviors, with edge
+functions per event, WAF, certificate and DNS (the edge resources live in us-east-1)."""
 
 from __future__ import annotations
 
 import re
-from typing import Literal
+from typing import Annotated, Literal
 
 from pydantic import Field, model_validator
 
-from .base import Issue, StrictModel, raise_issues
-from .regions import EDGE_REGION, retention_issues
+from .base import Issue, Name, StrictModel, raise_issues
 
 SAFE_METHODS = ("GET", "HEAD", "OPTIONS")
-EDGE_RUNTIMES = ("python3.12", "python3.13")
+EDGE_RUNTIMES = ("python3.12", "python3.13", "nodejs22.x")
+CLOUDFRONT_FUNCTION_RUNTIME = "cloudfront-js-2.0"
 VIEWER_LIMITS = (128, 5)  # MB, seconds (aws-facts.md section 2)
 ORIGIN_LIMITS = (10240, 30)
+EVENTS = ("viewer-request", "origin-request", "origin-response", "viewer-response")
+# CloudFront Functions run only on viewer events.
+VIEWER_EVENTS = ("viewer-request", "viewer-response")
+# Builtins are archc's own Lambda@Edge handlers (handlers/edge), configured from the behavior they sit on.
+BUILTINS = {"signed_urls": "viewer-request", "fetch_on_miss": "origin-response"}
+DEFAULT_FAILOVER_CODES = (500, 502, 503, 504)
+# S3 behind OAC answers 403 for a missing object (aws-facts.md section 3): a bucket origin fails over on 403 and 404 too.
+BUCKET_FAILOVER_CODES = (403, 404, 500, 502, 503, 504)
+FAILOVER_CODES = (400, 403, 404, 416, 500, 502, 503, 504)
 _DOMAIN = re.compile(r"(?=.{4,253}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}")
-_PREFIX = re.compile(r"/[A-Za-z0-9._-]+(/[A-Za-z0-9._-]+)*")
+_PATTERN = re.compile(r"/[A-Za-z0-9._~*{}/-]*|default")
+_ORIGIN_PATH = re.compile(r"(/[A-Za-z0-9._-]+)*")
+
+
+class Failover(StrictModel):
+    """The twin an origin fails over to: another origin of this distribution, or the same origin in the DR region."""
+
+    origin: str | None = Field(None, description="another origin of this distribution")
+    region: Literal["dr"] | None = Field(None, description="the same API or function URL in the DR region")
+    on: list[Literal[400, 403, 404, 416, 500, 502, 503, 504]] | None = Field(
+        None, description="status codes that fail over (default 500, 502, 503, 504; a bucket adds 403 and 404)")
+
+    @model_validator(mode="after")
+    def _rules(self):
+        issues = []
+        if (self.origin is None) == (self.region is None):
+            issues.append(Issue("S231", (), "give exactly one of `origin` (another origin) or `region: dr`"))
+        if self.on is not None and (not self.on or len(set(self.on)) != len(self.on)):
+            issues.append(Issue("S231", ("on",), "list each status code once, at least one"))
+        raise_issues(issues)
+        return self
+
+
+class Origin(StrictModel):
+    bucket: str | None = Field(None, description="a bucket under buckets:, read through origin access control")
+    api: Literal["rest"] | None = Field(None, description="the REST API (its stage)")
+    function_url: str | None = Field(None, description="a function's URL (functions.NAME.url), signed by origin access control")
+    http: str | None = Field(None, description="any HTTPS server by domain name")
+    path: str = Field("", description="origin path prepended to every request, e.g. /processed")
+    failover: Failover | None = None
+
+    @model_validator(mode="after")
+    def _rules(self):
+        issues = []
+        if sum(x is not None for x in (self.bucket, self.api, self.function_url, self.http)) != 1:
+            issues.append(Issue("S236", (), "give exactly one of bucket, api, function_url or http"))
+        if not _ORIGIN_PATH.fullmatch(self.path):
+            issues.append(Issue("S107", ("path",), 'write an origin path such as "/processed" (no trailing slash), or leave it out'))
+        if self.http is not None and not _DOMAIN.fullmatch(self.http):
+            issues.append(Issue("S107", ("http",), f'"{self.http}" is not a domain name'))
+        if self.failover is not None and self.failover.region == "dr" and (self.bucket is not None or self.http is not None):
+            issues.append(Issue("S231", ("failover", "region"), "only an API or a function URL has a DR-region copy; "
+                                "fail over to another origin instead"))
+        raise_issues(issues)
+        return self
+
+    @property
+    def kind(self) -> str:
+        return next(k for k in ("bucket", "api", "function_url", "http") if getattr(self, k) is not None)
+
+    @property
+    def failover_codes(self) -> tuple[int, ...]:
+        if self.failover.on is not None:
+            return tuple(self.failover.on)
+        return BUCKET_FAILOVER_CODES if self.kind == "bucket" else DEFAULT_FAILOVER_CODES
+
+
+class Behavior(StrictModel):
+    origin: str = Field(description="an origin of this distribution")
+    methods: Literal["read", "read-options", "all"] = Field(
+        "read", description="read: GET, HEAD; read-options: also OPTIONS; all: also POST, PUT, PATCH, DELETE")
+    cache: Literal["disabled", "optimized", "immutable"] | None = Field(
+        None, description="disabled (APIs, HTML), optimized (CloudFront's default TTLs), immutable (one year); "
+                          "default: optimized for buckets, disabled otherwise")
+    failover: bool = Field(True, description="false: send this path to the primary origin alone (writes cannot go to an origin group)")
+    edge: dict[Literal["viewer-request", "origin-request", "origin-response", "viewer-response"], str] = Field(
+        default_factory=dict, description="event -> a function under edge_functions")
 
 
 class EdgeFunction(StrictModel):
-    """One Lambda@Edge function. The settings Lambda@Edge refuses are here only to be refused with a reason."""
+    """A Lambda@Edge function (Python or Node.js, your code or an archc builtin) or a CloudFront Function."""
 
-    memory_mb: int = 128
-    timeout_s: int = 5
-    architecture: Literal["x86_64", "arm64"] = "x86_64"
-    environment: dict[str, str] = Field(default_factory=dict)
-    in_vpc: bool = False
-    dead_letter_queue: bool = False
-    tracing: bool = False
-
-
-class Edge(StrictModel):
-    runtime: Literal["python3.12", "python3.13"] = "python3.13"
-    region: str = Field(EDGE_REGION, description="must be us-east-1: CloudFront takes edge functions, certificates and CLOUDFRONT-scope WAF only from there")
-    viewer_request: EdgeFunction = EdgeFunction()
-    origin_request: EdgeFunction = EdgeFunction(memory_mb=128, timeout_s=5)
-    origin_response: EdgeFunction = EdgeFunction(memory_mb=256, timeout_s=30)
-
-    @model_validator(mode="after")
-    def _rules(self):
-        issues = []
-        if self.region != EDGE_REGION:
-            issues.append(Issue("S232", ("region",), f"Lambda@Edge functions, the CLOUDFRONT-scope web ACL and the certificate must be in {EDGE_REGION}"))
-        for event, limits in (("viewer_request", VIEWER_LIMITS), ("origin_request", ORIGIN_LIMITS), ("origin_response", ORIGIN_LIMITS)):
-            fn: EdgeFunction = getattr(self, event)
-            for field, bad, why in (("environment", bool(fn.environment), "environment variables"), ("in_vpc", fn.in_vpc, "a VPC"),
-                                    ("architecture", fn.architecture == "arm64", "arm64"), ("dead_letter_queue", fn.dead_letter_queue, "a dead-letter queue"),
-                                    ("tracing", fn.tracing, "X-Ray tracing")):
-                if bad:
-                    issues.append(Issue("S233", (event, field), f"Lambda@Edge does not support {why}; configuration is baked into the code package"))
-            if not 128 <= fn.memory_mb <= limits[0] or not 1 <= fn.timeout_s <= limits[1]:
-                kind = "viewer" if event.startswith("viewer") else "origin"
-                issues.append(Issue("S234", (event, "memory_mb" if fn.memory_mb > limits[0] or fn.memory_mb < 128 else "timeout_s"),
-                                    f"{kind} functions are limited to {limits[0]} MB and {limits[1]} s at the edge"))
-        raise_issues(issues)
-        return self
-
-
-class Site(StrictModel):
-    spa: bool = Field(True, description="single-page app: unknown paths answer /index.html")
-    spa_routing: Literal["error_responses", "function"] = Field(
-        "error_responses", description="error_responses: 403/404 -> /index.html for the whole distribution (API errors too); "
-                                       "function: a CloudFront Function rewrites extension-less site paths, API errors stay as they are")
-    index: str = "index.html"
-    assets_path: str = Field("/assets/*", description="hashed assets, cached one year")
-    noncurrent_days: int = Field(90, ge=1, le=3650, description="old object versions expire after this")
-    error_ttl_s: int = Field(10, ge=0, le=31536000)
-
-
-class Images(StrictModel):
-    mode: Literal["s3_first", "api_only"] = "s3_first"
-    path: str = Field("/images", description="URL prefix served as images")
-    cache_prefix: str = Field("processed/", pattern=r"^[A-Za-z0-9._-]+/$")
-    expire_days: int = Field(30, ge=1, le=3650)
-    signed_urls: bool = True
+    code: str | None = Field(None, description="folder (relative to the spec) with your handler")
+    builtin: Literal["signed_urls", "fetch_on_miss"] | None = Field(
+        None, description="signed_urls: viewer-request check of an HMAC-signed URL; fetch_on_miss: origin-response that answers an "
+                          "S3 miss from the behavior's failover origin")
+    runtime: str = Field("python3.13", description=f"{', '.join(EDGE_RUNTIMES)} (Lambda@Edge) or {CLOUDFRONT_FUNCTION_RUNTIME} (CloudFront Function)")
+    handler: str = Field("index.handler", pattern=r"^[A-Za-z0-9_./-]+\.[A-Za-z_][A-Za-z0-9_]*$",
+                         description="file.function (Lambda@Edge with your code)")
+    memory_mb: int = Field(128, description="viewer events 128 MB at most, origin events 10,240")
+    timeout_s: int = Field(5, description="viewer events 5 s at most, origin events 30")
+    write_back: bool = Field(False, description="fetch_on_miss: store what the failover origin answered in the bucket (max-age one year)")
     signing_parameter: str | None = Field(None, pattern=r"^/[A-Za-z0-9_./-]{1,1010}$",
-                                          description="SSM SecureString name in us-east-1 holding the HMAC key (default /{app}/{env}/edge/url-signing-key)")
-    write_back: bool = True
-    failover_to: list[Literal["api"]] = Field(default_factory=lambda: ["api"], description="the origin tried after the S3 cache")
-    methods: list[Literal["GET", "HEAD", "OPTIONS", "POST", "PUT", "PATCH", "DELETE"]] = Field(default_factory=lambda: ["GET", "HEAD"])
+                                          description="signed_urls: SSM SecureString in us-east-1 with the HMAC key (default /{app}/{env}/edge/url-signing-key)")
 
     @model_validator(mode="after")
     def _rules(self):
         issues = []
-        if not _PREFIX.fullmatch(self.path):
-            issues.append(Issue("S107", ("path",), 'write a URL prefix such as "/images"'))
-        if self.mode == "s3_first":
-            if len(self.failover_to) != 1:
-                issues.append(Issue("S231", ("failover_to",), "an origin group has exactly two members: the S3 cache and one fallback origin"))
-            unsafe = [m for m in self.methods if m not in SAFE_METHODS]
-            if unsafe:
-                issues.append(Issue("S230", ("methods",), f"an origin group takes only GET, HEAD and OPTIONS, not {', '.join(unsafe)}; "
-                                    "send writes to an API route instead"))
+        cf_function = self.runtime == CLOUDFRONT_FUNCTION_RUNTIME
+        if (self.code is None) == (self.builtin is None):
+            issues.append(Issue("S215", (), "give exactly one of `code` (a folder) or `builtin`"))
+        if self.runtime not in EDGE_RUNTIMES and not cf_function:
+            issues.append(Issue("S233", ("runtime",), f'Lambda@Edge runs {", ".join(EDGE_RUNTIMES)}; CloudFront Functions run {CLOUDFRONT_FUNCTION_RUNTIME}'))
+        if self.builtin is not None and not self.runtime.startswith("python"):
+            issues.append(Issue("S233", ("runtime",), "archc's builtin edge handlers are Python: use python3.12 or python3.13"))
+        if self.write_back and self.builtin != "fetch_on_miss":
+            issues.append(Issue("S237", ("write_back",), "write_back belongs to `builtin: fetch_on_miss`"))
+        if self.signing_parameter is not None and self.builtin != "signed_urls":
+            issues.append(Issue("S237", ("signing_parameter",), "signing_parameter belongs to `builtin: signed_urls`"))
+        if not 128 <= self.memory_mb <= ORIGIN_LIMITS[0]:
+            issues.append(Issue("S234", ("memory_mb",), f"edge functions have 128 to {ORIGIN_LIMITS[0]} MB"))
+        if not 1 <= self.timeout_s <= ORIGIN_LIMITS[1]:
+            issues.append(Issue("S234", ("timeout_s",), f"edge functions run 1 to {ORIGIN_LIMITS[1]} s"))
         raise_issues(issues)
         return self
+
+    @property
+    def cloudfront_function(self) -> bool:
+        return self.runtime == CLOUDFRONT_FUNCTION_RUNTIME
+
+
+class Spa(StrictModel):
+    routing: Literal["error_responses", "function"] = Field(
+        "error_responses", description="error_responses: 403/404 -> the index for the whole distribution (API errors too); "
+                                       "function: a CloudFront Function on the default behavior rewrites extension-less paths")
+    error_ttl_s: int = Field(10, ge=0, le=31536000, description="how long CloudFront caches the rewritten error (error_responses)")
 
 
 class Waf(StrictModel):
@@ -103,21 +149,23 @@ class Waf(StrictModel):
     rate_limit_per_5min: int = Field(2000, ge=10, le=2_000_000_000)
 
 
-class Cdn(StrictModel):
-    domain: str | None = Field(None, description="custom domain, e.g. app.example.com")
-    hosted_zone_id: str | None = Field(None, pattern=r"^Z[A-Z0-9]{1,31}$", description="Route 53 zone for DNS validation and alias records")
+class Distribution(StrictModel):
+    domain: str | None = Field(None, description="custom domain, e.g. cdn.example.com")
+    hosted_zone_id: str | None = Field(None, pattern=r"^Z[A-Z0-9]{1,31}$", description="Route 53 zone: archc requests a DNS-validated certificate and writes A/AAAA aliases")
     certificate_arn: str | None = Field(None, pattern=r"^arn:aws[a-z-]*:acm:us-east-1:\d{12}:certificate/[0-9a-f-]{36}$")
     price_class: Literal["PriceClass_100", "PriceClass_200", "PriceClass_All"] = "PriceClass_100"
-    api_path: str = Field("/api", description="CloudFront sends this prefix (and the REST routes under it) to the API")
-    site: Site | None = Site()
-    images: Images | None = None
+    origins: dict[Annotated[str, Field(pattern=r"^[a-z][a-z0-9-]{0,40}$")], Origin] = Field(min_length=1)
+    behaviors: dict[str, Behavior] = Field(description='path pattern (e.g. "/images/*") -> behavior, in the order CloudFront tries '
+                                                       'them; "default" for everything else')
+    edge_functions: dict[Name, EdgeFunction] = Field(default_factory=dict)
+    index: str | None = Field(None, pattern=r"^[A-Za-z0-9._-]+$", description="object served for / (e.g. index.html)")
+    spa: Spa | None = Field(None, description="single-page app: unknown paths answer the index")
     waf: Waf = Waf()
-    edge: Edge = Edge()
-    log_retention_days: int = Field(90, description="CloudFront access logs kept this long")
+    logging: bool = Field(True, description="access logs to the primary region's log bucket")
 
     @model_validator(mode="after")
     def _rules(self):
-        issues = retention_issues(("log_retention_days",), self.log_retention_days)
+        issues = []
         if self.domain is not None and not _DOMAIN.fullmatch(self.domain):
             issues.append(Issue("S107", ("domain",), f'"{self.domain}" is not a domain name'))
         if self.domain and not (self.hosted_zone_id or self.certificate_arn):
@@ -125,7 +173,65 @@ class Cdn(StrictModel):
                                 "or certificate_arn (an ACM certificate in us-east-1)"))
         if (self.hosted_zone_id or self.certificate_arn) and not self.domain:
             issues.append(Issue("S235", (), "hosted_zone_id and certificate_arn need a domain"))
-        if not _PREFIX.fullmatch(self.api_path):
-            issues.append(Issue("S107", ("api_path",), 'write a URL prefix such as "/api"'))
+        if "default" not in self.behaviors:
+            issues.append(Issue("S103", ("behaviors",), 'missing the "default" behavior (every other path)'))
+        if self.spa is not None and self.index is None:
+            issues.append(Issue("S238", ("spa",), "a single-page app needs `index` (e.g. index.html)"))
+        issues += self._origin_rules() + self._behavior_rules()
         raise_issues(issues)
         return self
+
+    def _origin_rules(self) -> list[Issue]:
+        from ..diagnostics import did_you_mean
+
+        issues = []
+        for name, origin in self.origins.items():
+            twin = origin.failover.origin if origin.failover else None
+            if twin is None:
+                continue
+            if twin not in self.origins:
+                issues.append(Issue("S239", ("origins", name, "failover", "origin"), f'no origin "{twin}" in this distribution{did_you_mean(twin, self.origins)}'))
+            elif twin == name or self.origins[twin].failover is not None:
+                issues.append(Issue("S231", ("origins", name, "failover", "origin"),
+                                    "an origin group has exactly two members: fail over to an origin that has no failover of its own"))
+        return issues
+
+    def _behavior_rules(self) -> list[Issue]:
+        from ..diagnostics import did_you_mean
+
+        issues = []
+        for pattern, b in self.behaviors.items():
+            if not _PATTERN.fullmatch(pattern) or len(pattern) > 255:
+                issues.append(Issue("S107", ("behaviors", pattern), f'"{pattern}" is not a path pattern: write e.g. "/images/*" or "default"'))
+            origin = self.origins.get(b.origin)
+            if origin is None:
+                issues.append(Issue("S239", ("behaviors", pattern, "origin"), f'no origin "{b.origin}" in this distribution{did_you_mean(b.origin, self.origins)}'))
+            elif origin.failover is not None and b.failover and b.methods == "all":
+                issues.append(Issue("S230", ("behaviors", pattern, "methods"),
+                                    f'origin "{b.origin}" fails over (an origin group), which takes only GET, HEAD and OPTIONS: '
+                                    "use methods: read or read-options, or add `failover: false` to send this path to the primary alone"))
+            elif origin.failover is None and not b.failover:
+                issues.append(Issue("S230", ("behaviors", pattern, "failover"), f'origin "{b.origin}" has no failover to turn off'))
+            for event, fname in b.edge.items():
+                fn = self.edge_functions.get(fname)
+                if fn is None:
+                    issues.append(Issue("S239", ("behaviors", pattern, "edge", event),
+                                        f'no function "{fname}" under edge_functions{did_you_mean(fname, self.edge_functions)}'))
+                    continue
+                issues += _event_issues(("behaviors", pattern, "edge", event), event, fn, fname, origin)
+        return issues
+
+
+def _event_issues(at: tuple, event: str, fn: EdgeFunction, name: str, origin: Origin | None) -> list[Issue]:
+    issues = []
+    if fn.cloudfront_function and event not in VIEWER_EVENTS:
+        issues.append(Issue("S233", at, f'"{name}" is a CloudFront Function, which runs on viewer-request and viewer-response only'))
+    if fn.builtin is not None and BUILTINS[fn.builtin] != event:
+        issues.append(Issue("S233", at, f'the {fn.builtin} builtin runs on {BUILTINS[fn.builtin]}'))
+    if event in VIEWER_EVENTS and not fn.cloudfront_function and (fn.memory_mb > VIEWER_LIMITS[0] or fn.timeout_s > VIEWER_LIMITS[1]):
+        issues.append(Issue("S234", at, f'"{name}" has {fn.memory_mb} MB and {fn.timeout_s} s; viewer functions are limited to '
+                            f"{VIEWER_LIMITS[0]} MB and {VIEWER_LIMITS[1]} s at the edge"))
+    if fn.builtin == "fetch_on_miss" and origin is not None and (origin.kind != "bucket" or origin.failover is None or origin.failover.origin is None):
+        issues.append(Issue("S233", at, "fetch_on_miss answers an S3 miss: put it on a behavior whose origin is a bucket that fails over to another origin"))
+    return issues
+

@@ -1,10 +1,8 @@
-"""The `database:` section: a `postgres` (RDS) or a `dynamodb` variant, chosen by `engine`."""
+"""The `database:` section: an RDS PostgreSQL instance (DynamoDB tables are declared under `tables:`)."""
 
 from __future__ import annotations
 
 import re
-from typing import Annotated, Literal, Union
-
 from pydantic import Field, model_validator
 
 from .base import Issue, StrictModel, raise_issues
@@ -30,7 +28,8 @@ def _minutes(h: str, m: str, day: str | None = None) -> int:
 
 
 class Postgres(StrictModel):
-    engine: Literal["postgres"]
+    """RDS for PostgreSQL in the private data subnets of `network:`."""
+
     version: str = Field("16.9", description="major.minor, e.g. 15.13 (RDS no longer creates instances from a bare major)")
     instance_class: str = "db.t4g.small"
     storage_gb: int = Field(20, ge=20, le=65536)
@@ -90,29 +89,4 @@ def _overlaps(backup: re.Match, maint: re.Match) -> bool:
     return any((day * 24 * 60 + b_start + i) % _WEEK in maint_minutes for day in range(7) for i in range(b_len))
 
 
-class KeyAttribute(StrictModel):
-    name: str = Field(pattern=r"^[A-Za-z0-9_.-]{1,255}$")
-    type: Literal["S", "N", "B"] = "S"
-
-
-class Table(StrictModel):
-    partition_key: KeyAttribute
-    sort_key: KeyAttribute | None = None
-    ttl_attribute: str | None = Field(None, pattern=r"^[A-Za-z0-9_.-]{1,255}$")
-    stream: Literal["NEW_IMAGE", "OLD_IMAGE", "NEW_AND_OLD_IMAGES", "KEYS_ONLY"] | None = None
-
-    @model_validator(mode="after")
-    def _rules(self):
-        if self.sort_key and self.sort_key.name == self.partition_key.name:
-            raise_issues([Issue("S213", ("sort_key", "name"), "the sort key must differ from the partition key")])
-        return self
-
-
-class DynamoDB(StrictModel):
-    engine: Literal["dynamodb"]
-    tables: dict[Annotated[str, Field(pattern=r"^[a-z][a-z0-9_]{0,39}$")], Table] = Field(min_length=1)
-    point_in_time_recovery: bool = True
-    deletion_protection: bool = True
-
-
-Database = Annotated[Union[Postgres, DynamoDB], Field(discriminator="engine")]
+Database = Postgres

@@ -6,10 +6,10 @@ from typing import Annotated, Literal
 
 from pydantic import Field, model_validator
 
-from .base import Issue, StrictModel, raise_issues
+from .base import Issue, Name, StrictModel, raise_issues
 from .regions import retention_issues
 
-FunctionName = Annotated[str, Field(pattern=r"^[a-z][a-z0-9_]{0,29}$")]
+FunctionName = Name
 
 # Lambda runtimes AWS supports for new functions (cfn-lint's runtime lifecycle data: none of these is
 # deprecated on 2026-11-22; a test fails once one of them is) and the ones it has retired.
@@ -51,6 +51,24 @@ class FunctionUrl(StrictModel):
     cors: Cors | None = None
 
 
+# Access levels a function may hold on each kind of resource (the actions are in compiler/access.py).
+ACCESS_LEVELS = {
+    "buckets": ("read", "write", "read-write"),
+    "tables": ("read", "write", "read-write"),
+    "queues": ("send", "consume", "send-consume"),
+    "database": ("connect",),
+    "functions": ("invoke",),
+}
+_ACTION = r"^[a-z0-9-]+:[A-Za-z0-9*]+$"
+
+
+class Permission(StrictModel):
+    """A raw IAM statement for what no connection covers (e.g. bedrock:InvokeModel on one model); a wildcard warns."""
+
+    actions: list[Annotated[str, Field(pattern=_ACTION)]] = Field(min_length=1, description='e.g. ["bedrock:InvokeModel"]')
+    resources: list[Annotated[str, Field(pattern=r"^(\*|arn:[^\s]+)$")]] = Field(min_length=1, description="exact ARNs; * warns")
+
+
 class Function(StrictModel):
     code: str | None = Field(None, description="project folder (relative to arch.yaml) zipped as the function's code")
     image: str | None = Field(None, pattern=r"^\d{12}\.dkr\.ecr\.[a-z0-9-]+\.amazonaws\.com(\.cn)?/[a-z0-9._/-]+(:[\w.-]{1,128}|@sha256:[0-9a-f]{64})$",
@@ -63,7 +81,12 @@ class Function(StrictModel):
     timeout_s: int = 30
     reserved_concurrency: int | None = Field(None, ge=0, description="0 stops the function; none means unreserved")
     in_vpc: bool = Field(False, description="run in the private-app subnets with the app security group")
-    uses_database: bool = Field(False, description="gets DB_SECRET_ARN and read access to the database secret")
+    uses: dict[str, str] = Field(default_factory=dict, description=(
+        "what the function uses, with the access it gets: {tables.NAME: read|write|read-write, buckets.NAME: read|write|read-write, "
+        "queues.NAME: send|consume|send-consume, database: connect, functions.NAME: invoke}; each gives exact actions on exact ARNs "
+        "and an environment variable naming the resource"))
+    permissions: dict[Annotated[str, Field(pattern=r"^[A-Za-z][A-Za-z0-9]{0,63}$")], Permission] = Field(
+        default_factory=dict, description="statement id -> extra IAM statement (a wildcard warns)")
     environment: dict[Annotated[str, Field(pattern=r"^[A-Za-z][A-Za-z0-9_]*$")], str] = Field(default_factory=dict)
     log_retention_days: int = 30
     dlq_retention_days: int = Field(14, ge=1, le=14, description="dead-letter queue for asynchronous invocations")

@@ -1,4 +1,5 @@
-"""API stack: functions with least privilege, REST and WebSocket APIs, Function URLs, alarms, code assets."""
+"""Functions and api stacks: functions with least privilege and connections, REST and WebSocket APIs, Function URLs,
+alarms, code assets."""
 
 import json
 import shutil
@@ -13,12 +14,16 @@ def api(templates, env="prod", region="ap-northeast-1"):
     return templates[(env, region, f"fillup-{env}-api")]
 
 
+def fns(templates, env="prod", region="ap-northeast-1"):
+    return templates[(env, region, f"fillup-{env}-functions")]
+
+
 def statements(t, role):
     return {s["Sid"]: s for p in props(t, role)["Policies"] for s in p["PolicyDocument"]["Statement"]}
 
 
 def test_api_function_settings(templates):
-    t = api(templates)
+    t = fns(templates)
     p = props(t, "FnApiFunction")
     assert p["Runtime"] == "python3.12" and p["Handler"] == "app.handler" and p["Architectures"] == ["arm64"]
     assert p["MemorySize"] == 1024 and p["Timeout"] == 29 and p["ReservedConcurrentExecutions"] == 10
@@ -27,16 +32,17 @@ def test_api_function_settings(templates):
     assert p["VpcConfig"]["SecurityGroupIds"] == [{"Fn::ImportValue": "fillup-prod-network-AppSecurityGroupId"}]
     assert p["Code"]["S3Bucket"] == {"Ref": "ArtifactBucket"} and p["Code"]["S3Key"].startswith("assets/")
     assert p["Environment"]["Variables"]["DB_SECRET_ARN"] == {"Fn::ImportValue": "fillup-prod-data-DatabaseSecretArn"}
+    assert p["Environment"]["Variables"]["API_BASE_PATH"] == "/api"
     assert p["LoggingConfig"] == {"LogGroup": {"Ref": "FnApiLogGroup"}}
 
 
 def test_dev_sizes_differ(templates):
-    p = props(api(templates, "dev"), "FnApiFunction")
+    p = props(fns(templates, "dev"), "FnApiFunction")
     assert p["MemorySize"] == 512 and "ReservedConcurrentExecutions" not in p
 
 
 def test_log_group_and_dead_letter_queue(templates):
-    t = api(templates)
+    t = fns(templates)
     group = props(t, "FnApiLogGroup")
     assert group["LogGroupName"] == "/aws/lambda/fillup-prod-api" and group["RetentionInDays"] == 30
     dlq = t["Resources"]["FnApiDeadLetterQueue"]
@@ -45,16 +51,21 @@ def test_log_group_and_dead_letter_queue(templates):
 
 
 def test_roles_are_least_privilege(templates):
-    t = api(templates)
+    t = fns(templates)
     api_role = statements(t, "FnApiRole")
     assert api_role["OwnLogGroup"]["Resource"] == [{"Fn::GetAtt": ["FnApiLogGroup", "Arn"]}]
-    assert api_role["DatabaseSecret"]["Resource"] == [{"Fn::ImportValue": "fillup-prod-data-DatabaseSecretArn"}]
+    assert api_role["DatabaseConnect"]["Resource"] == [{"Fn::ImportValue": "fillup-prod-data-DatabaseSecretArn"}]
+    assert api_role["DatabaseConnectKey"]["Condition"] == {"StringEquals": {"kms:ViaService": "secretsmanager.ap-northeast-1.amazonaws.com"}}
     assert "VpcInterfaces" in api_role
     ws_role = statements(t, "FnWsRole")
-    assert "VpcInterfaces" not in ws_role and "DatabaseSecret" not in ws_role
-    assert sorted(ws_role["Connections"]["Action"]) == ["dynamodb:DeleteItem", "dynamodb:PutItem", "dynamodb:Scan"]
-    assert ws_role["PostToConnections"]["Action"] == ["execute-api:ManageConnections"]
-    assert "/prod/POST/@connections/*" in ws_role["PostToConnections"]["Resource"][0]["Fn::Sub"]
+    assert "VpcInterfaces" not in ws_role and "DatabaseConnect" not in ws_role
+    table = ws_role["TableConnectionsReadWriteTable"]
+    assert {"dynamodb:DeleteItem", "dynamodb:PutItem", "dynamodb:Scan"} <= set(table["Action"])
+    assert table["Resource"] == [{"Fn::ImportValue": "fillup-prod-data-ConnectionsTableArn"}]
+    manage = props(api(templates), "ApiWsManageConnectionsPolicy")
+    assert manage["Roles"] == [{"Fn::ImportValue": "fillup-prod-functions-FnWsRoleName"}]
+    [post] = manage["PolicyDocument"]["Statement"]
+    assert post["Action"] == ["execute-api:ManageConnections"] and "/prod/POST/@connections/*" in post["Resource"][0]["Fn::Sub"]
     ssr_role = statements(t, "FnSsrRole")
     assert set(ssr_role) == {"OwnLogGroup", "Tracing", "DeadLetterQueue"}
     # "*" only where AWS allows nothing narrower.
@@ -83,9 +94,9 @@ def test_rest_methods_proxy_to_the_function_and_cors_preflight(templates):
             "ApiRestApiHealthOptionsMethod", "ApiRestApiEchoOptionsMethod"} == set(methods)
     for m in methods.values():
         assert m["Integration"]["Type"] == "AWS_PROXY" and m["Integration"]["IntegrationHttpMethod"] == "POST"
-    env = props(t, "FnApiFunction")["Environment"]["Variables"]
+        assert m["Integration"]["Uri"]["Fn::Sub"][1] == {"Arn": {"Fn::ImportValue": "fillup-prod-functions-FnApiArn"}}
+    env = props(fns(templates), "FnApiFunction")["Environment"]["Variables"]
     assert env["CORS_ORIGINS"] == "https://app.example.com" and env["CORS_ALLOW_CREDENTIALS"] == "true"
-    assert env["API_BASE_PATH"] == "/api"  # CloudFront sends /api/*; the handler routes without the prefix
 
 
 def test_rest_permission_is_limited_to_this_api_and_stage(templates):
@@ -97,7 +108,7 @@ def test_rest_permission_is_limited_to_this_api_and_stage(templates):
 def test_deployment_id_changes_only_with_the_methods(templates):
     prod = [lid for lid in api(templates)["Resources"] if lid.startswith("ApiRestDeployment")]
     dev = [lid for lid in api(templates, "dev")["Resources"] if lid.startswith("ApiRestDeployment")]
-    assert len(prod) == 1 and prod == dev  # same methods in both environments
+    assert len(prod) == 1 and len(dev) == 1
     assert api(templates)["Resources"][prod[0]]["DependsOn"]
 
 
@@ -120,14 +131,14 @@ def test_websocket_api(templates):
     stage = props(t, "ApiWsStage")
     assert stage["DefaultRouteSettings"]["ThrottlingRateLimit"] == 500
     assert "AutoDeploy" not in stage and "DeploymentId" in stage
-    table = t["Resources"]["ApiWsConnectionsTable"]
+    table = templates[("prod", "ap-northeast-1", "fillup-prod-data")]["Resources"]["DataConnectionsTable"]
     assert table["Properties"]["KeySchema"] == [{"AttributeName": "connectionId", "KeyType": "HASH"}]
-    assert table["DeletionPolicy"] == "Retain"
-    assert props(t, "FnWsFunction")["Environment"]["Variables"]["CONNECTIONS_TABLE"] == {"Ref": "ApiWsConnectionsTable"}
+    assert table["DeletionPolicy"] == "Retain" and table["Properties"]["TableName"] == "fillup-prod-connections"
+    assert props(fns(templates), "FnWsFunction")["Environment"]["Variables"]["CONNECTIONS_TABLE"] == "fillup-prod-connections"
 
 
 def test_function_url_and_bootstrap_code(templates):
-    t = api(templates)
+    t = fns(templates)
     assert props(t, "FnSsrUrl")["AuthType"] == "AWS_IAM"
     ssr = props(t, "FnSsrFunction")
     assert "ZipFile" in ssr["Code"] and ssr["Handler"] == "index.handler" and ssr["Runtime"] == "nodejs22.x"
@@ -137,6 +148,7 @@ def test_function_url_and_bootstrap_code(templates):
 def test_alarms(templates):
     t = api(templates)
     alarms = {lid: r["Properties"] for lid, r in resources(t, "AWS::CloudWatch::Alarm").items()}
+    alarms.update({lid: r["Properties"] for lid, r in resources(fns(templates), "AWS::CloudWatch::Alarm").items()})
     rate = alarms["FnApiErrorRateAlarm"]
     assert (rate["Threshold"], rate["EvaluationPeriods"], rate["DatapointsToAlarm"]) == (5, 5, 2)
     assert [m for m in rate["Metrics"] if m.get("ReturnData")][0]["Expression"] == "IF(inv > 0, 100 * err / inv, 0)"
@@ -151,19 +163,19 @@ def test_alarms(templates):
 
 
 def test_dr_region_api_reads_the_primary_database_across_regions(templates, compiled):
-    t = api(templates, "prod", "us-west-2")
+    t = fns(templates, "prod", "us-west-2")
     env = props(t, "FnApiFunction")["Environment"]["Variables"]
     assert env["DB_SECRET_ARN"] == {"Fn::GetStackOutput": {"StackName": "fillup-prod-data", "OutputName": "DatabaseSecretArn",
                                                            "Region": "ap-northeast-1"}}
     edges = compiled["manifests"]["prod"]["edges"]
-    assert {"consumer": "us-west-2/fillup-prod-api", "producer": "ap-northeast-1/fillup-prod-data",
+    assert {"consumer": "us-west-2/fillup-prod-functions", "producer": "ap-northeast-1/fillup-prod-data",
             "output": "DatabaseSecretArn", "kind": "GetStackOutput"} in edges
 
 
 def test_assets_are_listed_and_written(compiled):
     man = compiled["manifests"]["prod"]
     by_fn = {a["function"]: a for a in man["assets"]}
-    assert set(by_fn) == {"api", "ws", "@edge"}
+    assert set(by_fn) == {"api", "ws", "@edge/app/verify-signature", "@edge/app/fetch-on-miss"}
     for a in by_fn.values():
         path = compiled["out"] / "prod" / a["path"]
         assert path.is_file() and path.stat().st_size == a["bytes"] and a["key"] == f"assets/{a['sha256']}.zip"
@@ -182,7 +194,7 @@ def test_changing_one_handler_changes_only_its_asset(tmp_path):
     for sid, stack in before.apps["prod"].stacks.items():
         old = json.dumps(stack.template.to_dict(), sort_keys=True)
         new = json.dumps(after.apps["prod"].stacks[sid].template.to_dict(), sort_keys=True)
-        if stack.concern != "api":
+        if stack.concern != "functions":
             assert old == new
         else:
             assert old.replace(before.assets["prod"]["api"].key, after.assets["prod"]["api"].key) == new
@@ -206,7 +218,7 @@ def test_zip_is_reproducible(tmp_path):
 
 def test_container_image_function_pulls_from_its_own_region(templates):
     for region in ("ap-northeast-1", "us-west-2"):
-        p = props(api(templates, "prod", region), "FnProcessorFunction")
+        p = props(fns(templates, "prod", region), "FnProcessorFunction")
         assert p["PackageType"] == "Image" and "Runtime" not in p and "Handler" not in p
         assert p["Code"] == {"ImageUri": f"123456789012.dkr.ecr.{region}.amazonaws.com/fillup-processor:1.0.0"}
         assert (p["MemorySize"], p["Timeout"]) == (2048, 300) and "VpcConfig" in p

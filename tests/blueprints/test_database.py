@@ -4,11 +4,7 @@ import json
 
 import pytest
 
-from compiler.app import compile_app
-from compiler.loader import load_text
-from compiler.validate import validate
-
-from ..conftest import props, resources
+from ..conftest import build_app, make_spec, props, resources
 
 
 def data(templates, env):
@@ -90,16 +86,15 @@ DYNAMO = """\
 app: shop
 regions: {primary: eu-west-1}
 environments: {dev: {}}
-database:
-  engine: dynamodb
-  tables:
-    orders: {partition_key: {name: customer}, sort_key: {name: created, type: N}, ttl_attribute: expires}
+tables:
+  orders: {partition_key: {name: customer}, sort_key: {name: created, type: N}, ttl_attribute: expires,
+           indexes: {by-status: {partition_key: {name: status}, projection: [total]}}}
 """
 
 
 def test_dynamodb_tables_are_on_demand_recoverable_encrypted_and_retained():
-    spec = validate(load_text(DYNAMO)).specs["dev"]
-    t = compile_app(spec, "dev").stacks["eu-west-1/shop-dev-data"].template.to_dict()
+    app, _ = build_app(make_spec(DYNAMO), "dev")
+    t = app.stacks["eu-west-1/shop-dev-data"].template.to_dict()
     table = t["Resources"]["DataOrdersTable"]
     p = table["Properties"]
     assert p["BillingMode"] == "PAY_PER_REQUEST"
@@ -108,6 +103,10 @@ def test_dynamodb_tables_are_on_demand_recoverable_encrypted_and_retained():
     assert p["SSESpecification"]["SSEType"] == "KMS"
     assert p["KeySchema"] == [{"AttributeName": "customer", "KeyType": "HASH"}, {"AttributeName": "created", "KeyType": "RANGE"}]
     assert p["TimeToLiveSpecification"] == {"AttributeName": "expires", "Enabled": True}
+    assert p["TableName"] == "shop-dev-orders" and p["SSESpecification"]["KMSMasterKeyId"] == {"Fn::GetAtt": ["DataTablesKey", "Arn"]}
+    [index] = p["GlobalSecondaryIndexes"]
+    assert index["IndexName"] == "by-status" and index["Projection"] == {"ProjectionType": "INCLUDE", "NonKeyAttributes": ["total"]}
+    assert {a["AttributeName"] for a in p["AttributeDefinitions"]} == {"customer", "created", "status"}
     assert table["DeletionPolicy"] == table["UpdateReplacePolicy"] == "Retain"
     assert "Transform" not in t
 

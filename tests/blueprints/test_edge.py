@@ -5,12 +5,7 @@ import zipfile
 
 import pytest
 
-from compiler.app import compile_app
-from compiler.assets import edge_package
-from compiler.loader import load
-from compiler.validate import validate
-
-from ..conftest import SHIPPED, props, resources
+from ..conftest import SHIPPED, build_app, props, resources, shipped_spec, with_updates
 
 ENVS = ["dev", "staging", "prod"]
 
@@ -20,13 +15,13 @@ def edge(templates, env="prod"):
 
 
 def dist(templates, env="prod"):
-    return props(edge(templates, env), "EdgeDistribution")["DistributionConfig"]
+    return props(edge(templates, env), "EdgeAppDistribution")["DistributionConfig"]
 
 
 @pytest.mark.parametrize("env", ENVS)
 def test_edge_stack_is_in_us_east_1_with_its_own_alarm_topic(templates, env):
     t = edge(templates, env)
-    assert "EdgeDistribution" in t["Resources"]
+    assert "EdgeAppDistribution" in t["Resources"]
     assert (env, "us-east-1", f"fillup-{env}-alarms") in templates
     [alarm] = resources(t, "AWS::CloudWatch::Alarm").values()
     p = alarm["Properties"]
@@ -38,7 +33,7 @@ def test_edge_stack_is_in_us_east_1_with_its_own_alarm_topic(templates, env):
 def test_origin_groups_have_two_members_and_the_right_failover_codes(templates):
     groups = {g["Id"]: g for g in dist(templates)["OriginGroups"]["Items"]}
     images, api = groups["images-group"], groups["api-group"]
-    assert [m["OriginId"] for m in images["Members"]["Items"]] == ["images-cache", "images-api"]
+    assert [m["OriginId"] for m in images["Members"]["Items"]] == ["images", "images-api"]
     assert images["FailoverCriteria"]["StatusCodes"]["Items"] == [403, 404, 500, 502, 503, 504]
     assert [m["OriginId"] for m in api["Members"]["Items"]] == ["api", "api-dr"]
     assert api["FailoverCriteria"]["StatusCodes"]["Items"] == [500, 502, 503, 504]
@@ -70,10 +65,10 @@ def test_api_origins_come_from_both_regions(templates):
 
 def test_s3_origins_use_oac_and_the_cache_prefix(templates):
     origins = {o["Id"]: o for o in dist(templates)["Origins"]}
-    for oid in ("site", "images-cache"):
-        assert origins[oid]["OriginAccessControlId"] == {"Fn::GetAtt": ["EdgeS3AccessControl", "Id"]}
+    for oid in ("site", "images"):
+        assert origins[oid]["OriginAccessControlId"] == {"Fn::GetAtt": ["EdgeAppS3AccessControl", "Id"]}
         assert origins[oid]["S3OriginConfig"] == {"OriginAccessIdentity": ""}
-    assert origins["images-cache"]["OriginPath"] == "/processed"
+    assert origins["images"]["OriginPath"] == "/processed"
 
 
 def test_site_behaviors_spa_tls_http3_logging(templates):
@@ -82,11 +77,11 @@ def test_site_behaviors_spa_tls_http3_logging(templates):
     assert config["DefaultCacheBehavior"]["CachePolicyId"] == "4135ea2d-6df8-44a3-9df3-4b5a84be39ad"  # HTML not cached
     assert config["DefaultCacheBehavior"]["ViewerProtocolPolicy"] == "redirect-to-https" and config["DefaultCacheBehavior"]["Compress"]
     assets = next(b for b in config["CacheBehaviors"] if b["PathPattern"] == "/assets/*")
-    policy = props(edge(templates), "EdgeAssetsCachePolicy")["CachePolicyConfig"]
-    assert assets["CachePolicyId"] == {"Ref": "EdgeAssetsCachePolicy"} and policy["DefaultTTL"] == 31536000
+    policy = props(edge(templates), "EdgeAppImmutableCachePolicy")["CachePolicyConfig"]
+    assert assets["CachePolicyId"] == {"Ref": "EdgeAppImmutableCachePolicy"} and policy["DefaultTTL"] == 31536000
     assert [(e["ErrorCode"], e["ResponsePagePath"], e["ErrorCachingMinTTL"]) for e in config["CustomErrorResponses"]] == \
         [(403, "/index.html", 10), (404, "/index.html", 10)]
-    assert config["ViewerCertificate"] == {"AcmCertificateArn": {"Ref": "EdgeCertificate"}, "MinimumProtocolVersion": "TLSv1.2_2021",
+    assert config["ViewerCertificate"] == {"AcmCertificateArn": {"Ref": "EdgeAppCertificate"}, "MinimumProtocolVersion": "TLSv1.2_2021",
                                            "SslSupportMethod": "sni-only"}
     assert config["HttpVersion"] == "http2and3" and config["IPV6Enabled"] is True and config["PriceClass"] == "PriceClass_200"
     assert config["Logging"]["Bucket"]["Fn::GetStackOutput"]["OutputName"] == "LogsBucketDomain"
@@ -94,28 +89,28 @@ def test_site_behaviors_spa_tls_http3_logging(templates):
 
 def test_certificate_dns_and_aliases(templates):
     t = edge(templates)
-    cert = props(t, "EdgeCertificate")
+    cert = props(t, "EdgeAppCertificate")
     assert cert["ValidationMethod"] == "DNS" and cert["DomainValidationOptions"][0]["HostedZoneId"] == "Z0123456789ABCDEFGHIJ"
-    for kind in ("A", "AAAA"):
-        r = props(t, f"Edge{kind}Record")
+    for kind in ("A", "Aaaa"):
+        r = props(t, f"EdgeApp{kind}Record")
         assert r["AliasTarget"]["HostedZoneId"] == "Z2FDTNDATAQYW2" and r["AliasTarget"]["EvaluateTargetHealth"] is False
     assert dist(templates, "dev")["Aliases"] == ["dev.app.example.com"]
 
 
 def test_waf_in_prod_and_not_in_dev(templates):
-    acl = props(edge(templates), "EdgeWebAcl")
+    acl = props(edge(templates), "EdgeAppWebAcl")
     assert acl["Scope"] == "CLOUDFRONT"
     names = [r["Name"] for r in acl["Rules"]]
     assert names == ["AWSManagedRulesCommonRuleSet", "AWSManagedRulesKnownBadInputsRuleSet", "rate-limit-per-ip"]
     assert acl["Rules"][-1]["Statement"]["RateBasedStatement"]["Limit"] == 2000
-    assert dist(templates)["WebACLId"] == {"Fn::GetAtt": ["EdgeWebAcl", "Arn"]}
-    assert "EdgeWebAcl" not in edge(templates, "dev")["Resources"] and "WebACLId" not in dist(templates, "dev")
+    assert dist(templates)["WebACLId"] == {"Fn::GetAtt": ["EdgeAppWebAcl", "Arn"]}
+    assert "EdgeAppWebAcl" not in edge(templates, "dev")["Resources"] and "WebACLId" not in dist(templates, "dev")
 
 
 def test_edge_functions_versions_roles_and_limits(templates):
     t = edge(templates)
     functions = resources(t, "AWS::Lambda::Function")
-    assert set(functions) == {"EdgeViewerRequestFunction", "EdgeOriginResponseFunction"}
+    assert set(functions) == {"EdgeAppVerifySignatureFunction", "EdgeAppFetchOnMissFunction"}
     for lid, f in functions.items():
         p = f["Properties"]
         assert f["DeletionPolicy"] == "Retain"
@@ -123,8 +118,11 @@ def test_edge_functions_versions_roles_and_limits(templates):
         assert "TracingConfig" not in p and "DeadLetterConfig" not in p
         role = props(t, p["Role"]["Fn::GetAtt"][0])
         assert role["AssumeRolePolicyDocument"]["Statement"][0]["Principal"] == {"Service": ["edgelambda.amazonaws.com", "lambda.amazonaws.com"]}
-    viewer = functions["EdgeViewerRequestFunction"]["Properties"]
+    viewer = functions["EdgeAppVerifySignatureFunction"]["Properties"]
     assert (viewer["MemorySize"], viewer["Timeout"]) == (128, 5)
+    assert viewer["Handler"] == "viewer_request.handler" and viewer["Runtime"] == "python3.13"
+    response = functions["EdgeAppFetchOnMissFunction"]["Properties"]
+    assert (response["MemorySize"], response["Timeout"], response["Handler"]) == (256, 30, "origin_response.handler")
     versions = resources(t, "AWS::Lambda::Version")
     assert len(versions) == 2 and all(v["DeletionPolicy"] == "Retain" for v in versions.values())
     assocs = {a["EventType"]: a["LambdaFunctionARN"] for b in dist(templates)["CacheBehaviors"] for a in b.get("LambdaFunctionAssociations", [])}
@@ -135,11 +133,11 @@ def test_edge_functions_versions_roles_and_limits(templates):
 
 def test_edge_roles_are_least_privilege(templates):
     t = edge(templates)
-    viewer = props(t, "EdgeViewerRequestRole")["Policies"][0]["PolicyDocument"]["Statement"]
+    viewer = props(t, "EdgeAppVerifySignatureRole")["Policies"][0]["PolicyDocument"]["Statement"]
     sids = {s["Sid"]: s for s in viewer}
     assert sids["SigningKey"]["Resource"][0]["Fn::Sub"].endswith(":parameter/fillup/prod/edge/url-signing-key")
     assert sids["SigningKeyDecrypt"]["Condition"]["StringEquals"]["kms:ViaService"] == "ssm.us-east-1.amazonaws.com"
-    response = {s["Sid"]: s for s in props(t, "EdgeOriginResponseRole")["Policies"][0]["PolicyDocument"]["Statement"]}
+    response = {s["Sid"]: s for s in props(t, "EdgeAppFetchOnMissRole")["Policies"][0]["PolicyDocument"]["Statement"]}
     assert response["WriteBack"]["Action"] == ["s3:PutObject"]
     assert response["WriteBack"]["Resource"][0]["Fn::Sub"].endswith(":s3:::fillup-prod-images-ap-northeast-1/processed/*")
 
@@ -148,36 +146,36 @@ def test_signing_secret_is_not_in_any_template_or_package(templates, compiled):
     for key, t in templates.items():
         text = json.dumps(t)
         assert "SecureString" not in text
-    asset = next(a for a in compiled["manifests"]["prod"]["assets"] if a["function"] == "@edge")
-    package = zipfile.ZipFile(compiled["out"] / "prod" / asset["path"])
-    config = json.loads(package.read("config.json"))
+    def package(name):
+        asset = next(a for a in compiled["manifests"]["prod"]["assets"] if a["function"] == f"@edge/app/{name}")
+        return zipfile.ZipFile(compiled["out"] / "prod" / asset["path"])
+
+    config = json.loads(package("verify-signature").read("config.json"))
     assert config["signing"]["parameter"] == "/fillup/prod/edge/url-signing-key" and "key" not in config["signing"]
-    assert config["write_back"]["bucket"] == "fillup-prod-images-ap-northeast-1"
-    assert {"viewer_request.py", "origin_response.py", "signing.py", "config.py"} <= set(package.namelist())
+    assert json.loads(package("fetch-on-miss").read("config.json"))["write_back"]["bucket"] == "fillup-prod-images-ap-northeast-1"
+    assert {"viewer_request.py", "origin_response.py", "signing.py", "config.py"} <= set(package("verify-signature").namelist())
 
 
 def test_new_edge_code_gets_new_version_ids(tmp_path):
     import shutil
 
-    spec = validate(load(SHIPPED)).specs["prod"]
+    spec = shipped_spec()
     root = tmp_path / "handlers"
     shutil.copytree(SHIPPED.parent / "handlers" / "edge", root / "edge", ignore=shutil.ignore_patterns("__pycache__"))
-    before = edge_package(spec, "prod", root)
-    (root / "edge" / "viewer_request.py").write_text((root / "edge" / "viewer_request.py").read_text() + "\n# new\n")
-    after = edge_package(spec, "prod", root)
-    assert before.sha256 != after.sha256
 
-    def version_ids(asset):
-        app = compile_app(spec, "prod", assets={"api": asset, "ws": asset, "@edge": asset})
+    def version_ids():
+        app, _ = build_app(spec, root=root)
         return {lid for lid in app.stacks["us-east-1/fillup-prod-edge"].template.resources if "Version" in lid}
 
-    old, new = version_ids(before), version_ids(after)
-    assert old and new and not old & new
+    before = version_ids()
+    (root / "edge" / "viewer_request.py").write_text((root / "edge" / "viewer_request.py").read_text() + "\n# new\n")
+    after = version_ids()
+    assert before and after and not before & after
 
 
 def test_buckets_private_versioned_encrypted_logged_and_expiring(templates):
-    t = templates[("prod", "ap-northeast-1", "fillup-prod-web")]
-    for lid in ("WebSiteBucket", "WebImagesBucket", "WebLogsBucket"):
+    t = templates[("prod", "ap-northeast-1", "fillup-prod-storage")]
+    for lid in ("StorageSiteBucket", "StorageImagesBucket", "StorageLogsBucket"):
         b = t["Resources"][lid]
         p = b["Properties"]
         assert b["DeletionPolicy"] == b["UpdateReplacePolicy"] == "Retain"
@@ -185,81 +183,78 @@ def test_buckets_private_versioned_encrypted_logged_and_expiring(templates):
                                                        "IgnorePublicAcls": True, "RestrictPublicBuckets": True}
         assert p["VersioningConfiguration"] == {"Status": "Enabled"}
         assert p["BucketEncryption"]["ServerSideEncryptionConfiguration"][0]["ServerSideEncryptionByDefault"] == {"SSEAlgorithm": "AES256"}
-    rules = {r["Id"]: r for r in props(t, "WebSiteBucket")["LifecycleConfiguration"]["Rules"]}
+    rules = {r["Id"]: r for r in props(t, "StorageSiteBucket")["LifecycleConfiguration"]["Rules"]}
     assert rules["expire-old-versions"]["NoncurrentVersionExpiration"] == {"NoncurrentDays": 90}
-    cache = {r["Id"]: r for r in props(t, "WebImagesBucket")["LifecycleConfiguration"]["Rules"]}
+    cache = {r["Id"]: r for r in props(t, "StorageImagesBucket")["LifecycleConfiguration"]["Rules"]}
     assert cache["expire-cache"]["Prefix"] == "processed/" and cache["expire-cache"]["ExpirationInDays"] == 30
-    assert props(t, "WebSiteBucket")["LoggingConfiguration"]["LogFilePrefix"] == "s3/site/"
+    assert props(t, "StorageSiteBucket")["LoggingConfiguration"]["LogFilePrefix"] == "s3/site/"
 
 
 def test_bucket_policies_trust_only_this_distribution_over_tls(templates, compiled):
-    t = templates[("prod", "ap-northeast-1", "fillup-prod-web-access")]
-    for lid in ("WebSiteBucketPolicy", "WebImagesBucketPolicy"):
+    t = templates[("prod", "ap-northeast-1", "fillup-prod-cdn-access")]
+    for lid in ("CdnAccessSiteBucketPolicy", "CdnAccessImagesBucketPolicy"):
         statements = {s["Sid"]: s for s in props(t, lid)["PolicyDocument"]["Statement"]}
         read = statements["CloudFrontReads"]
         assert read["Principal"] == {"Service": "cloudfront.amazonaws.com"} and read["Action"] == ["s3:GetObject"]
         assert read["Condition"]["StringEquals"]["AWS:SourceArn"] == {"Fn::GetStackOutput": {
-            "StackName": "fillup-prod-edge", "OutputName": "DistributionArn", "Region": "us-east-1"}}
+            "StackName": "fillup-prod-edge", "OutputName": "AppDistributionArn", "Region": "us-east-1"}}
         assert statements["DenyInsecureTransport"]["Effect"] == "Deny"
     order = [sid for batch in compiled["manifests"]["prod"]["deploy_order"] for sid in batch]
-    assert order.index("ap-northeast-1/fillup-prod-web") < order.index("us-east-1/fillup-prod-edge") < order.index("ap-northeast-1/fillup-prod-web-access")
+    assert order.index("ap-northeast-1/fillup-prod-storage") < order.index("us-east-1/fillup-prod-edge") < order.index("ap-northeast-1/fillup-prod-cdn-access")
     assert order.index("us-west-2/fillup-prod-api") < order.index("us-east-1/fillup-prod-edge")
 
 
 def test_new_edge_settings_get_new_version_ids():
-    spec = validate(load(SHIPPED)).specs["prod"]
-    asset = edge_package(spec, "prod")
-    bigger = spec.model_copy(update={"cdn": spec.cdn.model_copy(update={"edge": spec.cdn.edge.model_copy(update={
-        "origin_response": spec.cdn.edge.origin_response.model_copy(update={"memory_mb": 512})})})})
+    spec = shipped_spec()
+    bigger = with_updates(spec, "cdn.app.edge_functions.fetch-on-miss.memory_mb", 512)
 
     def version_ids(s):
-        app = compile_app(s, "prod", assets={"api": asset, "ws": asset, "@edge": asset})
+        app, _ = build_app(s)
         return {lid for lid in app.stacks["us-east-1/fillup-prod-edge"].template.resources if "Version" in lid}
 
     old, new = version_ids(spec), version_ids(bigger)
-    assert {i for i in old if "Viewer" in i} == {i for i in new if "Viewer" in i}
-    assert {i for i in old if "OriginResponse" in i} != {i for i in new if "OriginResponse" in i}
+    assert {i for i in old if "VerifySignature" in i} == {i for i in new if "VerifySignature" in i}
+    assert {i for i in old if "FetchOnMiss" in i} != {i for i in new if "FetchOnMiss" in i}
 
 
 def test_signing_key_decrypt_is_limited_to_the_parameter(templates):
-    statements = {s["Sid"]: s for s in props(edge(templates), "EdgeViewerRequestRole")["Policies"][0]["PolicyDocument"]["Statement"]}
+    statements = {s["Sid"]: s for s in props(edge(templates), "EdgeAppVerifySignatureRole")["Policies"][0]["PolicyDocument"]["Statement"]}
     cond = statements["SigningKeyDecrypt"]["Condition"]["StringEquals"]
     assert cond["kms:EncryptionContext:PARAMETER_ARN"]["Fn::Sub"].endswith(":parameter/fillup/prod/edge/url-signing-key")
 
 
-def test_api_only_mode_and_a_single_region():
+def test_api_only_images_and_a_single_region():
     from compiler.spec import Regions
 
-    spec = validate(load(SHIPPED)).specs["prod"]
-    images = spec.cdn.images.model_copy(update={"mode": "api_only"})
-    single = spec.model_copy(update={"regions": Regions(primary="ap-northeast-1"),
-                                     "cdn": spec.cdn.model_copy(update={"images": images})})
-    asset = edge_package(single, "prod")
-    app = compile_app(single, "prod", assets={"api": asset, "ws": asset, "@edge": asset})
+    spec = shipped_spec()
+    dist_ = spec.cdn["app"]
+    behaviors = {**dist_.behaviors, "/images/*": dist_.behaviors["/images/*"].model_copy(update={
+        "origin": "images-api", "edge": {"viewer-request": "verify-signature"}})}
+    origins = {**dist_.origins, "api": dist_.origins["api"].model_copy(update={"failover": None})}
+    behaviors = {p: (b.model_copy(update={"failover": True}) if b.origin == "api" else b) for p, b in behaviors.items()}
+    single = spec.model_copy(update={"regions": Regions(primary="ap-northeast-1"), "cdn": {"app": dist_.model_copy(update={
+        "behaviors": behaviors, "origins": origins, "edge_functions": {"verify-signature": dist_.edge_functions["verify-signature"]}})}})
+    app, _ = build_app(single)
     t = app.stacks["us-east-1/fillup-prod-edge"].template.to_dict()
-    config = t["Resources"]["EdgeDistribution"]["Properties"]["DistributionConfig"]
-    assert "OriginGroups" not in config  # no DR region, no cache bucket: nothing to fail over to
-    assert {o["Id"] for o in config["Origins"]} == {"site", "api", "images-api"}
+    config = t["Resources"]["EdgeAppDistribution"]["Properties"]["DistributionConfig"]
+    assert [g["Id"] for g in config["OriginGroups"]["Items"]] == ["images-group"]  # declared, though no behavior uses it
     by_path = {b["PathPattern"]: b for b in config["CacheBehaviors"]}
     assert by_path["/images/*"]["TargetOriginId"] == "images-api"
     assert [a["EventType"] for a in by_path["/images/*"]["LambdaFunctionAssociations"]] == ["viewer-request"]
     assert by_path["/api/health"]["TargetOriginId"] == "api"
-    assert set(resources(t, "AWS::Lambda::Function")) == {"EdgeViewerRequestFunction"}
-    assert "WebImagesBucket" not in app.stacks["ap-northeast-1/fillup-prod-web"].template.resources
+    assert set(resources(t, "AWS::Lambda::Function")) == {"EdgeAppVerifySignatureFunction"}
     assert not any(sid.startswith("us-west-2/") for sid in app.stacks)
 
 
 def test_spa_routing_by_function_keeps_api_errors():
-    spec = validate(load(SHIPPED)).specs["prod"]
-    site = spec.cdn.site.model_copy(update={"spa_routing": "function"})
-    spec = spec.model_copy(update={"cdn": spec.cdn.model_copy(update={"site": site})})
-    asset = edge_package(spec, "prod")
-    t = compile_app(spec, "prod", assets={"api": asset, "ws": asset, "@edge": asset}).stacks["us-east-1/fillup-prod-edge"].template.to_dict()
-    config = t["Resources"]["EdgeDistribution"]["Properties"]["DistributionConfig"]
+    spec = with_updates(shipped_spec(), "cdn.app.spa.routing", "function")
+    app, _ = build_app(spec)
+    t = app.stacks["us-east-1/fillup-prod-edge"].template.to_dict()
+    config = t["Resources"]["EdgeAppDistribution"]["Properties"]["DistributionConfig"]
     assert "CustomErrorResponses" not in config
     [assoc] = config["DefaultCacheBehavior"]["FunctionAssociations"]
-    assert assoc == {"EventType": "viewer-request", "FunctionARN": {"Fn::GetAtt": ["EdgeSpaRoutingFunction", "FunctionARN"]}}
-    fn = t["Resources"]["EdgeSpaRoutingFunction"]["Properties"]
+    assert assoc == {"EventType": "viewer-request", "FunctionARN": {"Fn::GetAtt": ["EdgeAppSpaRoutingFunction", "FunctionARN"]}}
+    fn = t["Resources"]["EdgeAppSpaRoutingFunction"]["Properties"]
     assert fn["FunctionConfig"]["Runtime"] == "cloudfront-js-2.0" and "'/index.html'" in fn["FunctionCode"]
 
 
@@ -270,11 +265,21 @@ def test_every_behavior_adds_the_security_headers(templates):
 
 
 def test_compiled_edge_config_is_accepted_by_the_edge_handlers(tmp_path, compiled):
+    for name in ("verify-signature", "fetch-on-miss"):
+        asset = next(a for a in compiled["manifests"]["prod"]["assets"] if a["function"] == f"@edge/app/{name}")
+        zipfile.ZipFile(compiled["out"] / "prod" / asset["path"]).extractall(tmp_path / name)
+    signing = _load_config(tmp_path / "verify-signature")
+    config = _load_config(tmp_path / "fetch-on-miss")
+    assert config.failover_origin == "api" and config.origins["api"].domain == "$distribution"
+    assert config.origins["api"].path == "/api"  # through the distribution's /api/* behavior
+    assert config.write_back.enabled and config.origins["s3"].path == "/processed"
+    assert signing.signing.protected_prefixes == ("/images/",)
+
+
+def _load_config(tmp_path):
     import importlib.util
     import sys
 
-    asset = next(a for a in compiled["manifests"]["prod"]["assets"] if a["function"] == "@edge")
-    zipfile.ZipFile(compiled["out"] / "prod" / asset["path"]).extractall(tmp_path)
     spec = importlib.util.spec_from_file_location("edge_config_under_test", tmp_path / "config.py")
     module = importlib.util.module_from_spec(spec)
     sys.modules[spec.name] = module  # dataclasses look their module up there
@@ -283,6 +288,4 @@ def test_compiled_edge_config_is_accepted_by_the_edge_handlers(tmp_path, compile
         config = module.load(str(tmp_path / "config.json"))
     finally:
         del sys.modules[spec.name]  # the handlers' own checks: origins, write-back prefix, ...
-    assert config.failover_origin == "api" and config.origins["api"].domain == "$distribution"
-    assert config.write_back.enabled and config.origins["s3"].path == "/processed"
-    assert config.signing.protected_prefixes == ("/images/",)
+    return config

@@ -101,6 +101,7 @@ SPEC = """app: demo
 regions: {primary: eu-west-1}
 environments: {dev: {}}
 network: {flow_logs: {retention_days: 90}}
+alarms: {email: [ops@example.com]}
 """
 
 

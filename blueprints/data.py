@@ -1,4 +1,4 @@
-"""The data stack: RDS PostgreSQL with rotated credentials, or DynamoDB tables; both encrypted, retained and alarmed."""
+"""The data stack: RDS PostgreSQL with rotated credentials and the DynamoDB tables; encrypted, retained, alarmed."""
 
 from __future__ import annotations
 
@@ -7,34 +7,38 @@ from typing import Any, Iterable
 
 from troposphere import GetAtt, Ref, Split, Sub, Tags, dynamodb, ec2, rds, secretsmanager
 
-from compiler.app import Context
-from compiler.naming import logical_id
-from compiler.spec import DynamoDB, Postgres
+from compiler.context import Context
+from compiler.naming import NETWORK, db_identifier, logical_id, table_name
+from compiler.spec import Postgres, Spec, Table
 
-from .alarms import alarm
+from .parts import alarm, alarms_on
 from .secure import kms_key, log_group, retain
 
-CONCERN = "data"
 ROTATION_TRANSFORM = "AWS::SecretsManager-2020-07-23"
 GIB = 1024 ** 3
 
 
-def build(db: Postgres | DynamoDB, ctx: Context) -> Iterable[Any]:
-    if isinstance(db, Postgres):
-        yield from _postgres(db, ctx)
-    else:
-        yield from _dynamodb(db, ctx)
+def build(spec: Spec, ctx: Context) -> Iterable[Any]:
+    if spec.database is not None:
+        yield from _postgres(spec.database, ctx)
+    if spec.tables:
+        yield from _tables(spec.tables, ctx)
+
+
+def transform(spec: Spec) -> str | None:
+    """The hosted rotation of the database secret is a SAM-style transform on the whole stack."""
+    return ROTATION_TRANSFORM if spec.database is not None else None
 
 
 def _postgres(db: Postgres, ctx: Context) -> Iterable[Any]:
-    identifier = f"{ctx.prefix}-db"
+    identifier = db_identifier(ctx.prefix)
     key = kms_key("DataDatabaseKey", f"{ctx.prefix} database, its secret, snapshots and logs",
                   log_groups=(f"/aws/rds/instance/{identifier}/*",))
     # RDS would create its export log groups itself, unencrypted and kept forever: create them first.
     exports = {kind: log_group(f"DataDatabase{kind.capitalize()}LogGroup", f"/aws/rds/instance/{identifier}/{kind}",
                                db.log_retention_days, key) for kind in ("postgresql", "upgrade")}
-    app_sg = ctx.ref("network", "AppSecurityGroupId")
-    data_sg = ctx.ref("network", "DataSecurityGroupId")
+    app_sg = ctx.ref(NETWORK, "AppSecurityGroupId")
+    data_sg = ctx.ref(NETWORK, "DataSecurityGroupId")
     # Only the application tier reaches the database, and only on its port (rules live here, beside the port).
     ingress = ec2.SecurityGroupIngress("DataDatabaseIngressFromApp", GroupId=data_sg, SourceSecurityGroupId=app_sg,
                                        IpProtocol="tcp", FromPort=db.port, ToPort=db.port,
@@ -43,7 +47,7 @@ def _postgres(db: Postgres, ctx: Context) -> Iterable[Any]:
                                      IpProtocol="tcp", FromPort=db.port, ToPort=db.port,
                                      Description="PostgreSQL to the data tier")
     subnets = rds.DBSubnetGroup("DataDatabaseSubnetGroup", DBSubnetGroupDescription=f"{ctx.prefix} private data subnets",
-                                SubnetIds=Split(",", ctx.ref("network", "DataSubnetIds")))
+                                SubnetIds=Split(",", ctx.ref(NETWORK, "DataSubnetIds")))
     major = db.version.split(".")[0]
     params = rds.DBParameterGroup("DataDatabaseParameterGroup", Family=f"postgres{major}",
                                   Description=f"{ctx.prefix} PostgreSQL {major}: TLS required, slow statements logged",
@@ -78,11 +82,22 @@ def _postgres(db: Postgres, ctx: Context) -> Iterable[Any]:
             KmsKeyArn=GetAtt(key, "Arn"),
             # The rotation function runs in the app subnets with the app security group: it reaches the
             # database on its port and Secrets Manager through the endpoint or NAT.
-            VpcSubnetIds=ctx.ref("network", "AppSubnetIds"), VpcSecurityGroupIds=app_sg),
+            VpcSubnetIds=ctx.ref(NETWORK, "AppSubnetIds"), VpcSecurityGroupIds=app_sg),
         DependsOn=[ingress.title, egress.title])
     yield from (key, *exports.values(), ingress, egress, subnets, params, secret, instance, attachment, rotation)
 
-    dim = {"DBInstanceIdentifier": Ref(instance)}
+    if alarms_on(ctx):
+        yield from _database_alarms(ctx, Ref(instance))
+
+    yield ctx.output("DatabaseEndpoint", GetAtt(instance, "Endpoint.Address"), "PostgreSQL endpoint address")
+    yield ctx.output("DatabasePort", GetAtt(instance, "Endpoint.Port"), "PostgreSQL port")
+    yield ctx.output("DatabaseSecretArn", Ref(secret), "Secrets Manager secret with the rotated credentials")
+    yield ctx.output("DatabaseKeyArn", GetAtt(key, "Arn"), "KMS key of the database and its secret")
+    yield ctx.output("DatabaseResourceId", GetAtt(instance, "DbiResourceId"), "resource id for IAM database authentication")
+
+
+def _database_alarms(ctx: Context, instance: Any) -> Iterable[Any]:
+    dim = {"DBInstanceIdentifier": instance}
     yield alarm(ctx, "DataDatabaseCpuAlarm", "db-cpu", "Database CPU above 80% for 15 minutes",
                 namespace="AWS/RDS", metric="CPUUtilization", dimensions=dim, statistic="Average", period=300,
                 threshold=80, comparison="GreaterThanThreshold", evaluation_periods=3, missing="missing")
@@ -93,31 +108,45 @@ def _postgres(db: Postgres, ctx: Context) -> Iterable[Any]:
                 namespace="AWS/RDS", metric="DatabaseConnections", dimensions=dim, statistic="Maximum", period=300,
                 threshold=80, comparison="GreaterThanThreshold", evaluation_periods=2, missing="missing")
 
-    yield ctx.output("DatabaseEndpoint", GetAtt(instance, "Endpoint.Address"), "PostgreSQL endpoint address")
-    yield ctx.output("DatabasePort", GetAtt(instance, "Endpoint.Port"), "PostgreSQL port")
-    yield ctx.output("DatabaseSecretArn", Ref(secret), "Secrets Manager secret with the rotated credentials")
-    yield ctx.output("DatabaseKeyArn", GetAtt(key, "Arn"), "KMS key of the database and its secret")
-    yield ctx.output("DatabaseResourceId", GetAtt(instance, "DbiResourceId"), "resource id for IAM database authentication")
 
-
-def _dynamodb(db: DynamoDB, ctx: Context) -> Iterable[Any]:
+def _tables(tables: dict[str, Table], ctx: Context) -> Iterable[Any]:
     key = kms_key("DataTablesKey", f"{ctx.prefix} DynamoDB tables")
     yield key
-    for name, spec in db.tables.items():
-        keys = [spec.partition_key] + ([spec.sort_key] if spec.sort_key else [])
-        table = retain(dynamodb.Table(
-            logical_id("Data", name, "Table"), BillingMode="PAY_PER_REQUEST",
-            AttributeDefinitions=[dynamodb.AttributeDefinition(AttributeName=k.name, AttributeType=k.type) for k in keys],
-            KeySchema=[dynamodb.KeySchema(AttributeName=k.name, KeyType=t) for k, t in zip(keys, ("HASH", "RANGE"))],
-            PointInTimeRecoverySpecification=dynamodb.PointInTimeRecoverySpecification(PointInTimeRecoveryEnabled=db.point_in_time_recovery),
-            DeletionProtectionEnabled=db.deletion_protection,
-            SSESpecification=dynamodb.SSESpecification(SSEEnabled=True, SSEType="KMS", KMSMasterKeyId=GetAtt(key, "Arn")),
-            Tags=Tags(Table=name)))
-        if spec.ttl_attribute:
-            table.TimeToLiveSpecification = dynamodb.TimeToLiveSpecification(AttributeName=spec.ttl_attribute, Enabled=True)
-        if spec.stream:
-            table.StreamSpecification = dynamodb.StreamSpecification(StreamViewType=spec.stream)
-        yield table
-        yield ctx.output(logical_id(name, "TableName"), Ref(table), f"DynamoDB table {name}")
-        yield ctx.output(logical_id(name, "TableArn"), GetAtt(table, "Arn"), f"DynamoDB table {name} ARN")
+    for name, spec in tables.items():
+        yield from _table(name, spec, ctx, key)
     yield ctx.output("TablesKeyArn", GetAtt(key, "Arn"), "KMS key of the tables")
+
+
+def _table(name: str, spec: Table, ctx: Context, key: Any) -> Iterable[Any]:
+    """On demand, named (CloudFormation refuses to replace it, rather than replacing it), encrypted, recoverable."""
+    keys = [spec.partition_key] + ([spec.sort_key] if spec.sort_key else [])
+    attributes = {k.name: k.type for k in keys}
+    indexes = []
+    for iname, ix in spec.indexes.items():
+        ikeys = [ix.partition_key] + ([ix.sort_key] if ix.sort_key else [])
+        attributes.update({k.name: k.type for k in ikeys})
+        if isinstance(ix.projection, list):
+            projection = dynamodb.Projection(ProjectionType="INCLUDE", NonKeyAttributes=ix.projection)
+        else:
+            projection = dynamodb.Projection(ProjectionType=ix.projection.upper())
+        indexes.append(dynamodb.GlobalSecondaryIndex(
+            IndexName=iname, Projection=projection,
+            KeySchema=[dynamodb.KeySchema(AttributeName=k.name, KeyType=t) for k, t in zip(ikeys, ("HASH", "RANGE"))]))
+    table = retain(dynamodb.Table(
+        logical_id("Data", name, "Table"), TableName=table_name(ctx.prefix, name), BillingMode="PAY_PER_REQUEST",
+        AttributeDefinitions=[dynamodb.AttributeDefinition(AttributeName=n, AttributeType=t) for n, t in sorted(attributes.items())],
+        KeySchema=[dynamodb.KeySchema(AttributeName=k.name, KeyType=t) for k, t in zip(keys, ("HASH", "RANGE"))],
+        PointInTimeRecoverySpecification=dynamodb.PointInTimeRecoverySpecification(PointInTimeRecoveryEnabled=spec.point_in_time_recovery),
+        DeletionProtectionEnabled=spec.deletion_protection,
+        SSESpecification=dynamodb.SSESpecification(SSEEnabled=True, SSEType="KMS", KMSMasterKeyId=GetAtt(key, "Arn")),
+        Tags=Tags(Table=name)))
+    if indexes:
+        table.GlobalSecondaryIndexes = indexes
+    if spec.ttl_attribute:
+        table.TimeToLiveSpecification = dynamodb.TimeToLiveSpecification(AttributeName=spec.ttl_attribute, Enabled=True)
+    if spec.stream:
+        table.StreamSpecification = dynamodb.StreamSpecification(StreamViewType=spec.stream)
+    yield table
+    yield ctx.output(logical_id(name, "TableArn"), GetAtt(table, "Arn"), f"DynamoDB table {name} ARN")
+    if spec.stream:
+        yield ctx.output(logical_id(name, "TableStreamArn"), GetAtt(table, "StreamArn"), f"DynamoDB table {name} stream ARN")

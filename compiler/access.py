@@ -1,0 +1,56 @@
+"""Connections: what each access level a function may hold on a resource grants (actions per ARN scope, the KMS
+actions on the resource's key, the environment variable). The README's table is this data; a test keeps them equal."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Grant:
+    scope: str  # which ARN the actions apply to: bucket, objects, table, indexes, queue, function, secret
+    actions: tuple[str, ...]
+
+
+_BUCKET_READ = (Grant("bucket", ("s3:ListBucket",)), Grant("objects", ("s3:GetObject", "s3:GetObjectVersion")))
+_BUCKET_WRITE = (Grant("objects", ("s3:AbortMultipartUpload", "s3:DeleteObject", "s3:PutObject")),)
+_TABLE_READ = (Grant("table", ("dynamodb:BatchGetItem", "dynamodb:ConditionCheckItem", "dynamodb:DescribeTable",
+                               "dynamodb:GetItem", "dynamodb:Query", "dynamodb:Scan")),
+               Grant("indexes", ("dynamodb:Query", "dynamodb:Scan")))
+_TABLE_WRITE = (Grant("table", ("dynamodb:BatchWriteItem", "dynamodb:DeleteItem", "dynamodb:PutItem", "dynamodb:UpdateItem")),)
+_SEND = (Grant("queue", ("sqs:GetQueueAttributes", "sqs:GetQueueUrl", "sqs:SendMessage")),)
+_CONSUME = (Grant("queue", ("sqs:ChangeMessageVisibility", "sqs:DeleteMessage", "sqs:GetQueueAttributes", "sqs:GetQueueUrl",
+                            "sqs:ReceiveMessage")),)
+
+# (kind, level) -> grants on the resource itself
+ACTIONS: dict[tuple[str, str], tuple[Grant, ...]] = {
+    ("buckets", "read"): _BUCKET_READ,
+    ("buckets", "write"): _BUCKET_WRITE,
+    ("buckets", "read-write"): _BUCKET_READ + _BUCKET_WRITE,
+    ("tables", "read"): _TABLE_READ,
+    ("tables", "write"): _TABLE_WRITE,
+    ("tables", "read-write"): _TABLE_READ + _TABLE_WRITE,
+    ("queues", "send"): _SEND,
+    ("queues", "consume"): _CONSUME,
+    ("queues", "send-consume"): _SEND + _CONSUME,
+    ("database", "connect"): (Grant("secret", ("secretsmanager:DescribeSecret", "secretsmanager:GetSecretValue")),),
+    ("functions", "invoke"): (Grant("function", ("lambda:InvokeFunction",)),),
+}
+
+# (kind, level) -> actions on the resource's customer-managed key, when it has one (used through that service only)
+KEY_ACTIONS: dict[tuple[str, str], tuple[str, ...]] = {
+    ("buckets", "read"): ("kms:Decrypt",),
+    ("buckets", "write"): ("kms:Decrypt", "kms:GenerateDataKey"),  # multipart uploads decrypt the parts they join
+    ("buckets", "read-write"): ("kms:Decrypt", "kms:GenerateDataKey"),
+    ("tables", "read"): ("kms:Decrypt",),
+    ("tables", "write"): ("kms:Decrypt", "kms:Encrypt", "kms:GenerateDataKey"),
+    ("tables", "read-write"): ("kms:Decrypt", "kms:Encrypt", "kms:GenerateDataKey"),
+    ("queues", "send"): ("kms:Decrypt", "kms:GenerateDataKey"),
+    ("queues", "consume"): ("kms:Decrypt",),
+    ("queues", "send-consume"): ("kms:Decrypt", "kms:GenerateDataKey"),
+    ("database", "connect"): ("kms:Decrypt",),
+}
+
+# kind -> the environment variable's suffix (database: the whole name)
+ENV_SUFFIX = {"buckets": "BUCKET", "tables": "TABLE", "queues": "QUEUE_URL", "functions": "FUNCTION"}
+DATABASE_ENV = "DB_SECRET_ARN"

@@ -1,0 +1,79 @@
+"""The `buckets:` section: named S3 buckets (versioning, encryption, lifecycle rules, CORS, access logs)."""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+from pydantic import Field, model_validator
+
+from .base import Issue, StrictModel, raise_issues
+
+BucketName = Annotated[str, Field(pattern=r"^[a-z][a-z0-9-]{0,29}$", description="lowercase letters, digits and hyphens (part of the S3 name)")]
+StorageClass = Literal["STANDARD_IA", "ONEZONE_IA", "INTELLIGENT_TIERING", "GLACIER_IR", "GLACIER", "DEEP_ARCHIVE"]
+# Days an object must stay in a class before S3 lets a lifecycle rule move it on (S3 lifecycle constraints).
+MIN_DAYS = {"STANDARD_IA": 30, "ONEZONE_IA": 30}
+
+
+class Transition(StrictModel):
+    days: int = Field(ge=0, le=36500, description="days after creation (or after becoming noncurrent)")
+    storage_class: StorageClass
+
+
+class LifecycleRule(StrictModel):
+    prefix: str | None = Field(None, pattern=r"^[^*]{1,1024}$", description="only objects under this key prefix")
+    expire_days: int | None = Field(None, ge=1, le=36500, description="delete current versions this many days after creation")
+    transitions: list[Transition] = Field(default_factory=list)
+    noncurrent_expire_days: int | None = Field(None, ge=1, le=36500, description="delete old versions this many days after they become noncurrent")
+    noncurrent_transitions: list[Transition] = Field(default_factory=list)
+
+    @model_validator(mode="after")
+    def _rules(self):
+        issues = []
+        if self.expire_days is None and not self.transitions and self.noncurrent_expire_days is None and not self.noncurrent_transitions:
+            issues.append(Issue("S240", (), "a lifecycle rule needs at least one of expire_days, transitions, "
+                                "noncurrent_expire_days or noncurrent_transitions"))
+        for field, transitions, limit in (("transitions", self.transitions, self.expire_days),
+                                          ("noncurrent_transitions", self.noncurrent_transitions, self.noncurrent_expire_days)):
+            for i, t in enumerate(transitions):
+                if t.days < MIN_DAYS.get(t.storage_class, 0):
+                    issues.append(Issue("S240", (field, i, "days"),
+                                        f"S3 moves objects to {t.storage_class} only after {MIN_DAYS[t.storage_class]} days"))
+                if limit is not None and t.days >= limit:
+                    issues.append(Issue("S240", (field, i, "days"), f"the objects expire after {limit} days, before this transition at {t.days}"))
+            if len({t.storage_class for t in transitions}) != len(transitions):
+                issues.append(Issue("S240", (field,), "each storage class may appear once"))
+        raise_issues(issues)
+        return self
+
+
+class BucketCors(StrictModel):
+    origins: list[str] = Field(min_length=1, description="allowed origins, e.g. https://app.example.com, or *")
+    methods: list[Literal["GET", "HEAD", "PUT", "POST", "DELETE"]] = Field(default_factory=lambda: ["GET", "HEAD"])
+    headers: list[str] = Field(default_factory=list, description="request headers a browser may send")
+    expose_headers: list[str] = Field(default_factory=list)
+    max_age_s: int = Field(3000, ge=0, le=86400)
+
+
+class Bucket(StrictModel):
+    versioning: bool = Field(True, description="keep every version of every object (needed for replication)")
+    encryption: Literal["s3", "kms"] = Field("s3", description="s3: SSE-S3 (AES-256); kms: a customer-managed KMS key archc creates")
+    lifecycle: dict[Annotated[str, Field(pattern=r"^[a-z][a-z0-9-]{0,63}$")], LifecycleRule] = Field(
+        default_factory=dict, description="rule name -> rule; every bucket also aborts incomplete uploads after 7 days")
+    cors: BucketCors | None = None
+    access_logs: bool = Field(True, description="S3 server access logs to the region's log bucket")
+
+    @model_validator(mode="after")
+    def _rules(self):
+        issues = []
+        if not self.versioning:
+            for name, rule in self.lifecycle.items():
+                if rule.noncurrent_expire_days is not None or rule.noncurrent_transitions:
+                    issues.append(Issue("S240", ("lifecycle", name), "noncurrent versions exist only with versioning: true"))
+        raise_issues(issues)
+        return self
+
+
+class Logs(StrictModel):
+    """The log bucket archc keeps in each region where something logs to S3 (CloudFront, S3 server access logs)."""
+
+    retention_days: int = Field(90, ge=1, le=3650, description="log objects are deleted after this")
