@@ -13,7 +13,8 @@ from awacs import xray as axray
 from awacs.aws import Action, Allow, Condition, Statement, StringEquals
 from troposphere import GetAtt, Ref, Select, Split, Sub, awslambda, cloudwatch, sqs
 
-from compiler.access import ACTIONS, DATABASE_ENV, ENV_SUFFIX, KEY_ACTIONS
+from compiler.access import DATABASE_ENV, ENV_SUFFIX, KEY_ACTIONS
+from compiler.access import scopes as access_scopes
 from compiler.context import Context
 from compiler.naming import (DATA, NETWORK, QUEUES, STORAGE, camel, env_var, function_dlq_name, function_log_group,
                              function_name, logical_id, table_name)
@@ -125,11 +126,9 @@ def connection(ctx: Context, target: str, level: str) -> tuple[list[Statement], 
     else:  # functions: by name, so that two functions may use each other
         scopes = {"function": Sub(f"arn:${{AWS::Partition}}:lambda:${{AWS::Region}}:${{AWS::AccountId}}:function:{function_name(ctx.prefix, name)}")}
         env[env_var(name, ENV_SUFFIX[kind])] = function_name(ctx.prefix, name)
-    by_scope: dict[str, set[str]] = {}
-    for grant in ACTIONS[(kind, level)]:
-        by_scope.setdefault(grant.scope, set()).update(grant.actions)
+    by_scope = access_scopes(kind, level)
     statements = [Statement(Sid=sid + (camel(scope) if len(by_scope) > 1 else ""), Effect=Allow,
-                            Action=[Action(*a.split(":", 1)) for a in sorted(actions)], Resource=[scopes[scope]])
+                            Action=[Action(*a.split(":", 1)) for a in actions], Resource=[scopes[scope]])
                   for scope, actions in by_scope.items()]
     if key is not None:
         # The key is used only through the resource's own service, in its region.

@@ -54,3 +54,21 @@ KEY_ACTIONS: dict[tuple[str, str], tuple[str, ...]] = {
 # kind -> the environment variable's suffix (database: the whole name)
 ENV_SUFFIX = {"buckets": "BUCKET", "tables": "TABLE", "queues": "QUEUE_URL", "functions": "FUNCTION"}
 DATABASE_ENV = "DB_SECRET_ARN"
+
+
+def scopes(kind: str, level: str) -> dict[str, tuple[str, ...]]:
+    """The actions of one access level, merged per ARN scope and sorted (as the compiled statements hold them)."""
+    merged: dict[str, set[str]] = {}
+    for grant in ACTIONS[(kind, level)]:
+        merged.setdefault(grant.scope, set()).update(grant.actions)
+    return {scope: tuple(sorted(actions)) for scope, actions in merged.items()}
+
+
+def markdown_table() -> str:
+    """The README's table of access levels (a test checks the README holds exactly this)."""
+    rows = ["| kind | level | actions, by ARN | on the resource's KMS key | environment variable |", "|---|---|---|---|---|"]
+    for kind, level in ACTIONS:
+        actions = "; ".join(f"{scope}: {', '.join(a)}" for scope, a in scopes(kind, level).items())
+        env = DATABASE_ENV if kind == "database" else f"NAME_{ENV_SUFFIX[kind]}"
+        rows.append(f"| `{kind}` | `{level}` | {actions} | {', '.join(KEY_ACTIONS.get((kind, level), ())) or '-'} | `{env}` |")
+    return "\n".join(rows) + "\n"

@@ -127,3 +127,17 @@ def test_a_spec_of_only_app_and_regions_compiles_to_nothing(tmp_path):
     assert r.returncode == 0, r.stderr
     man = json.loads((tmp_path / "out" / "default" / "manifest.json").read_text())
     assert man["templates"] == [] and not list(Path(tmp_path / "out").rglob("*network*"))
+
+
+def test_readme_access_table_is_the_connection_data_and_the_compiled_policies_agree(compiled, templates):
+    from compiler.access import KEY_ACTIONS, markdown_table, scopes
+
+    assert markdown_table() in (ROOT / "README.md").read_text()
+    role = templates[("prod", "ap-northeast-1", "fillup-prod-functions")]["Resources"]["FnWsRole"]["Properties"]
+    statements = {s["Sid"]: s for s in role["Policies"][0]["PolicyDocument"]["Statement"]}
+    for scope, actions in scopes("tables", "read-write").items():
+        assert statements[f"TableConnectionsReadWrite{scope.capitalize()}"]["Action"] == list(actions)
+    assert statements["TableConnectionsReadWriteKey"]["Action"] == list(KEY_ACTIONS[("tables", "read-write")])
+    api = templates[("prod", "ap-northeast-1", "fillup-prod-functions")]["Resources"]["FnApiRole"]["Properties"]
+    api_statements = {s["Sid"]: s for s in api["Policies"][0]["PolicyDocument"]["Statement"]}
+    assert api_statements["DatabaseConnect"]["Action"] == list(scopes("database", "connect")["secret"])
