@@ -61,8 +61,7 @@ def topic_policy(logical_id: str, topic_ref: Any, publishers: tuple[str, ...]) -
         Statement(Sid="ServicesPublish", Effect=Allow, Principal=Principal("Service", sorted(publishers)),
                   Action=[asns.Publish], Resource=[topic_ref],
                   Condition=Condition(StringEquals({"aws:SourceAccount": AccountId}))),
-        Statement(Sid="DenyInsecureTransport", Effect=Deny, Principal=Principal("*"), Action=[asns.Publish],
-                  Resource=[topic_ref], Condition=Condition(Bool({"aws:SecureTransport": "false"}))),
+        deny_insecure_transport([topic_ref], asns.Publish),
     ]))
 
 
@@ -102,18 +101,21 @@ def queue(logical_id: str, name: str, *, retention_s: int, key: Any = None, **pr
     return retain(sqs.Queue(logical_id, QueueName=name, MessageRetentionPeriod=retention_s, **encryption, **props))
 
 
+def deny_insecure_transport(resources: list[Any], action: Any) -> Statement:
+    """The one statement every resource policy carries: nobody may use the resource without TLS."""
+    return Statement(Sid="DenyInsecureTransport", Effect=Deny, Principal=Principal("*"), Action=[action], Resource=resources,
+                     Condition=Condition(Bool({"aws:SecureTransport": "false"})))
+
+
 def tls_only_statement(bucket_arn: Any) -> Statement:
     from awacs import s3 as as3
 
-    return Statement(Sid="DenyInsecureTransport", Effect=Deny, Principal=Principal("*"), Action=[as3.Action("*")],
-                     Resource=[bucket_arn, Sub("${Arn}/*", Arn=bucket_arn)], Condition=Condition(Bool({"aws:SecureTransport": "false"})))
+    return deny_insecure_transport([bucket_arn, Sub("${Arn}/*", Arn=bucket_arn)], as3.Action("*"))
 
 
-def tls_only(resource: Any, action: Any, *extra: Statement) -> PolicyDocument:
-    """A resource policy refusing every request without TLS (plus any statements given)."""
-    return PolicyDocument(Version="2012-10-17", Statement=[*extra, Statement(
-        Sid="DenyInsecureTransport", Effect=Deny, Principal=Principal("*"), Action=[action], Resource=[resource],
-        Condition=Condition(Bool({"aws:SecureTransport": "false"})))])
+def tls_only(resource: Any, action: Any) -> PolicyDocument:
+    """A resource policy refusing every request without TLS."""
+    return PolicyDocument(Version="2012-10-17", Statement=[deny_insecure_transport([resource], action)])
 
 
 def service_role(logical_id: str, services: str | list[str], statements: list[Statement], **props: Any) -> iam.Role:

@@ -6,6 +6,7 @@ from typing import Annotated, Literal
 
 from pydantic import Field, model_validator
 
+from ..access import ACTIONS
 from .base import Issue, Name, StrictModel, raise_issues
 from .regions import retention_issues
 
@@ -51,14 +52,10 @@ class FunctionUrl(StrictModel):
     cors: Cors | None = None
 
 
-# Access levels a function may hold on each kind of resource (the actions are in compiler/access.py).
-ACCESS_LEVELS = {
-    "buckets": ("read", "write", "read-write"),
-    "tables": ("read", "write", "read-write"),
-    "queues": ("send", "consume", "send-consume"),
-    "database": ("connect",),
-    "functions": ("invoke",),
-}
+# Access levels a function may hold on each kind of resource (compiler/access.py holds their actions).
+ACCESS_LEVELS: dict[str, tuple[str, ...]] = {}
+for _kind, _level in ACTIONS:
+    ACCESS_LEVELS[_kind] = ACCESS_LEVELS.get(_kind, ()) + (_level,)
 _ACTION = r"^[a-z0-9-]+:[A-Za-z0-9*]+$"
 
 
