@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import hashlib
 import io
-import json
 import stat
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
 from .diagnostics import Diagnostic
+from .emit import dumps
 from .loader import Positions
 from .facts import Facts, edge_config
 from .spec import Spec
@@ -89,7 +89,7 @@ def package(spec: Spec, env: str, base: Path, file: str, positions: Positions, f
     for edge in facts.edge_functions:
         fn = spec.cdn[edge.distribution].edge_functions[edge.name]
         if fn.builtin is not None:
-            config = (json.dumps(edge_config(spec, env, facts, edge), indent=2, sort_keys=True) + "\n").encode()
+            config = dumps(edge_config(spec, env, facts, edge))
             assets[edge.asset] = Asset(edge.asset, "handlers/edge", zip_folder(root / "edge", {"config.json": config}))
             continue
         folder = folder_of(("cdn", edge.distribution, "edge_functions", edge.name, "code"), fn.code)

@@ -8,15 +8,10 @@ import sys
 from pathlib import Path
 
 import click
-from rich.console import Console
-from rich.table import Table
 
 from . import __version__
 from .diagnostics import EXIT_BAD_INPUT, ArchcError, Diagnostic, SpecError
-
-# Wide enough for the compile table when stdout is a pipe or a CI log (rich assumes 80 columns there).
-out = Console(highlight=False, soft_wrap=True, width=None if sys.stdout.isatty() else 160)
-err = Console(stderr=True, highlight=False, soft_wrap=True)
+from .term import say, table
 
 spec_option = click.option("--spec", "-f", "spec_path", default="arch.yaml", show_default=True,
                            type=click.Path(dir_okay=False, path_type=Path), help="the architecture spec")
@@ -54,7 +49,7 @@ def _json_errors(as_json: bool):
 def _print_diagnostics(diags: list[Diagnostic]) -> None:
     for d in diags:
         style = "yellow" if d.is_warning else "red"
-        err.print(d.render(), style=style, markup=False)
+        say(d.render(), style, err=True)
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -79,7 +74,7 @@ def validate(spec_path: Path, env: str, as_json: bool) -> None:
                                "warnings": [_as_dict(d) for d in result.warnings]}, indent=2))
         return
     _print_diagnostics(result.warnings)
-    out.print(f"{spec_path}: valid ({', '.join(result.specs)})", markup=False)
+    say(f"{spec_path}: valid ({', '.join(result.specs)})")
 
 
 @cli.command(name="compile")
@@ -95,23 +90,29 @@ def compile_cmd(spec_path: Path, env: str, out_dir: Path, as_json: bool) -> None
         result = build_all(spec_path, _envs(env), out_dir)
     _print_diagnostics(result.warnings)
     if as_json:
-        out.print_json(json.dumps(result.manifests))
+        click.echo(json.dumps(result.manifests, indent=2))
         return
-    table = Table(title=f"archc {__version__}: {spec_path} -> {out_dir}/")
-    for col, kw in (("env", {}), ("region", {}), ("stack", {}), ("resources", {"justify": "right"}),
-                    ("bytes", {"justify": "right"}), ("depends on", {})):
-        table.add_column(col, **kw)
+    say(f"archc {__version__}: {spec_path} -> {out_dir}/")
     for env_name, man in result.manifests.items():
-        for t in man["templates"]:
-            size = f"{t['bytes']:,}" + ("" if t["inline"] else " (via S3)")
-            table.add_row(env_name, t["region"], t["stack"], str(t["resources"]), size,
-                          ", ".join(d.split("/", 1)[1] + (f" ({d.split('/')[0]})" if d.split("/")[0] != t["region"] else "")
-                                    for d in t["dependencies"]) or "-")
-    out.print(table)
-    for env_name, man in result.manifests.items():
-        big = [f'{t["stack"]} ({t["region"]})' for t in man["templates"] if not t["inline"]]
-        if big:
-            out.print(f"note: {env_name}: {', '.join(big)} exceed 51,200 bytes; deploy sends them through the artifact bucket", markup=False)
+        say(compile_table(man))
+        if any(not t["inline"] for t in man["templates"]):
+            say("S3: over 51,200 bytes, so deploy passes the template through the artifact bucket")
+
+
+def compile_table(man: dict) -> str:
+    """One environment's stacks in deploy order; a dependency is named by its concern, with its region when it
+    is another one."""
+    prefix = f'{man["app"]}-{man["environment"]}-'
+    rows = []
+    for t in man["templates"]:
+        deps = []
+        for d in t["dependencies"]:
+            region, name = d.split("/", 1)
+            deps.append(name.removeprefix(prefix) + ("" if region == t["region"] else f" ({region})"))
+        rows.append((t["region"], t["stack"], str(t["resources"]), f'{t["bytes"]:,}' + ("" if t["inline"] else " S3"),
+                     ", ".join(deps) or "-"))
+    head = f'{man["environment"]}: {len(rows)} stacks in {len({t["region"] for t in man["templates"]})} region(s)'
+    return head + "\n" + table(("region", "stack", "resources", "bytes", "depends on"), rows, right=frozenset({2, 3}))
 
 
 @cli.command()
@@ -125,13 +126,13 @@ def lint(env: str, out_dir: Path, workers: int, as_json: bool) -> None:
 
     report = lint_envs(out_dir, _envs(env), workers=workers)
     if as_json:
-        out.print_json(json.dumps(report.as_dict()))
+        click.echo(json.dumps(report.as_dict(), indent=2))
     else:
         for f in report.findings:
             line = f"{f.path}:{f.line}:{f.column} {f.level[0].upper()} {f.rule} {f.message}"
-            (err.print(line, style="red" if f.level == "error" else "yellow", markup=False))
-        out.print(f"linted {report.linted} template(s), {report.cached} unchanged since a clean lint; "
-                  f"{report.errors} error(s), {report.warnings} warning(s)", markup=False)
+            say(line, "red" if f.level == "error" else "yellow", err=True)
+        say(f"linted {report.linted} template(s), {report.cached} unchanged since a clean lint; "
+            f"{report.errors} error(s), {report.warnings} warning(s)")
     if report.errors:
         sys.exit(1)
 
@@ -162,13 +163,13 @@ def main() -> None:
         cli.main(standalone_mode=False)
     except SpecError as e:
         _print_diagnostics(e.diagnostics + e.warnings)
-        err.print(f"{e}; nothing was written", style="bold red", markup=False)
+        say(f"{e}; nothing was written", "bold red", err=True)
         sys.exit(e.exit_code)
     except ArchcError as e:
-        err.print(f"archc: {e}", style="bold red", markup=False)
+        say(f"archc: {e}", "bold red", err=True)
         sys.exit(e.exit_code)
     except click.exceptions.Abort:
-        err.print("aborted", markup=False)
+        say("aborted", err=True)
         sys.exit(EXIT_BAD_INPUT)
     except click.ClickException as e:
         e.show()

@@ -13,6 +13,7 @@ from typing import Any, Iterable
 from .awsdata import STATEFUL_TYPES
 
 from .diagnostics import ArchcError, did_you_mean
+from .emit import dumps
 
 BASELINE_NOTE = "out/.archc/<env>/baseline holds the templates last seen deployed (written by plan and by a successful deploy)"
 POLICY_KEYS = ("DeletionPolicy", "UpdateReplacePolicy")
@@ -226,7 +227,7 @@ def write_baseline(out_dir: Path, env: str, region: str, stack: str, template: d
         return
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_suffix(".json.tmp")
-    tmp.write_text(json.dumps(template, indent=2, sort_keys=True, ensure_ascii=False) + "\n")
+    tmp.write_bytes(dumps(template))
     tmp.replace(path)
 
 

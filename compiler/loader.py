@@ -173,7 +173,7 @@ class _Builder:
 def load_text(text: str, file: str = "arch.yaml") -> Document:
     sha = hashlib.sha256(text.encode()).hexdigest()
     try:
-        tree = yaml.compose(text, Loader=yaml.SafeLoader)
+        tree = yaml.compose(text, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
     except yaml.MarkedYAMLError as e:
         m = e.problem_mark or e.context_mark
         line, col = (m.line + 1, m.column + 1) if m else (1, 1)

@@ -102,10 +102,22 @@ def test_lint_reports_errors_with_exit_1(tmp_path):
 
 def test_compile_notes_templates_sent_through_s3(tmp_path):
     r = run("compile", "--env", "prod", "--out", str(tmp_path / "out"))
-    assert "(via S3)" in r.stdout and "exceed 51,200 bytes" in r.stdout
     man = json.loads((tmp_path / "out" / "prod" / "manifest.json").read_text())
     assert any(not t["inline"] and t["bytes"] > 51200 for t in man["templates"])
     assert all(t["inline"] == (t["bytes"] <= 51200) for t in man["templates"])
+    via_s3 = {ln.split()[1] for ln in r.stdout.splitlines() if " S3 " in ln}
+    assert via_s3 == {t["stack"] for t in man["templates"] if not t["inline"]}
+    assert "over 51,200 bytes" in r.stdout
+
+
+def test_compile_table_fits_100_columns_and_names_every_stack(tmp_path):
+    r = run("compile", "--env", "all", "--out", str(tmp_path / "out"))
+    assert r.returncode == 0
+    assert max(len(ln) for ln in r.stdout.splitlines()) <= 100
+    for man in (json.loads(p.read_text()) for p in (tmp_path / "out").glob("*/manifest.json")):
+        section = r.stdout.split(f'{man["environment"]}: ', 1)[1].split("stacks in", 2)[1]
+        rows = [ln.split()[:2] for ln in section.splitlines()[2:] if ln and not ln.startswith(" ")]
+        assert [[t["region"], t["stack"]] for t in man["templates"]] == rows[:len(man["templates"])]
 
 
 def test_stack_over_the_resource_and_output_limits_is_a_compile_error(tmp_path):

@@ -13,6 +13,7 @@ from typing import Callable
 
 from .. import __version__
 from ..diagnostics import ArchcError
+from ..emit import dumps
 from ..diff import load_env, select, write_baseline
 from .apply import stack_policy
 from .aws import Aws, AwsError
@@ -410,7 +411,7 @@ def write_plan(env_dir: Path, plan: dict) -> None:
     from .report import plan_markdown
 
     env_dir.mkdir(parents=True, exist_ok=True)
-    for name, text in ((PLAN_JSON, json.dumps(plan, indent=2, sort_keys=True, ensure_ascii=False) + "\n"),
+    for name, text in ((PLAN_JSON, dumps(plan).decode()),
                        (PLAN_MD, plan_markdown(plan))):
         tmp = env_dir / f".{name}.tmp"
         tmp.write_text(text)

@@ -7,12 +7,9 @@ import sys
 from pathlib import Path
 
 import click
-from rich.console import Console
 
 from ..diagnostics import EXIT_BLOCKED, EXIT_FINDINGS, EXIT_OK, ArchcError
-
-out = Console(highlight=False, soft_wrap=True, width=None if sys.stdout.isatty() else 160)
-err = Console(stderr=True, highlight=False, soft_wrap=True)
+from ..term import console, say
 
 out_option = click.option("--out", "out_dir", default="out", show_default=True, type=click.Path(file_okay=False, path_type=Path),
                           help="where compiled templates are (and where plan.json goes)")
@@ -54,7 +51,7 @@ def diff(env: str, out_dir: Path, spec_path: Path, baseline: Path | None, ref: s
     if as_json:
         click.echo(json.dumps(result.as_dict(), indent=2, sort_keys=True))
     else:
-        print_diff(out, result)
+        print_diff(console(), result)
     _exit(EXIT_FINDINGS if result.changed else EXIT_OK)
 
 
@@ -78,13 +75,13 @@ def plan(env: str, out_dir: Path, stacks: tuple[str, ...], regions: tuple[str, .
 
     aws = Aws(profile, None, endpoint_url)
     opts = Options(stacks=stacks, regions=regions, allow_replace=allow_replace, poll_s=poll_s,
-                   echo=lambda msg: err.print(msg, style="dim", markup=False))
+                   echo=lambda msg: say(msg, "dim", err=True))
     result = make_plan(out_dir, env, aws, opts)
     if as_json:
         click.echo(json.dumps(result, indent=2, sort_keys=True))
     else:
-        print_plan(out, result)
-        out.print(f"wrote {out_dir / env / 'plan.json'} and plan.md", style="dim", markup=False)
+        print_plan(console(), result)
+        say(f"wrote {out_dir / env / 'plan.json'} and plan.md", "dim")
     outcome = plan_outcome(result)
     if outcome == "blocked":
         raise ArchcError("plan blocked: a stateful resource would be replaced or removed (D501); deploy refuses this plan",
@@ -135,10 +132,10 @@ def deploy(plan_path: Path | None, env: str | None, out_dir: Path | None, yes: b
     if not stacks:
         if as_json:
             click.echo("[]")
-        (err if as_json else out).print(f"nothing to deploy: the plan for {plan_doc['environment']} has no changes"
+        console(stderr=as_json).print(f"nothing to deploy: the plan for {plan_doc['environment']} has no changes"
                                         + (f" ({len(deferred)} stack(s) deferred: plan again)" if deferred else ""), markup=False)
         _exit(EXIT_OK)
-    con = err if as_json else out  # with --json, stdout carries only the JSON
+    con = console(stderr=as_json)  # with --json, stdout carries only the JSON
     n_changes = sum(len(s["changes"]) for s in stacks if executes(s))
     n_settings = sum(not executes(s) for s in stacks)
     con.print(f"deploy {plan_doc['app']} {plan_doc['environment']} to account {plan_doc['account']}: {len(stacks)} stack(s), "

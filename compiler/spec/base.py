@@ -15,7 +15,7 @@ Name = Annotated[str, Field(pattern=r"^[a-z][a-z0-9_-]{0,29}$")]
 
 
 class StrictModel(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True, strict=True, validate_default=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True, validate_default=True, defer_build=True)
 
 
 @dataclass(frozen=True)

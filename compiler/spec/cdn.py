@@ -107,7 +107,7 @@ class EdgeFunction(StrictModel):
     memory_mb: int = Field(128, description="viewer events 128 MB at most, origin events 10,240")
     timeout_s: int = Field(5, description="viewer events 5 s at most, origin events 30")
     write_back: bool = Field(False, description="fetch_on_miss: store what the failover origin answered in the bucket (max-age one year)")
-    signing_parameter: str | None = Field(None, pattern=r"^/[A-Za-z0-9_./-]{1,1010}$",
+    signing_parameter: str | None = Field(None, pattern=r"^/[A-Za-z0-9_./-]+$", max_length=1011,
                                           description="signed_urls: SSM SecureString in us-east-1 with the HMAC key (default /{app}/{env}/edge/url-signing-key)")
 
     @model_validator(mode="after")
@@ -152,7 +152,7 @@ class Waf(StrictModel):
 class Distribution(StrictModel):
     domain: str | None = Field(None, description="custom domain, e.g. cdn.example.com")
     hosted_zone_id: str | None = Field(None, pattern=r"^Z[A-Z0-9]{1,31}$", description="Route 53 zone: archc requests a DNS-validated certificate and writes A/AAAA aliases")
-    certificate_arn: str | None = Field(None, pattern=r"^arn:aws[a-z-]*:acm:us-east-1:\d{12}:certificate/[0-9a-f-]{36}$")
+    certificate_arn: str | None = Field(None, pattern=r"^arn:aws[a-z-]*:acm:us-east-1:[0-9]{12}:certificate/[0-9a-f-]{36}$")
     price_class: Literal["PriceClass_100", "PriceClass_200", "PriceClass_All"] = "PriceClass_100"
     origins: dict[Annotated[str, Field(pattern=r"^[a-z][a-z0-9-]{0,40}$")], Origin] = Field(min_length=1)
     behaviors: dict[str, Behavior] = Field(description='path pattern (e.g. "/images/*") -> behavior, in the order CloudFront tries '

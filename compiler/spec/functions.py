@@ -68,7 +68,7 @@ class Permission(StrictModel):
 
 class Function(StrictModel):
     code: str | None = Field(None, description="project folder (relative to arch.yaml) zipped as the function's code")
-    image: str | None = Field(None, pattern=r"^\d{12}\.dkr\.ecr\.[a-z0-9-]+\.amazonaws\.com(\.cn)?/[a-z0-9._/-]+(:[\w.-]{1,128}|@sha256:[0-9a-f]{64})$",
+    image: str | None = Field(None, pattern=r"^[0-9]{12}\.dkr\.ecr\.[a-z0-9-]+\.amazonaws\.com(\.cn)?/[a-z0-9._/-]+(:[A-Za-z0-9_.-]{1,128}|@sha256:[0-9a-f]{64})$",
                               description="container image URI in ECR, with a tag or digest")
     bootstrap: bool = Field(False, description="deploy inline placeholder code until the application exists")
     handler: str = Field("app.handler", pattern=r"^[A-Za-z0-9_./-]+\.[A-Za-z_][A-Za-z0-9_]*$")

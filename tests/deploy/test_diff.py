@@ -5,10 +5,8 @@ from __future__ import annotations
 import json
 import subprocess
 
-import pytest
 
 from compiler.diff import diff_template, predict, stateful_types
-from compiler.diagnostics import ArchcError
 
 from .conftest import run_cli
 
