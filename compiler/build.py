@@ -10,9 +10,9 @@ from .assets import Asset, package
 from .facts import derive
 from .diagnostics import Diagnostic, SpecError
 from .emit import prepare, write_env
-from .loader import load
+from .loader import Document, load
 from .spec import Spec
-from .validate import validate
+from .validate import validate, weakened_entries
 
 
 @dataclass(frozen=True)
@@ -37,15 +37,19 @@ class Compiled:
     warnings: list[Diagnostic]
     specs: dict[str, Spec]
     assets: dict[str, dict[str, Asset]]
+    weakened: dict[str, list[dict]]  # per environment: each weakened default, its waiver and where it is written
 
 
 def compile_spec(spec_path: Path, envs: list[str] | None) -> Compiled:
-    document = load(spec_path)
+    return compile_document(load(spec_path), envs, Path(spec_path).resolve().parent)
+
+
+def compile_document(document: Document, envs: list[str] | None, base: Path) -> Compiled:
+    """Validate and compile the chosen environments; code folders are relative to `base` (the spec's folder)."""
     validated = validate(document, envs)
     apps: dict[str, App] = {}
     assets: dict[str, dict[str, Asset]] = {}
     errors: list[Diagnostic] = []
-    base = Path(spec_path).resolve().parent
     from blueprints.registry import BLUEPRINTS
 
     for env, spec in validated.specs.items():
@@ -61,14 +65,20 @@ def compile_spec(spec_path: Path, envs: list[str] | None) -> Compiled:
         assets[env] = packaged
     if errors:
         raise SpecError(sorted(set(errors)), validated.warnings)
-    return Compiled(document.file, document.sha256, apps, validated.warnings, validated.specs, assets)
+    weakened = {env: weakened_entries(document.for_env(env)[1], spec) for env, spec in validated.specs.items()}
+    return Compiled(document.file, document.sha256, apps, validated.warnings, validated.specs, assets, weakened)
+
+
+def render_all(c: Compiled) -> dict[str, tuple[dict[str, bytes], dict]]:
+    """Every file of each out/<env> and its manifest, in memory."""
+    return {env: prepare(app, c.spec_sha256, deploy_settings(c.specs[env], env), c.assets[env], c.file, c.weakened[env])
+            for env, app in c.apps.items()}
 
 
 def build_all(spec_path: Path, envs: list[str] | None, out_dir: Path) -> BuildResult:
     """Nothing is written unless every environment validates and compiles."""
     c = compile_spec(spec_path, envs)
-    prepared = {env: prepare(app, c.spec_sha256, deploy_settings(c.specs[env], env), c.assets[env], c.file)
-                for env, app in c.apps.items()}
+    prepared = render_all(c)
     for env, (files, _) in prepared.items():  # written only once every environment rendered
         write_env(out_dir, env, files)
     return BuildResult(c.apps, {env: man for env, (_, man) in prepared.items()}, c.warnings)

@@ -123,7 +123,8 @@ def write_env(out_dir: Path, env: str, files: dict[str, bytes]) -> Path:
     return target
 
 
-def prepare(app: App, spec_sha256: str, deploy: dict, assets: dict | None = None, file: str = "arch.yaml") -> tuple[dict[str, bytes], dict]:
+def prepare(app: App, spec_sha256: str, deploy: dict, assets: dict | None = None, file: str = "arch.yaml",
+            weakened: list[dict] | None = None) -> tuple[dict[str, bytes], dict]:
     """Every file of out/<env> and the manifest, in memory (pure); a template over 1 MB is a compile error."""
     artifacts = render(app)
     too_big = [a for a in artifacts if len(a.body) > URL_BODY_LIMIT]
@@ -134,6 +135,7 @@ def prepare(app: App, spec_sha256: str, deploy: dict, assets: dict | None = None
     man = manifest(app, artifacts, spec_sha256, deploy)
     man["assets"] = [{"function": a.function, "source": a.source, "sha256": a.sha256, "key": a.key,
                       "bytes": len(a.body), "path": a.path} for _, a in sorted(assets.items()) if not a.inline]
+    man["weakened"] = weakened or []
     files = {a.path: a.body for a in artifacts}
     files.update({a.path: a.body for a in assets.values() if not a.inline})
     files[MANIFEST] = dumps(man)

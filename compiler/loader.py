@@ -145,9 +145,11 @@ class _Builder:
             value: dict[str, Node] = {}
             key_marks: dict[str, Mark] = {}
             for key_node, value_node in node.value:
-                key = self.constructor.construct_object(key_node, deep=True)
-                if not isinstance(key, str):
-                    key = str(key)
+                # Every key in arch.yaml is a name, written as text: `on:` is the key "on", not YAML 1.1's True.
+                if isinstance(key_node, yaml.ScalarNode):
+                    key = key_node.value
+                else:
+                    key = str(self.constructor.construct_object(key_node, deep=True))
                 km = _mark(key_node.start_mark)
                 if key in value:
                     first = key_marks[key]

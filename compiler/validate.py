@@ -52,7 +52,7 @@ def validate(document: Document, envs: list[str] | None = None) -> Validated:
             errors[env] = too_long
             continue
         specs[env] = spec
-        warnings[env] = [_weakened(document.file, spec, path, why, positions) for path, why in spec.weakened()]
+        warnings[env] = [_weakened(document.file, w) for w in weakened_entries(positions, spec)]
     if specs and not errors and len(specs) == len(document.environments):
         # A waiver may excuse another environment: judge waivers only when every environment is validated.
         errors.update(_stale_waivers(document, specs))
@@ -163,12 +163,19 @@ def _stale_waivers(document: Document, specs: dict[str, Spec]) -> dict[str, list
     return {e: out for e in specs} if out else {}
 
 
-def _weakened(file: str, spec: Spec, path: str, why: str, positions: Positions) -> Diagnostic:
-    parts = tuple(path.split("."))
-    mark = positions.of(parts)
-    reason = spec.waivers.get(path)
+def weakened_entries(positions: Positions, spec: Spec) -> list[dict]:
+    """Each default the spec weakens, why it matters, its waiver and where it is written (warnings; the manifest)."""
+    out = []
+    for path, why in spec.weakened():
+        mark = positions.of(tuple(path.split(".")))
+        out.append({"path": path, "why": why, "waiver": spec.waivers.get(path), "line": mark.line, "col": mark.col})
+    return out
+
+
+def _weakened(file: str, w: dict) -> Diagnostic:
+    path, reason = w["path"], w["waiver"]
     tail = f' (waived: "{reason}")' if reason else f'; if this is intended, say why under `waivers: {{{path}: "..."}}`'
-    return Diagnostic(file, mark.line, mark.col, "W301", path, why + tail)
+    return Diagnostic(file, w["line"], w["col"], "W301", path, w["why"] + tail)
 
 
 def _diagnostics(file: str, err: dict[str, Any], positions: Positions) -> list[Diagnostic]:

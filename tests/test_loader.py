@@ -96,3 +96,9 @@ def test_environment_names_must_fit_resource_names():
         load_text("app: a\nregions: {primary: eu-west-1}\nenvironments: {Prod_EU: {}}\n")
     [d] = e.value.diagnostics
     assert (d.code, d.line) == ("S209", 3)
+
+
+def test_keys_are_text_so_yaml_1_1_booleans_stay_names():
+    """`on:` (a failover's status codes) is the key "on", not YAML 1.1's True; values keep their YAML types."""
+    data, _ = load_text("app: demo\nregions: {primary: eu-west-1}\nx: {on: [503], yes: no, 404: off}\n").for_env("default")
+    assert data["x"] == {"on": [503], "yes": False, "404": False}
