@@ -7,7 +7,7 @@ from typing import Any, Iterable
 
 from troposphere import GetAtt, Ref, Split, Sub, Tags, dynamodb, ec2, rds, secretsmanager
 
-from compiler.context import Context
+from compiler.context import Context, Transform
 from compiler.naming import NETWORK, db_identifier, logical_id, table_name
 from compiler.spec import Postgres, Spec, Table
 
@@ -20,14 +20,10 @@ GIB = 1024 ** 3
 
 def build(spec: Spec, ctx: Context) -> Iterable[Any]:
     if spec.database is not None:
+        yield Transform(ROTATION_TRANSFORM)  # the hosted rotation of the secret: a SAM-style transform on the stack
         yield from _postgres(spec.database, ctx)
     if spec.tables:
         yield from _tables(spec.tables, ctx)
-
-
-def transform(spec: Spec) -> str | None:
-    """The hosted rotation of the database secret is a SAM-style transform on the whole stack."""
-    return ROTATION_TRANSFORM if spec.database is not None else None
 
 
 def _postgres(db: Postgres, ctx: Context) -> Iterable[Any]:

@@ -35,7 +35,7 @@ def _storage(spec):
 BLUEPRINTS: tuple[Blueprint, ...] = (
     Blueprint(ALARMS, alarms.build, lambda s: s.alarms, _alarm_regions),
     Blueprint(NETWORK, network.build, lambda s: s.network, _every_region),
-    Blueprint(DATA, data.build, lambda s: s if (s.database or s.tables) else None, _primary, transform=data.transform),
+    Blueprint(DATA, data.build, lambda s: s if (s.database or s.tables) else None, _primary),
     Blueprint(STORAGE, storage.build, _storage, _primary),
     Blueprint(QUEUES, queues.build, lambda s: s if s.queues else None, _primary),
     Blueprint(FUNCTIONS, functions.build, lambda s: s if s.functions else None, _every_region),

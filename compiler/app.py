@@ -8,7 +8,7 @@ from troposphere import Output, Parameter, Tags, Template
 
 from . import __version__
 from .awsdata import KEEP, MAX_OUTPUTS, MAX_PARAMETERS, MAX_RESOURCES, STATEFUL_TYPES
-from .context import App, Blueprint, Context, Edge, Stack
+from .context import App, Blueprint, Context, Edge, Stack, Transform
 from .diagnostics import Diagnostic, SpecError
 from .facts import Facts, derive
 from .spec import Spec
@@ -33,12 +33,11 @@ def compile_app(spec: Spec, env: str, registry: Sequence[Blueprint], file: str =
             if not objs:
                 continue
             template = Template(Description=f"archc {__version__}: {spec.app} {env} {bp.concern} ({region})")
-            transform = bp.transform(spec) if bp.transform else None
-            if transform:
-                template.set_transform(transform)
+            for t in (o for o in objs if isinstance(o, Transform)):
+                template.set_transform(t.name)
             outputs = [o for o in objs if isinstance(o, Output)]
             params = [o for o in objs if isinstance(o, Parameter)]
-            res = [o for o in objs if not isinstance(o, (Output, Parameter))]
+            res = [o for o in objs if not isinstance(o, (Output, Parameter, Transform))]
             # Count before adding: troposphere raises a bare ValueError at its limits, a user mistake here.
             over = _over_limits(ctx.stack, region, len(res), len(outputs), len(params), file)
             if over:

@@ -11,6 +11,7 @@ from .facts import derive
 from .diagnostics import Diagnostic, SpecError
 from .emit import prepare, write_env
 from .loader import Document, load
+from .manifest import DeploySettings, Manifest, Weakened
 from .spec import Spec
 from .validate import validate, weakened_entries
 
@@ -18,15 +19,14 @@ from .validate import validate, weakened_entries
 @dataclass(frozen=True)
 class BuildResult:
     apps: dict[str, App]
-    manifests: dict[str, dict]
+    manifests: dict[str, Manifest]
     warnings: list[Diagnostic]
 
 
-def deploy_settings(spec: Spec, env: str) -> dict:
+def deploy_settings(spec: Spec, env: str) -> DeploySettings:
     d = spec.deploy
     protect = d.termination_protection if d.termination_protection is not None else env == "prod"
-    return {"termination_protection": protect, "rollback_alarms": d.rollback_alarms,
-            "monitoring_minutes": d.monitoring_minutes, "timeout_minutes": d.timeout_minutes}
+    return DeploySettings(protect, d.rollback_alarms, d.monitoring_minutes, d.timeout_minutes)
 
 
 @dataclass(frozen=True)
@@ -37,7 +37,7 @@ class Compiled:
     warnings: list[Diagnostic]
     specs: dict[str, Spec]
     assets: dict[str, dict[str, Asset]]
-    weakened: dict[str, list[dict]]  # per environment: each weakened default, its waiver and where it is written
+    weakened: dict[str, list[Weakened]]  # per environment: each weakened default, its waiver and where it is written
 
 
 def compile_spec(spec_path: Path, envs: list[str] | None) -> Compiled:
@@ -69,7 +69,7 @@ def compile_document(document: Document, envs: list[str] | None, base: Path) -> 
     return Compiled(document.file, document.sha256, apps, validated.warnings, validated.specs, assets, weakened)
 
 
-def render_all(c: Compiled) -> dict[str, tuple[dict[str, bytes], dict]]:
+def render_all(c: Compiled) -> dict[str, tuple[dict[str, bytes], Manifest]]:
     """Every file of each out/<env> and its manifest, in memory."""
     return {env: prepare(app, c.spec_sha256, deploy_settings(c.specs[env], env), c.assets[env], c.file, c.weakened[env])
             for env, app in c.apps.items()}

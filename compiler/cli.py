@@ -11,6 +11,7 @@ import click
 
 from . import __version__
 from .diagnostics import EXIT_BAD_INPUT, ArchcError, Diagnostic, SpecError
+from .manifest import Manifest
 from .term import say, table
 
 spec_option = click.option("--spec", "-f", "spec_path", default="arch.yaml", show_default=True,
@@ -90,28 +91,27 @@ def compile_cmd(spec_path: Path, env: str, out_dir: Path, as_json: bool) -> None
         result = build_all(spec_path, _envs(env), out_dir)
     _print_diagnostics(result.warnings)
     if as_json:
-        click.echo(json.dumps(result.manifests, indent=2))
+        click.echo(json.dumps({env: m.to_json() for env, m in result.manifests.items()}, indent=2))
         return
     say(f"archc {__version__}: {spec_path} -> {out_dir}/")
     for env_name, man in result.manifests.items():
         say(compile_table(man))
-        if any(not t["inline"] for t in man["templates"]):
+        if any(not t.inline for t in man.templates):
             say("S3: over 51,200 bytes, so deploy passes the template through the artifact bucket")
 
 
-def compile_table(man: dict) -> str:
+def compile_table(man: Manifest) -> str:
     """One environment's stacks in deploy order; a dependency is named by its concern, with its region when it
     is another one."""
-    prefix = f'{man["app"]}-{man["environment"]}-'
+    prefix = f"{man.app}-{man.environment}-"
     rows = []
-    for t in man["templates"]:
+    for t in man.templates:
         deps = []
-        for d in t["dependencies"]:
+        for d in t.dependencies:
             region, name = d.split("/", 1)
-            deps.append(name.removeprefix(prefix) + ("" if region == t["region"] else f" ({region})"))
-        rows.append((t["region"], t["stack"], str(t["resources"]), f'{t["bytes"]:,}' + ("" if t["inline"] else " S3"),
-                     ", ".join(deps) or "-"))
-    head = f'{man["environment"]}: {len(rows)} stacks in {len({t["region"] for t in man["templates"]})} region(s)'
+            deps.append(name.removeprefix(prefix) + ("" if region == t.region else f" ({region})"))
+        rows.append((t.region, t.stack, str(t.resources), f"{t.bytes:,}" + ("" if t.inline else " S3"), ", ".join(deps) or "-"))
+    head = f"{man.environment}: {len(rows)} stacks in {len({t.region for t in man.templates})} region(s)"
     return head + "\n" + table(("region", "stack", "resources", "bytes", "depends on"), rows, right=frozenset({2, 3}))
 
 

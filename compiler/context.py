@@ -107,11 +107,17 @@ class Context:
 
 
 @dataclass(frozen=True)
+class Transform:
+    """Yielded by a blueprint among its resources: a macro CloudFormation applies to the whole stack."""
+
+    name: str
+
+
+@dataclass(frozen=True)
 class Blueprint:
-    """One concern: which part of the spec it builds, in which regions, and with which template transform."""
+    """One concern: which part of the spec it builds, and in which regions."""
 
     concern: str
     build: Callable[[Any, Context], Iterable[Any]]
     section: Callable[[Any], Any]  # the part of the spec the blueprint gets; None skips it
     regions: Callable[[Any], tuple[str, ...]]
-    transform: Callable[[Any], str | None] | None = None

@@ -12,7 +12,8 @@ from typing import Any, Iterable
 
 from .awsdata import STATEFUL_TYPES
 
-from .diagnostics import ArchcError, did_you_mean
+from .diagnostics import ArchcError
+from .manifest import read as read_manifest
 from .emit import dumps
 
 BASELINE_NOTE = "out/.archc/<env>/baseline holds the templates last seen deployed (written by plan and by a successful deploy)"
@@ -231,41 +232,6 @@ def write_baseline(out_dir: Path, env: str, region: str, stack: str, template: d
     tmp.replace(path)
 
 
-def load_env(out_dir: Path, env: str) -> dict:
-    """out/<env>/manifest.json, with a helpful message when the environment was never compiled."""
-    path = out_dir / env / "manifest.json"
-    try:
-        return json.loads(path.read_text())
-    except FileNotFoundError:
-        known = sorted(p.name for p in out_dir.iterdir() if (p / "manifest.json").is_file()) if out_dir.is_dir() else []
-        hint = did_you_mean(env, known) or (f" (compiled: {', '.join(known)})" if known else "")
-        raise ArchcError(f"{path} does not exist{hint}: run `archc compile --env {env}` first") from None
-    except json.JSONDecodeError as e:
-        raise ArchcError(f"{path} is not valid JSON ({e}): run `archc compile --env {env}` again") from None
-
-
-def select(manifest: dict, stacks: Iterable[str] = (), regions: Iterable[str] = ()) -> list[dict]:
-    """The manifest's templates (deploy order) narrowed to `--stack` names (`name` or `region/name`) and `--region`s."""
-    templates = manifest["templates"]
-    stacks, regions = list(stacks), list(regions)
-    names = {t["stack"] for t in templates} | {f"{t['region']}/{t['stack']}" for t in templates}
-    for s in stacks:
-        if s not in names:
-            raise ArchcError(f'no stack "{s}" in environment {manifest["environment"]}{did_you_mean(s, names)}; '
-                             f"stacks: {', '.join(sorted({t['stack'] for t in templates}))}")
-    known_regions = {t["region"] for t in templates}
-    for r in regions:
-        if r not in known_regions:
-            raise ArchcError(f'environment {manifest["environment"]} has no stacks in region "{r}"{did_you_mean(r, known_regions)}; '
-                             f"regions: {', '.join(sorted(known_regions))}")
-    chosen = [t for t in templates
-              if (not stacks or t["stack"] in stacks or f"{t['region']}/{t['stack']}" in stacks)
-              and (not regions or t["region"] in regions)]
-    if not chosen:
-        raise ArchcError("no stack matches both --stack and --region")
-    return chosen
-
-
 def _read_json(path: Path) -> dict:
     try:
         return json.loads(path.read_text())
@@ -321,7 +287,7 @@ def baseline_from_ref(ref: str, spec_path: Path, out_dir: Path, env: str) -> tup
         raise ArchcError(f"--ref {ref}: the spec at that commit does not compile for {env} ({e})") from None
     finally:
         tmp.unlink(missing_ok=True)
-    return ({f"{a.region}/{a.stack}": json.loads(a.body) for a in render(apps[env])},
+    return ({a.entry.id: json.loads(a.body) for a in render(apps[env])},
             f"{rel_spec} at {ref}, compiled by archc today")
 
 
@@ -334,8 +300,8 @@ def baseline_from_dir(directory: Path) -> dict[str, dict]:
 
 def diff_env(out_dir: Path, env: str, *, baseline: Path | None = None, ref: str | None = None, spec_path: Path = Path("arch.yaml"),
              stacks: Iterable[str] = (), regions: Iterable[str] = ()) -> EnvDiff:
-    manifest = load_env(out_dir, env)
-    chosen = select(manifest, stacks, regions)
+    manifest = read_manifest(out_dir, env)
+    chosen = manifest.select(stacks, regions)
     if ref:
         old, label = baseline_from_ref(ref, spec_path, out_dir, env)
     elif baseline:
@@ -348,14 +314,13 @@ def diff_env(out_dir: Path, env: str, *, baseline: Path | None = None, ref: str 
             old, label = {}, f"nothing yet ({default} is recorded by archc plan and deploy; or use --baseline DIR / --ref REF)"
     result = []
     for t in chosen:
-        sid = f"{t['region']}/{t['stack']}"
-        new = _read_json(out_dir / env / t["path"])
-        before = old.get(sid)
-        resources, sections = diff_template(t["region"], before, new)
+        new = _read_json(out_dir / env / t.path)
+        before = old.get(t.id)
+        resources, sections = diff_template(t.region, before, new)
         status = "added" if before is None else ("changed" if resources or sections else "unchanged")
-        result.append(StackDiff(sid, t["region"], t["stack"], status, resources, sections))
+        result.append(StackDiff(t.id, t.region, t.stack, status, resources, sections))
     if not list(stacks):
-        compiled = {f"{t['region']}/{t['stack']}" for t in manifest["templates"]}
+        compiled = {t.id for t in manifest.templates}
         wanted = set(regions)
         for sid in sorted(set(old) - compiled):
             region, name = sid.split("/", 1)

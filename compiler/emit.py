@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import hashlib
-import json
 import os
 import shutil
 import tempfile
 from dataclasses import dataclass
+from typing import Iterable
 from pathlib import Path
 
 import orjson
@@ -16,32 +16,16 @@ from . import __version__
 from .awsdata import INLINE_BODY_LIMIT, STATEFUL_TYPES, URL_BODY_LIMIT
 from .context import App
 from .diagnostics import ArchcError, Diagnostic, SpecError
+from .manifest import MANIFEST, AssetEntry, DeploySettings, EdgeEntry, Manifest, TemplateEntry, Weakened
 
-MANIFEST = "manifest.json"
 
 
 @dataclass(frozen=True)
 class Artifact:
-    stack: str
-    region: str
-    concern: str
-    path: str  # relative to out/<env>
+    """One template's bytes and its manifest entry."""
+
+    entry: TemplateEntry
     body: bytes
-    resources: int
-    dependencies: tuple[str, ...]
-    tags: dict[str, str]
-    stateful: tuple[str, ...]  # logical IDs a stack policy protects from Replace and Delete
-    alarms: tuple[str, ...]  # alarm names, candidates for rollback triggers
-    parameters: tuple[str, ...]
-    capabilities: tuple[str, ...]
-
-    @property
-    def sha256(self) -> str:
-        return hashlib.sha256(self.body).hexdigest()
-
-    @property
-    def inline(self) -> bool:
-        return len(self.body) <= INLINE_BODY_LIMIT
 
 
 def dumps(data: object) -> bytes:
@@ -58,12 +42,14 @@ def render(app: App) -> list[Artifact]:
             stack = app.stacks[sid]
             t = stack.template
             body = dumps(t.to_dict())
-            out.append(Artifact(stack.name, stack.region, stack.concern, f"{stack.region}/{stack.name}.json", body,
-                                len(t.resources), tuple(app.dependencies(sid)), stack.tags,
-                                tuple(sorted(lid for lid, r in t.resources.items() if r.resource_type in STATEFUL_TYPES)),
-                                tuple(sorted(str(r.properties["AlarmName"]) for r in t.resources.values()
-                                             if r.resource_type == "AWS::CloudWatch::Alarm")),
-                                tuple(sorted(t.parameters)), capabilities(t)))
+            out.append(Artifact(TemplateEntry(
+                stack=stack.name, region=stack.region, concern=stack.concern, path=f"{stack.region}/{stack.name}.json",
+                sha256=hashlib.sha256(body).hexdigest(), bytes=len(body), resources=len(t.resources),
+                dependencies=tuple(app.dependencies(sid)), inline=len(body) <= INLINE_BODY_LIMIT, tags=stack.tags,
+                stateful=tuple(sorted(lid for lid, r in t.resources.items() if r.resource_type in STATEFUL_TYPES)),
+                alarms=tuple(sorted(str(r.properties["AlarmName"]) for r in t.resources.values()
+                                    if r.resource_type == "AWS::CloudWatch::Alarm")),
+                parameters=tuple(sorted(t.parameters)), capabilities=capabilities(t)), body))
     return out
 
 
@@ -80,22 +66,17 @@ def capabilities(template) -> tuple[str, ...]:
     return tuple(sorted(caps))
 
 
-def manifest(app: App, artifacts: list[Artifact], spec_sha256: str, deploy: dict) -> dict:
-    return {
-        "deploy": deploy,
-        "archc_version": __version__,
-        "app": app.app,
-        "environment": app.env,
-        "spec_sha256": spec_sha256,
-        "deploy_order": app.deploy_order(),
-        "edges": [{"consumer": e.consumer, "producer": e.producer, "output": e.output, "kind": e.kind} for e in app.edges],
-        "templates": [{
-            "stack": a.stack, "region": a.region, "concern": a.concern, "path": a.path, "sha256": a.sha256,
-            "bytes": len(a.body), "resources": a.resources, "dependencies": list(a.dependencies),
-            "inline": a.inline, "tags": a.tags, "stateful": list(a.stateful), "alarms": list(a.alarms),
-            "parameters": list(a.parameters), "capabilities": list(a.capabilities),
-        } for a in artifacts],
-    }
+def manifest(app: App, artifacts: list[Artifact], spec_sha256: str, deploy: DeploySettings,
+             assets: dict | None = None, weakened: Iterable[Weakened] = ()) -> Manifest:
+    return Manifest(
+        archc_version=__version__, app=app.app, environment=app.env, spec_sha256=spec_sha256, deploy=deploy,
+        deploy_order=tuple(tuple(batch) for batch in app.deploy_order()),
+        edges=tuple(EdgeEntry(e.consumer, e.producer, e.output, e.kind) for e in app.edges),
+        templates=tuple(a.entry for a in artifacts),
+        assets=tuple(AssetEntry(a.function, a.source, a.sha256, a.key, len(a.body), a.path)
+                     for _, a in sorted((assets or {}).items()) if not a.inline),
+        weakened=tuple(weakened),
+    )
 
 
 def write_env(out_dir: Path, env: str, files: dict[str, bytes]) -> Path:
@@ -123,37 +104,23 @@ def write_env(out_dir: Path, env: str, files: dict[str, bytes]) -> Path:
     return target
 
 
-def prepare(app: App, spec_sha256: str, deploy: dict, assets: dict | None = None, file: str = "arch.yaml",
-            weakened: list[dict] | None = None) -> tuple[dict[str, bytes], dict]:
+def prepare(app: App, spec_sha256: str, deploy: DeploySettings, assets: dict | None = None, file: str = "arch.yaml",
+            weakened: Iterable[Weakened] = ()) -> tuple[dict[str, bytes], Manifest]:
     """Every file of out/<env> and the manifest, in memory (pure); a template over 1 MB is a compile error."""
     artifacts = render(app)
-    too_big = [a for a in artifacts if len(a.body) > URL_BODY_LIMIT]
+    too_big = [a.entry for a in artifacts if a.entry.bytes > URL_BODY_LIMIT]
     if too_big:
-        raise SpecError([Diagnostic(file, 1, 1, "C403", a.stack, f"{len(a.body):,} bytes in {a.region}; CloudFormation takes at most "
-                                    f"{URL_BODY_LIMIT:,} bytes even through S3: split the section") for a in too_big])
+        raise SpecError([Diagnostic(file, 1, 1, "C403", t.stack, f"{t.bytes:,} bytes in {t.region}; CloudFormation takes at most "
+                                    f"{URL_BODY_LIMIT:,} bytes even through S3: split the section") for t in too_big])
     assets = assets or {}
-    man = manifest(app, artifacts, spec_sha256, deploy)
-    man["assets"] = [{"function": a.function, "source": a.source, "sha256": a.sha256, "key": a.key,
-                      "bytes": len(a.body), "path": a.path} for _, a in sorted(assets.items()) if not a.inline]
-    man["weakened"] = weakened or []
-    files = {a.path: a.body for a in artifacts}
+    man = manifest(app, artifacts, spec_sha256, deploy, assets, weakened)
+    files = {a.entry.path: a.body for a in artifacts}
     files.update({a.path: a.body for a in assets.values() if not a.inline})
-    files[MANIFEST] = dumps(man)
+    files[MANIFEST] = dumps(man.to_json())
     return files, man
 
 
-def read_manifest(out_dir: Path, env: str) -> dict:
-    path = out_dir / env / MANIFEST
-    try:
-        return json.loads(path.read_text())
-    except FileNotFoundError:
-        compiled = sorted(p.parent.name for p in out_dir.glob("*/" + MANIFEST)) if out_dir.is_dir() else []
-        have = f" (compiled here: {', '.join(compiled)})" if compiled else ""
-        raise ArchcError(f"nothing compiled for environment \"{env}\" in {out_dir}/{have}: run `archc compile --env {env}` "
-                         "if the spec has that environment") from None
-
-
-def emit(app: App, spec_sha256: str, out_dir: Path, deploy: dict, assets: dict | None = None) -> tuple[Path, dict]:
+def emit(app: App, spec_sha256: str, out_dir: Path, deploy: DeploySettings, assets: dict | None = None) -> tuple[Path, Manifest]:
     """prepare() and write one environment."""
     files, man = prepare(app, spec_sha256, deploy, assets)
     return write_env(out_dir, app.env, files), man

@@ -9,7 +9,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from .diagnostics import ArchcError
-from .emit import read_manifest
+from .manifest import read as read_manifest
 
 CACHE = ".lint-cache.json"
 
@@ -73,10 +73,10 @@ def lint_envs(out_dir: Path, envs: list[str] | None, workers: int = 2) -> Report
     jobs = []
     for env in names:
         man = read_manifest(out_dir, env)
-        for t in man["templates"]:
-            path = out_dir / env / t["path"]
+        for t in man.templates:
+            path = out_dir / env / t.path
             # Hash what is on disk, not what the manifest says: an edited file is linted again.
-            jobs.append((str(path), t["region"], hashlib.sha256(path.read_bytes()).hexdigest()))
+            jobs.append((str(path), t.region, hashlib.sha256(path.read_bytes()).hexdigest()))
     cache_path = out_dir / CACHE
     try:
         clean = set(json.loads(cache_path.read_text()))

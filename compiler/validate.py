@@ -13,6 +13,7 @@ from pydantic import BaseModel, ValidationError
 
 from .diagnostics import Diagnostic, SpecError, did_you_mean, dotted, merge_envs
 from .loader import Document, Positions
+from .manifest import Weakened
 from .spec import Spec
 from .spec.base import RULES_ERROR
 
@@ -163,19 +164,18 @@ def _stale_waivers(document: Document, specs: dict[str, Spec]) -> dict[str, list
     return {e: out for e in specs} if out else {}
 
 
-def weakened_entries(positions: Positions, spec: Spec) -> list[dict]:
+def weakened_entries(positions: Positions, spec: Spec) -> list[Weakened]:
     """Each default the spec weakens, why it matters, its waiver and where it is written (warnings; the manifest)."""
     out = []
     for path, why in spec.weakened():
         mark = positions.of(tuple(path.split(".")))
-        out.append({"path": path, "why": why, "waiver": spec.waivers.get(path), "line": mark.line, "col": mark.col})
+        out.append(Weakened(path, why, spec.waivers.get(path), mark.line, mark.col))
     return out
 
 
-def _weakened(file: str, w: dict) -> Diagnostic:
-    path, reason = w["path"], w["waiver"]
-    tail = f' (waived: "{reason}")' if reason else f'; if this is intended, say why under `waivers: {{{path}: "..."}}`'
-    return Diagnostic(file, w["line"], w["col"], "W301", path, w["why"] + tail)
+def _weakened(file: str, w: Weakened) -> Diagnostic:
+    tail = f' (waived: "{w.waiver}")' if w.waiver else f'; if this is intended, say why under `waivers: {{{w.path}: "..."}}`'
+    return Diagnostic(file, w.line, w.col, "W301", w.path, w.why + tail)
 
 
 def _diagnostics(file: str, err: dict[str, Any], positions: Positions) -> list[Diagnostic]:

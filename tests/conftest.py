@@ -19,7 +19,7 @@ def compiled(tmp_path_factory):
 
     out = tmp_path_factory.mktemp("out")
     result = build_all(SHIPPED, None, out)
-    return {"out": out, "apps": result.apps, "manifests": result.manifests, "warnings": result.warnings}
+    return {"out": out, "apps": result.apps, "manifests": {env: m.to_json() for env, m in result.manifests.items()}, "warnings": result.warnings}
 
 
 @pytest.fixture(scope="session")

@@ -20,7 +20,7 @@ def examples(tmp_path_factory):
     out = {}
     for name in EXAMPLES:
         target = tmp_path_factory.mktemp(name)
-        out[name] = (target, build_all(ROOT / "examples" / name / "arch.yaml", None, target).manifests)
+        out[name] = (target, {env: m.to_json() for env, m in build_all(ROOT / "examples" / name / "arch.yaml", None, target).manifests.items()})
     return out
 
 

@@ -256,7 +256,7 @@ def _compiled(text: str, base: str) -> tuple[str, dict[str, bytes]] | tuple[str,
     except SpecError as e:
         return "error", "; ".join(f"{d.code} {d.path}: {d.message}" for d in e.diagnostics)
     (files, manifest), = render_all(c).values()
-    man = {k: v for k, v in manifest.items() if k != "spec_sha256"}
+    man = {k: v for k, v in manifest.to_json().items() if k != "spec_sha256"}
     man["weakened"] = [{k: v for k, v in w.items() if k not in ("line", "col")} for w in man["weakened"]]
     return "ok", {**{k: v for k, v in files.items() if k != "manifest.json"}, "manifest": json.dumps(man, sort_keys=True)}
 

@@ -14,7 +14,9 @@ from typing import Callable
 from .. import __version__
 from ..diagnostics import ArchcError
 from ..emit import dumps
-from ..diff import load_env, select, write_baseline
+from ..diff import write_baseline
+from ..manifest import Manifest, TemplateEntry
+from ..manifest import read as read_manifest
 from .apply import stack_policy
 from .aws import Aws, AwsError
 from .review import Risk, review_stack, unused_allowances
@@ -62,7 +64,7 @@ class Options:
 class Entry:
     """One stack as the plan sees it."""
 
-    t: dict  # the manifest's template entry
+    t: TemplateEntry
     body: bytes
     template: dict
     status: str = "pending"  # changes | no changes | deferred
@@ -81,15 +83,15 @@ class Entry:
 
     @property
     def id(self) -> str:
-        return f"{self.t['region']}/{self.t['stack']}"
+        return self.t.id
 
     @property
     def region(self) -> str:
-        return self.t["region"]
+        return self.t.region
 
     @property
     def name(self) -> str:
-        return self.t["stack"]
+        return self.t.stack
 
     @property
     def sha256(self) -> str:
@@ -124,11 +126,11 @@ def _exists(stack: dict | None) -> bool:
 
 def make_plan(out_dir: Path, env: str, aws: Aws, opts: Options) -> dict:
     """Create, wait for and review a change set per selected stack; write plan.json, plan.md and the diff baseline."""
-    manifest = load_env(out_dir, env)
-    chosen = select(manifest, opts.stacks, opts.regions)
+    manifest = read_manifest(out_dir, env)
+    chosen = manifest.select(opts.stacks, opts.regions)
     entries = []
     for t in chosen:
-        path = out_dir / env / t["path"]
+        path = out_dir / env / t.path
         try:
             body = path.read_bytes()
         except FileNotFoundError:
@@ -138,8 +140,8 @@ def make_plan(out_dir: Path, env: str, aws: Aws, opts: Options) -> dict:
         except json.JSONDecodeError as err:
             raise ArchcError(f"{path} is not valid JSON ({err}): run `archc compile --env {env}` again") from None
         entries.append(Entry(t, body, template))
-        if entries[-1].sha256 != t["sha256"]:
-            opts.echo(f"note: {path} differs from what compile wrote (manifest sha256 {t['sha256'][:12]}); the plan uses the file as it is now")
+        if entries[-1].sha256 != t.sha256:
+            opts.echo(f"note: {path} differs from what compile wrote (manifest sha256 {t.sha256[:12]}); the plan uses the file as it is now")
 
     first_region = entries[0].region
     account = aws.account_id(first_region)
@@ -150,7 +152,7 @@ def make_plan(out_dir: Path, env: str, aws: Aws, opts: Options) -> dict:
 
     # A stack whose producers were never deployed cannot get a change set yet: its imports do not exist.
     for e in entries:
-        waiting = [d for d in e.t["dependencies"]
+        waiting = [d for d in e.t.dependencies
                    if not _exists(stacks[d] if d in stacks else aws.stack(d.split("/", 1)[0], d.split("/", 1)[1]))]
         if waiting:
             e.status = "deferred"
@@ -192,11 +194,11 @@ def make_plan(out_dir: Path, env: str, aws: Aws, opts: Options) -> dict:
     return plan
 
 
-def _read_settings(entries: list[Entry], stacks: dict[str, dict | None], manifest: dict, aws: Aws) -> None:
+def _read_settings(entries: list[Entry], stacks: dict[str, dict | None], manifest: Manifest, aws: Aws) -> None:
     """For every deployed stack, template changes or not: the protection deploy would leave it with, compared with what it
     has. A stack policy that is missing or not (as parsed JSON) the one deploy sets is to be set; termination protection the
     spec asks for and the stack lacks is to be turned on. Protection that is on though not asked for is left alone."""
-    want_protection = bool(manifest.get("deploy", {}).get("termination_protection", False))
+    want_protection = manifest.deploy.termination_protection
     for e in entries:
         stack = stacks[e.id]
         if not _exists(stack):
@@ -206,7 +208,7 @@ def _read_settings(entries: list[Entry], stacks: dict[str, dict | None], manifes
             current = aws.stack_policy(e.region, e.existing_id)
         except AwsError as err:
             raise ArchcError(f"{e.id}: could not read its stack policy: {err.code}: {err.aws_message}") from None
-        wanted = stack_policy(list(e.t.get("stateful", [])))
+        wanted = stack_policy(list(e.t.stateful))
         if current != wanted:
             e.settings.append({"setting": "stack_policy", "current": current, "wanted": wanted})
         if want_protection and not stack.get("EnableTerminationProtection", False):
@@ -224,7 +226,7 @@ def _drop_blocked(entries: list[Entry], aws: Aws, opts: Options) -> None:
                       "from archc or the console")
 
 
-def _artifacts(out_dir: Path, env: str, manifest: dict, entries: list[Entry], aws: Aws, opts: Options) -> None:
+def _artifacts(out_dir: Path, env: str, manifest: Manifest, entries: list[Entry], aws: Aws, opts: Options) -> None:
     """Per region that needs it: the artifact bucket, templates over the inline limit, and Lambda code assets."""
     needs: dict[str, list[Entry]] = {}
     for e in entries:
@@ -244,16 +246,16 @@ def _artifacts(out_dir: Path, env: str, manifest: dict, entries: list[Entry], aw
                     opts.echo(f"uploaded {e.id} template ({len(e.body):,} bytes) to s3://{bucket}/{key}")
                 e.template_url = aws.object_url(bucket, region, key)
         if any(ARTIFACT_PARAMETER in (e.template.get("Parameters") or {}) for e in group):
-            for asset in manifest.get("assets", []):
-                path = out_dir / env / asset["path"]
+            for asset in manifest.assets:
+                path = out_dir / env / asset.path
                 try:
                     data = path.read_bytes()
                 except FileNotFoundError:
                     raise ArchcError(f"{path} is missing: run `archc compile --env {env}` again") from None
-                if hashlib.sha256(data).hexdigest() != asset["sha256"]:
+                if hashlib.sha256(data).hexdigest() != asset.sha256:
                     raise ArchcError(f"{path} changed since compile (sha256 differs from the manifest): run `archc compile --env {env}` again")
-                if aws.put_artifact(region, bucket, asset["key"], data):
-                    opts.echo(f"uploaded code of {asset.get('function', asset['key'])} ({len(data):,} bytes) to s3://{bucket}/{asset['key']}")
+                if aws.put_artifact(region, bucket, asset.key, data):
+                    opts.echo(f"uploaded code of {asset.function} ({len(data):,} bytes) to s3://{bucket}/{asset.key}")
 
 
 def _parameters(e: Entry, aws: Aws) -> None:
@@ -263,7 +265,7 @@ def _parameters(e: Entry, aws: Aws) -> None:
         if name in e.parameters or "Default" in decl:
             continue
         found = {}
-        for dep in e.t["dependencies"]:
+        for dep in e.t.dependencies:
             region, stack = dep.split("/", 1)
             outputs = aws.outputs(region, stack)
             if name in outputs:
@@ -271,15 +273,15 @@ def _parameters(e: Entry, aws: Aws) -> None:
         if len(found) != 1:
             why = "none of them outputs it" if not found else f"several output it ({', '.join(sorted(found))})"
             raise ArchcError(f"{e.id}: template parameter {name} has no value: archc fills {ARTIFACT_PARAMETER} and outputs of the "
-                             f"stacks a stack depends on ({', '.join(e.t['dependencies']) or 'none'}), and {why}")
+                             f"stacks a stack depends on ({', '.join(e.t.dependencies) or 'none'}), and {why}")
         e.parameters[name] = next(iter(found.values()))
 
 
-def _create(e: Entry, stack: dict | None, env: str, manifest: dict, aws: Aws, opts: Options) -> None:
+def _create(e: Entry, stack: dict | None, env: str, manifest: Manifest, aws: Aws, opts: Options) -> None:
     _parameters(e, aws)
-    deploy = manifest.get("deploy", {})
-    if deploy.get("rollback_alarms", True) and e.t.get("alarms"):
-        arns = aws.alarm_arns(e.region, list(e.t["alarms"]))
+    deploy = manifest.deploy
+    if deploy.rollback_alarms and e.t.alarms:
+        arns = aws.alarm_arns(e.region, list(e.t.alarms))
         e.rollback_triggers = [arns[n] for n in sorted(arns)][:5]  # CloudFormation takes 5; alarms made by this change come next time
     e.change_set_type = "UPDATE" if _exists(stack) else "CREATE"
     if stack is not None:  # the newest plan wins: earlier archc change sets on this stack are deleted
@@ -296,11 +298,11 @@ def _create(e: Entry, stack: dict | None, env: str, manifest: dict, aws: Aws, op
     name = _change_set_name(env, e.sha256)
     params = {
         "StackName": e.name, "ChangeSetName": name, "ChangeSetType": e.change_set_type,
-        "Capabilities": list(e.t["capabilities"]),
+        "Capabilities": list(e.t.capabilities),
         "Parameters": [{"ParameterKey": k, "ParameterValue": v} for k, v in sorted(e.parameters.items())],
-        "Tags": [{"Key": k, "Value": v} for k, v in sorted(e.t["tags"].items())],
+        "Tags": [{"Key": k, "Value": v} for k, v in sorted(e.t.tags.items())],
         "RollbackConfiguration": {"RollbackTriggers": [{"Arn": a, "Type": "AWS::CloudWatch::Alarm"} for a in e.rollback_triggers],
-                                  "MonitoringTimeInMinutes": int(deploy.get("monitoring_minutes", 0)) if e.rollback_triggers else 0},
+                                  "MonitoringTimeInMinutes": deploy.monitoring_minutes if e.rollback_triggers else 0},
         "Description": f"archc {__version__} plan of {env}: template sha256 {e.sha256}",
     }
     params |= {"TemplateURL": e.template_url} if e.template_url else {"TemplateBody": e.body.decode()}
@@ -312,7 +314,7 @@ def _create(e: Entry, stack: dict | None, env: str, manifest: dict, aws: Aws, op
             opts.echo(f"{e.id}: no changes")
             return
         if err.code == "InsufficientCapabilitiesException":
-            raise ArchcError(f"{e.id}: {err.aws_message} (the manifest lists {', '.join(e.t['capabilities']) or 'none'}: "
+            raise ArchcError(f"{e.id}: {err.aws_message} (the manifest lists {', '.join(e.t.capabilities) or 'none'}: "
                              "compile again with a newer archc)") from None
         raise ArchcError(f"{e.id}: could not create a change set: {err.code}: {err.aws_message}") from None
     e.change_set = {"name": name, "arn": made["Id"], "type": e.change_set_type, "stack_id": made.get("StackId")}
@@ -351,7 +353,7 @@ def _settle(e: Entry, aws: Aws, opts: Options, entries: list[Entry]) -> None:
             e.status, e.reason = "no changes", reason
             opts.echo(f"{e.id}: no changes (change set deleted)")
             return
-        producers_changing = [x.id for x in entries if x.id in e.t["dependencies"] and x.status in ("pending", "changes")]
+        producers_changing = [x.id for x in entries if x.id in e.t.dependencies and x.status in ("pending", "changes")]
         if any(s in reason for s in MISSING_EXPORT) and producers_changing:
             aws.delete_change_set(e.region, arn)
             e.change_set, e.status = None, "deferred"
@@ -368,7 +370,7 @@ def _settle(e: Entry, aws: Aws, opts: Options, entries: list[Entry]) -> None:
     e.status = "changes"
 
 
-def _plan_dict(manifest: dict, env: str, account: str, entries: list[Entry], opts: Options) -> dict:
+def _plan_dict(manifest: Manifest, env: str, account: str, entries: list[Entry], opts: Options) -> dict:
     risks = sorted(r for e in entries for r in e.risks)
     stacks = []
     for e in entries:
@@ -376,19 +378,19 @@ def _plan_dict(manifest: dict, env: str, account: str, entries: list[Entry], opt
         if e.change_set and e.status == "changes":
             cs = {k: e.change_set[k] for k in ("name", "arn", "type", "stack_id")} | {"deleted": bool(e.change_set.get("deleted"))}
         stacks.append({
-            "id": e.id, "stack": e.name, "region": e.region, "concern": e.t.get("concern"), "path": e.t["path"],
+            "id": e.id, "stack": e.name, "region": e.region, "concern": e.t.concern, "path": e.t.path,
             "sha256": e.sha256, "bytes": len(e.body), "template_url": e.template_url,
-            "dependencies": list(e.t["dependencies"]), "status": e.status, "reason": e.reason, "change_set": cs,
-            "parameters": dict(sorted(e.parameters.items())), "capabilities": list(e.t["capabilities"]), "tags": e.t["tags"],
-            "rollback_triggers": e.rollback_triggers, "stateful": list(e.t.get("stateful", [])),
+            "dependencies": list(e.t.dependencies), "status": e.status, "reason": e.reason, "change_set": cs,
+            "parameters": dict(sorted(e.parameters.items())), "capabilities": list(e.t.capabilities), "tags": e.t.tags,
+            "rollback_triggers": e.rollback_triggers, "stateful": list(e.t.stateful),
             "changes": e.rows, "risks": [r.as_dict() for r in e.risks], "stack_id": e.existing_id, "settings": e.settings,
         })
     counts = {a: sum(1 for e in entries for r in e.rows if r["action"] == a) for a in ("Add", "Modify", "Remove")}
     counts["Replace"] = sum(1 for e in entries for r in e.rows if r["action"] == "Modify" and r["replacement"] in ("True", "Conditional"))
     blocked = any(r.blocking for r in risks)
     return {
-        "version": PLAN_VERSION, "archc_version": __version__, "app": manifest.get("app"), "environment": env,
-        "account": account, "spec_sha256": manifest.get("spec_sha256"), "deploy": manifest.get("deploy", {}),
+        "version": PLAN_VERSION, "archc_version": __version__, "app": manifest.app, "environment": env,
+        "account": account, "spec_sha256": manifest.spec_sha256, "deploy": manifest.to_json()["deploy"],
         "selection": {"stacks": sorted(opts.stacks), "regions": sorted(opts.regions)},
         "allow_replace": sorted(opts.allow_replace), "unused_allowances": unused_allowances(opts.allow_replace, risks),
         "stacks": stacks, "risks": [r.as_dict() for r in risks], "blocked": blocked,

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from compiler.manifest import DeploySettings, Manifest, TemplateEntry
 from compiler.deploy.changesets import Entry, Options, _artifacts, _create, _settle, make_plan
 from compiler.deploy.review import review_stack
 from compiler.diagnostics import ArchcError
@@ -198,13 +199,17 @@ def test_every_page_of_a_change_set_is_read():
 
 # --- plan's handling of change-set and stack states --------------------------------------------------------------
 
+def _manifest(deploy: DeploySettings = DeploySettings(False, True, 10, 120)) -> Manifest:
+    return Manifest("0.1.0", "fillup", "dev", "", deploy, (), (), (), (), ())
+
+
 def _entry(template: dict | None = None, **t) -> Entry:
     template = template or {"Resources": {"Topic": {"Type": "AWS::SNS::Topic"}}}
     body = json.dumps(template).encode()
-    manifest_entry = {"stack": STACK, "region": REGION, "path": f"{REGION}/{STACK}.json", "sha256": "", "inline": True,
-                      "dependencies": [], "capabilities": ["CAPABILITY_IAM"], "tags": {"Environment": "dev", "Application": "fillup"},
-                      "alarms": [], "stateful": []} | t
-    return Entry(manifest_entry, body, template)
+    fields = {"stack": STACK, "region": REGION, "concern": "app", "path": f"{REGION}/{STACK}.json", "sha256": "", "bytes": len(body),
+              "resources": len(template["Resources"]), "inline": True, "dependencies": (), "capabilities": ("CAPABILITY_IAM",),
+              "tags": {"Environment": "dev", "Application": "fillup"}, "alarms": (), "stateful": (), "parameters": ()} | t
+    return Entry(TemplateEntry(**fields), body, template)
 
 
 EXISTING = {"StackId": STACK_ARN, "StackName": STACK, "StackStatus": "UPDATE_COMPLETE", "CreationTime": NOW}
@@ -231,7 +236,7 @@ def test_no_updates_validation_error_is_a_no_op():
     stub.add_client_error("create_change_set", service_error_code="ValidationError", service_message="No updates are to be performed.",
                           http_status_code=400)
     e = _entry()
-    _create(e, EXISTING, "dev", {"deploy": {}}, aws, Options(poll_s=0))
+    _create(e, EXISTING, "dev", _manifest(), aws, Options(poll_s=0))
     stub.assert_no_pending_responses()
     assert (e.status, e.change_set) == ("no changes", None)
 
@@ -257,7 +262,7 @@ def test_update_request_carries_capabilities_tags_and_only_existing_alarms_as_tr
         "RollbackConfiguration": {"RollbackTriggers": [{"Arn": arn + n, "Type": "AWS::CloudWatch::Alarm"} for n in existing[:5]],
                                   "MonitoringTimeInMinutes": 15},
         "Description": ANY, "TemplateBody": e.body.decode()})
-    _create(e, EXISTING, "dev", {"deploy": {"rollback_alarms": True, "monitoring_minutes": 15}}, aws, Options(poll_s=0))
+    _create(e, EXISTING, "dev", _manifest(DeploySettings(False, True, 15, 120)), aws, Options(poll_s=0))
     cf.assert_no_pending_responses()
     cw.assert_no_pending_responses()
     assert e.change_set["arn"] == CS_ARN and e.change_set_type == "UPDATE"
@@ -277,7 +282,7 @@ def test_inline_or_s3_follows_the_template_file_size_not_the_manifest_flag():
     s3.add_response("head_bucket", {}, {"Bucket": bucket} | owner)
     s3.add_client_error("head_object", service_error_code="404", http_status_code=404, expected_params={"Bucket": bucket, "Key": key} | owner)
     s3.add_response("put_object", {"ETag": '"0"'}, {"Bucket": bucket, "Key": key, "Body": big.body} | owner)
-    _artifacts(Path("unused"), "dev", {"templates": []}, [big, small], aws, Options(poll_s=0))
+    _artifacts(Path("unused"), "dev", _manifest(), [big, small], aws, Options(poll_s=0))
     s3.assert_no_pending_responses()  # and nothing for the small one: an unexpected call fails the stub
     assert big.template_url == f"https://{bucket}.s3.{REGION}.amazonaws.com/{key}" and small.template_url is None
 
