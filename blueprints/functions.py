@@ -3,7 +3,6 @@ connections and raw statements), optional Function URL and alarms."""
 
 from __future__ import annotations
 
-import re
 from typing import Any, Iterable
 
 from awacs import ec2 as aec2
@@ -11,14 +10,15 @@ from awacs import logs as alogs
 from awacs import sqs as asqs
 from awacs import xray as axray
 from awacs.aws import Action, Allow, Condition, Statement, StringEquals
-from troposphere import GetAtt, Ref, Select, Split, Sub, awslambda, cloudwatch, sqs
+from troposphere import AccountId, GetAtt, Ref, Select, Split, Sub, awslambda, cloudwatch, sqs
 
 from compiler.access import DATABASE_ENV, ENV_SUFFIX, KEY_ACTIONS
 from compiler.access import scopes as access_scopes
 from compiler.context import Context
-from compiler.naming import (DATA, NETWORK, QUEUES, STORAGE, camel, env_var, function_dlq_name, function_log_group,
+from compiler.naming import (DATA, IMAGES, NETWORK, QUEUES, STORAGE, camel, env_var, function_dlq_name, function_log_group,
                              function_name, logical_id, table_name)
 from compiler.spec import Function, Spec
+from compiler.spec.functions import ImageRef
 
 from .parts import ARTIFACT_BUCKET, alarm, alarms_on, artifact_bucket
 from .secure import kms_key, log_group, queue, service_role, tls_only
@@ -55,7 +55,7 @@ def function(name: str, fn: Function, ctx: Context, logs_key: Any) -> Iterable[A
     if fn.in_vpc:
         statements += vpc_access()
     env: dict[str, Any] = {"ENVIRONMENT": ctx.env, **_api_environment(name, ctx.spec), **fn.environment}
-    for target, level in fn.uses.items():
+    for target, level in connections(fn).items():
         granted, variables = connection(ctx, target, level)
         statements += granted
         env.update(variables)
@@ -75,8 +75,12 @@ def function(name: str, fn: Function, ctx: Context, logs_key: Any) -> Iterable[A
     if fn.in_vpc:
         props["VpcConfig"] = awslambda.VPCConfig(SubnetIds=Split(",", ctx.ref(NETWORK, "AppSubnetIds")),
                                                  SecurityGroupIds=[ctx.ref(NETWORK, "AppSecurityGroupId")])
-    if fn.image:
-        props.update(PackageType="Image", Code=awslambda.Code(ImageUri=regional_image(fn.image, ctx.region)))
+    if isinstance(fn.image, ImageRef):
+        uri = ctx.ref(IMAGES, logical_id(fn.image.repository, "RepositoryUri"))
+        ref = f":{fn.image.tag}" if fn.image.tag else f"@{fn.image.digest}"
+        props.update(PackageType="Image", Code=awslambda.Code(ImageUri=Sub(f"${{Uri}}{ref}", Uri=uri)))
+    elif fn.image:
+        props.update(PackageType="Image", Code=awslambda.Code(ImageUri=fn.image))
     else:
         props.update(Runtime=fn.runtime, Handler=fn.entry)
         if fn.bootstrap:
@@ -85,6 +89,8 @@ def function(name: str, fn: Function, ctx: Context, logs_key: Any) -> Iterable[A
             props["Code"] = awslambda.Code(S3Bucket=Ref(ARTIFACT_BUCKET), S3Key=ctx.assets[name].key)
     lam = awslambda.Function(f"{base}Function", **props)
     yield from (group, dlq, dlq_policy, role, lam)
+    if ctx.primary:
+        yield from _event_sources(name, fn, lam, ctx)
     if fn.url is not None:
         yield from _url(base, fn, lam, ctx)
     if alarms_on(ctx):
@@ -95,6 +101,47 @@ def function(name: str, fn: Function, ctx: Context, logs_key: Any) -> Iterable[A
         yield ctx.output(f"{base}RoleName", Ref(role), f"role of function {name} (the WebSocket API grants it its connections)")
 
 
+def connections(fn: Function) -> dict[str, str]:
+    """`uses:` plus what the function's event sources need: consuming a queue is the `consume` level on it."""
+    merged = dict(fn.uses)
+    for ev in fn.events.values():
+        target = f"queues.{ev.queue}"
+        merged[target] = "send-consume" if merged.get(target, "consume") != "consume" else "consume"
+    return merged
+
+
+def _event_sources(name: str, fn: Function, lam: Any, ctx: Context) -> Iterable[Any]:
+    """Queues the function consumes (Lambda polls them in their region, the primary) and buckets that invoke it directly."""
+    base = logical_id("Fn", name)
+    for ename, ev in fn.events.items():
+        props: dict[str, Any] = dict(
+            EventSourceArn=ctx.ref(QUEUES, logical_id(ev.queue, "QueueArn")), FunctionName=Ref(lam), Enabled=True,
+            BatchSize=ev.batch_size, MaximumBatchingWindowInSeconds=ev.window_s,
+            # The handler names the messages it could not process; the rest of the batch is deleted, not retried.
+            FunctionResponseTypes=["ReportBatchItemFailures"])
+        if ev.max_concurrency is not None:
+            props["ScalingConfig"] = EsmScaling(MaximumConcurrency=ev.max_concurrency)
+        yield awslambda.EventSourceMapping(logical_id(base, ename, "EventSource"), **props)
+    for bname, b in ctx.spec.buckets.items():
+        for ename, ev in b.events.items():
+            if ev.target == ("functions", name):
+                # By the bucket's name, so that this stack need not wait for the storage stack (which waits for this one).
+                yield awslambda.Permission(logical_id(base, bname, ename, "S3Permission"), FunctionName=GetAtt(lam, "Arn"),
+                                           Action="lambda:InvokeFunction", Principal="s3.amazonaws.com",
+                                           SourceArn=bucket_arn(ctx.facts.bucket_names[bname]), SourceAccount=AccountId)
+
+
+class EsmScaling(awslambda.ScalingConfig):
+    """AWS::Lambda::EventSourceMapping ScalingConfig. troposphere 4.11 gives its class name to another type's property
+    (MaxEnvironments) and so cannot write MaximumConcurrency (docs/toolchain.md)."""
+
+    props = {"MaximumConcurrency": (int, True)}
+
+
+def bucket_arn(name: str) -> Sub:
+    return Sub(f"arn:${{AWS::Partition}}:s3:::{name}")
+
+
 def connection(ctx: Context, target: str, level: str) -> tuple[list[Statement], dict[str, Any]]:
     """The statements and environment variables one `uses:` entry gives (compiler/access.py has the actions)."""
     kind, _, name = target.partition(".")
@@ -103,8 +150,8 @@ def connection(ctx: Context, target: str, level: str) -> tuple[list[Statement], 
     scopes: dict[str, Any]
     key, service, env = None, None, {}
     if kind == "buckets":
-        arn = ctx.ref(STORAGE, logical_id(name, "BucketArn"), primary)
-        scopes = {"bucket": arn, "objects": Sub("${Arn}/*", Arn=arn)}
+        arn = ctx.facts.bucket_names[name]  # by name: S3 ARNs hold no region or account
+        scopes = {"bucket": bucket_arn(arn), "objects": Sub(f"arn:${{AWS::Partition}}:s3:::{arn}/*")}
         if ctx.spec.buckets[name].encryption == "kms":
             key, service = ctx.ref(STORAGE, "BucketsKeyArn", primary), "s3"
         env[env_var(name, ENV_SUFFIX[kind])] = ctx.facts.bucket_names[name]
@@ -145,12 +192,6 @@ def _api_environment(name: str, spec: Spec) -> dict[str, str]:
     c = rest.cors
     return dict(CORS_ORIGINS=",".join(c.origins), CORS_METHODS=",".join(c.methods), CORS_HEADERS=",".join(c.headers),
                 CORS_ALLOW_CREDENTIALS=str(c.credentials).lower(), CORS_MAX_AGE=str(c.max_age_s))
-
-
-def regional_image(uri: str, region: str) -> str:
-    """Lambda pulls images only from ECR in its own region: in the DR region the same repository is expected
-    there too (ECR cross-region replication), so the registry's region follows the stack's."""
-    return re.sub(r"\.dkr\.ecr\.[a-z0-9-]+\.", f".dkr.ecr.{region}.", uri, count=1)
 
 
 def vpc_access() -> list[Statement]:

@@ -11,7 +11,7 @@ from troposphere import AccountId, GetAtt, GetAZs, Join, Ref, Select, Sub, Tags,
 
 from compiler.context import Context
 from compiler.spec import Network
-from compiler.spec.network import GATEWAY_ENDPOINTS
+from compiler.spec.network import GATEWAY_ENDPOINTS, ExistingVpc
 
 from .secure import kms_key, log_group
 
@@ -23,6 +23,9 @@ NO_EGRESS = ec2.SecurityGroupRule(CidrIp="255.255.255.255/32", IpProtocol="icmp"
 
 
 def build(net: Network, ctx: Context) -> Iterable[Any]:
+    if net.existing is not None:
+        yield from _existing(net, net.existing[ctx.region], ctx)
+        return
     name = ctx.prefix
     vpc = ec2.VPC("NetworkVpc", CidrBlock=str(net.cidr), EnableDnsHostnames=True, EnableDnsSupport=True, Tags=Tags(Name=name))
     igw = ec2.InternetGateway("NetworkInternetGateway", Tags=Tags(Name=name))
@@ -84,22 +87,9 @@ def build(net: Network, ctx: Context) -> Iterable[Any]:
                                 SecurityGroupEgress=[NO_EGRESS], Tags=Tags(Name=f"{name}-data"))
     yield from (app_sg, data_sg)
 
-    interface = [e for e in net.endpoints if e not in GATEWAY_ENDPOINTS]
-    for service in (e for e in net.endpoints if e in GATEWAY_ENDPOINTS):
-        yield ec2.VPCEndpoint(f"Network{_endpoint_id(service)}Endpoint", VpcId=Ref(vpc), VpcEndpointType="Gateway",
-                              ServiceName=Sub(f"com.amazonaws.${{AWS::Region}}.{service}"),
-                              RouteTableIds=[Ref(rt) for rt in private_rts])
-    if interface:
-        endpoint_sg = ec2.SecurityGroup(
-            "NetworkEndpointSecurityGroup", VpcId=Ref(vpc), GroupDescription=f"{name} interface VPC endpoints",
-            SecurityGroupIngress=[ec2.SecurityGroupRule(CidrIp=str(net.cidr), IpProtocol="tcp", FromPort=443, ToPort=443,
-                                                        Description="HTTPS from inside the VPC")],
-            SecurityGroupEgress=[NO_EGRESS], Tags=Tags(Name=f"{name}-endpoints"))
-        yield endpoint_sg
-        for service in interface:
-            yield ec2.VPCEndpoint(f"Network{_endpoint_id(service)}Endpoint", VpcId=Ref(vpc), VpcEndpointType="Interface",
-                                  ServiceName=Sub(f"com.amazonaws.${{AWS::Region}}.{service}"), PrivateDnsEnabled=True,
-                                  SubnetIds=[Ref(s) for s in subnets["app"]], SecurityGroupIds=[Ref(endpoint_sg)])
+    yield from _endpoints(net, ctx, Ref(vpc), [Ref(rt) for rt in private_rts], [Ref(s) for s in subnets["app"]],
+                          ec2.SecurityGroupRule(CidrIp=str(net.cidr), IpProtocol="tcp", FromPort=443, ToPort=443,
+                                                Description="HTTPS from inside the VPC"))
 
     yield from _flow_logs(net, ctx, vpc)
 
@@ -109,6 +99,49 @@ def build(net: Network, ctx: Context) -> Iterable[Any]:
         yield ctx.output(f"{label}SubnetIds", Join(",", [Ref(s) for s in subnets[tier]]), f"{tier} subnets, one per AZ, comma-separated")
     yield ctx.output("AppSecurityGroupId", Ref(app_sg), "security group of the application tier")
     yield ctx.output("DataSecurityGroupId", Ref(data_sg), "security group of the data tier")
+
+
+def _existing(net: Network, vpc: ExistingVpc, ctx: Context) -> Iterable[Any]:
+    """Someone else's VPC: archc adds the security groups and endpoints the spec asks for, and passes the ids on."""
+    name = ctx.prefix
+    app_sg: Any = vpc.security_group_id
+    if app_sg is None:
+        sg = ec2.SecurityGroup("NetworkAppSecurityGroup", VpcId=vpc.vpc_id, GroupDescription=f"{name} application tier (Lambda)",
+                               SecurityGroupEgress=[ec2.SecurityGroupRule(CidrIp="0.0.0.0/0", IpProtocol="tcp", FromPort=443, ToPort=443,
+                                                                          Description="HTTPS to AWS APIs and the internet")],
+                               Tags=Tags(Name=f"{name}-app"))
+        yield sg
+        app_sg = Ref(sg)
+    yield from _endpoints(net, ctx, vpc.vpc_id, list(vpc.route_table_ids), list(vpc.subnet_ids),
+                          ec2.SecurityGroupRule(SourceSecurityGroupId=app_sg, IpProtocol="tcp", FromPort=443, ToPort=443,
+                                                Description="HTTPS from the application tier"))
+    yield ctx.output("VpcId", vpc.vpc_id, "VPC (existing)")
+    yield ctx.output("AppSubnetIds", ",".join(vpc.subnet_ids), "private subnets of the application tier, comma-separated")
+    yield ctx.output("AppSecurityGroupId", app_sg, "security group of the application tier")
+    if ctx.spec.database is not None:
+        data_sg = ec2.SecurityGroup("NetworkDataSecurityGroup", VpcId=vpc.vpc_id, GroupDescription=f"{name} data tier (database)",
+                                    SecurityGroupEgress=[NO_EGRESS], Tags=Tags(Name=f"{name}-data"))
+        yield data_sg
+        yield ctx.output("DataSubnetIds", ",".join(vpc.data_subnet_ids or vpc.subnet_ids), "private subnets of the data tier, comma-separated")
+        yield ctx.output("DataSecurityGroupId", Ref(data_sg), "security group of the data tier")
+
+
+def _endpoints(net: Network, ctx: Context, vpc: Any, route_tables: list[Any], subnets: list[Any],
+               ingress: ec2.SecurityGroupRule) -> Iterable[Any]:
+    """Gateway endpoints in the private route tables; interface endpoints in the app subnets behind their own group."""
+    for service in (e for e in net.vpc_endpoints if e in GATEWAY_ENDPOINTS):
+        yield ec2.VPCEndpoint(f"Network{_endpoint_id(service)}Endpoint", VpcId=vpc, VpcEndpointType="Gateway",
+                              ServiceName=Sub(f"com.amazonaws.${{AWS::Region}}.{service}"), RouteTableIds=route_tables)
+    interface = [e for e in net.vpc_endpoints if e not in GATEWAY_ENDPOINTS]
+    if interface:
+        endpoint_sg = ec2.SecurityGroup(
+            "NetworkEndpointSecurityGroup", VpcId=vpc, GroupDescription=f"{ctx.prefix} interface VPC endpoints",
+            SecurityGroupIngress=[ingress], SecurityGroupEgress=[NO_EGRESS], Tags=Tags(Name=f"{ctx.prefix}-endpoints"))
+        yield endpoint_sg
+        for service in interface:
+            yield ec2.VPCEndpoint(f"Network{_endpoint_id(service)}Endpoint", VpcId=vpc, VpcEndpointType="Interface",
+                                  ServiceName=Sub(f"com.amazonaws.${{AWS::Region}}.{service}"), PrivateDnsEnabled=True,
+                                  SubnetIds=subnets, SecurityGroupIds=[Ref(endpoint_sg)])
 
 
 def _flow_logs(net: Network, ctx: Context, vpc: ec2.VPC) -> Iterable[Any]:

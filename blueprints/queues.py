@@ -4,8 +4,10 @@ from __future__ import annotations
 
 from typing import Any, Iterable
 
+from awacs import kms as akms
 from awacs import sqs as asqs
-from troposphere import GetAtt, Ref, Sub, sqs
+from awacs.aws import Allow, ArnLike, Condition, Principal, Statement, StringEquals
+from troposphere import AccountId, GetAtt, Ref, Sub, sqs
 
 from compiler.context import Context
 from compiler.naming import logical_id, queue_dlq_name, queue_name
@@ -18,18 +20,37 @@ DAY = 86400
 
 
 def build(spec: Spec, ctx: Context) -> Iterable[Any]:
+    senders = bucket_senders(spec, ctx.facts.bucket_names)
     key = None
     if any(q.encryption == "kms" for q in spec.queues.values()):
-        key = kms_key("QueuesKey", f"{ctx.prefix} queue encryption")
+        extra = ()
+        if any(spec.queues[q].encryption == "kms" for q in senders):
+            # S3 encrypts the events it sends with the queue's key (it cannot use the AWS-managed SQS key). AWS's documented
+            # statement has no condition: S3 sends no source account here; each queue's policy names the buckets that may send.
+            extra = (Statement(Sid="S3SendsEvents", Effect=Allow, Principal=Principal("Service", "s3.amazonaws.com"),
+                               Action=[akms.GenerateDataKey, akms.Decrypt], Resource=["*"]),)
+        key = kms_key("QueuesKey", f"{ctx.prefix} queue encryption", extra=extra)
         yield key
         yield ctx.output("QueuesKeyArn", GetAtt(key, "Arn"), "KMS key of the queues encrypted with kms")
     for name, q in spec.queues.items():
-        yield from _queue(name, q, ctx, key if q.encryption == "kms" else None)
+        yield from _queue(name, q, ctx, key if q.encryption == "kms" else None, senders.get(name, ()))
 
 
-def _queue(name: str, q: Queue, ctx: Context, key: Any) -> Iterable[Any]:
+def bucket_senders(spec: Spec, names: dict[str, str]) -> dict[str, tuple[str, ...]]:
+    """queue -> the S3 names of the buckets whose events it receives."""
+    senders: dict[str, set[str]] = {}
+    for bname, b in spec.buckets.items():
+        for ev in b.events.values():
+            kind, target = ev.target
+            if kind == "queues":
+                senders.setdefault(target, set()).add(names[bname])
+    return {q: tuple(sorted(b)) for q, b in senders.items()}
+
+
+def _queue(name: str, q: Queue, ctx: Context, key: Any, senders: tuple[str, ...]) -> Iterable[Any]:
     base = logical_id("Queues", name)
-    props: dict[str, Any] = dict(VisibilityTimeout=q.visibility_timeout_s, DelaySeconds=q.delay_s)
+    visibility = ctx.spec.visibility_timeout(name)
+    props: dict[str, Any] = dict(VisibilityTimeout=visibility, DelaySeconds=q.delay_s)
     dlq = None
     if q.dead_letter is not None:
         dlq = queue(f"{base}DeadLetterQueue", queue_dlq_name(ctx.prefix, name), retention_s=q.dead_letter.retention_days * DAY, key=key)
@@ -38,7 +59,16 @@ def _queue(name: str, q: Queue, ctx: Context, key: Any) -> Iterable[Any]:
         props["RedrivePolicy"] = sqs.RedrivePolicy(deadLetterTargetArn=GetAtt(dlq, "Arn"), maxReceiveCount=q.dead_letter.max_receive_count)
     main = queue(f"{base}Queue", queue_name(ctx.prefix, name), retention_s=q.retention_days * DAY, key=key, **props)
     yield main
-    yield sqs.QueuePolicy(f"{base}QueuePolicy", Queues=[Ref(main)], PolicyDocument=tls_only(GetAtt(main, "Arn"), asqs.Action("*")))
+    policy = tls_only(GetAtt(main, "Arn"), asqs.Action("*"))
+    if senders:
+        # S3 checks this policy when the bucket's notification is written (the storage stack comes after this one).
+        arns = [Sub(f"arn:${{AWS::Partition}}:s3:::{b}") for b in senders]
+        policy.Statement.insert(0, Statement(
+            Sid="BucketEvents", Effect=Allow, Principal=Principal("Service", "s3.amazonaws.com"), Action=[asqs.SendMessage],
+            Resource=[GetAtt(main, "Arn")],
+            Condition=Condition([ArnLike({"aws:SourceArn": arns if len(arns) > 1 else arns[0]}),
+                                 StringEquals({"aws:SourceAccount": AccountId})])))
+    yield sqs.QueuePolicy(f"{base}QueuePolicy", Queues=[Ref(main)], PolicyDocument=policy)
     if dlq is not None:
         # Only its own source may move messages here (by name: a GetAtt would make the pair a circular dependency).
         dlq.RedriveAllowPolicy = {"redrivePermission": "byQueue", "sourceQueueArns": [
@@ -48,5 +78,14 @@ def _queue(name: str, q: Queue, ctx: Context, key: Any) -> Iterable[Any]:
                         "times are waiting in the dead-letter queue", namespace="AWS/SQS", metric="ApproximateNumberOfMessagesVisible",
                         dimensions={"QueueName": GetAtt(dlq, "QueueName")}, statistic="Maximum", period=300, threshold=0,
                         comparison="GreaterThanThreshold", evaluation_periods=1)
+    consumer = ctx.spec.consumer(name)
+    if consumer is not None and alarms_on(ctx):
+        fname, fn, _ = consumer
+        # A message older than one full visibility timeout has waited through at least one failed or slow attempt.
+        yield alarm(ctx, f"{base}OldestMessageAlarm", f"{name}-oldest-message", f"queue {name}: a message has waited over {visibility} s "
+                    f"(6 x {fname}'s {fn.timeout_s} s timeout plus its window): the consumer is failing, throttled or behind",
+                    namespace="AWS/SQS", metric="ApproximateAgeOfOldestMessage", dimensions={"QueueName": GetAtt(main, "QueueName")},
+                    statistic="Maximum", period=60, threshold=visibility, comparison="GreaterThanThreshold", evaluation_periods=5,
+                    datapoints=3)
     yield ctx.output(logical_id(name, "QueueArn"), GetAtt(main, "Arn"), f"queue {name}")
     yield ctx.output(logical_id(name, "QueueUrl"), Ref(main), f"queue {name} URL")

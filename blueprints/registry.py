@@ -4,10 +4,10 @@ A section that is not declared builds nothing."""
 from __future__ import annotations
 
 from compiler.context import Blueprint
-from compiler.naming import ALARMS, API, CDN_ACCESS, DATA, EDGE, FUNCTIONS, NETWORK, QUEUES, STORAGE
+from compiler.naming import ALARMS, API, CDN_ACCESS, DATA, EDGE, FUNCTIONS, IMAGES, NETWORK, QUEUES, STORAGE
 from compiler.spec.regions import EDGE_REGION
 
-from . import alarms, api, cdn_access, data, edge, functions, network, queues, storage
+from . import alarms, api, cdn_access, data, edge, functions, images, network, queues, storage
 
 
 def _every_region(spec):
@@ -28,6 +28,11 @@ def _primary(spec):
     return (spec.regions.primary,)
 
 
+def _image_regions(spec):
+    """The primary region, and the DR region when a repository replicates there."""
+    return spec.regions.primary, *((spec.regions.dr,) if spec.regions.dr and any(r.replicate for r in spec.repositories.values()) else ())
+
+
 def _storage(spec):
     return spec if spec.buckets or any(d.logging for d in spec.cdn.values()) else None
 
@@ -38,6 +43,7 @@ BLUEPRINTS: tuple[Blueprint, ...] = (
     Blueprint(DATA, data.build, lambda s: s if (s.database or s.tables) else None, _primary),
     Blueprint(STORAGE, storage.build, _storage, _primary),
     Blueprint(QUEUES, queues.build, lambda s: s if s.queues else None, _primary),
+    Blueprint(IMAGES, images.build, lambda s: s if s.repositories else None, _image_regions),
     Blueprint(FUNCTIONS, functions.build, lambda s: s if s.functions else None, _every_region),
     Blueprint(API, api.build, lambda s: s.api if s.api and (s.api.rest or s.api.websocket) else None, _every_region),
     Blueprint(EDGE, edge.build, lambda s: s.cdn or None, _edge),

@@ -22,7 +22,8 @@ def retain(resource: Any, policy: str = "Retain") -> Any:
     return resource
 
 
-def kms_key(logical_id: str, description: str, *, services: tuple[str, ...] = (), log_groups: tuple[str, ...] = ()) -> kms.Key:
+def kms_key(logical_id: str, description: str, *, services: tuple[str, ...] = (), log_groups: tuple[str, ...] = (),
+            extra: tuple[Statement, ...] = ()) -> kms.Key:
     """A customer-managed key with yearly rotation; the account administers it, named services may use it, and
     CloudWatch Logs may use it for the log groups named (patterns such as `/aws/lambda/fillup-prod-*`) only."""
     statements = [
@@ -41,6 +42,7 @@ def kms_key(logical_id: str, description: str, *, services: tuple[str, ...] = ()
             Action=[akms.Encrypt, akms.Decrypt, akms.Action("ReEncrypt*"), akms.Action("GenerateDataKey*"), akms.DescribeKey],
             Resource=["*"],
             Condition=Condition(ArnLike({"kms:EncryptionContext:aws:logs:arn": arns if len(arns) > 1 else arns[0]}))))
+    statements.extend(extra)
     key = kms.Key(logical_id, Description=description, EnableKeyRotation=True, PendingWindowInDays=30,
                   KeyPolicy=PolicyDocument(Version="2012-10-17", Statement=statements))
     return retain(key)

@@ -9,9 +9,9 @@ from awacs.aws import Allow, Condition, PolicyDocument, Principal, Statement, St
 from troposphere import AccountId, GetAtt, Ref, Sub, s3
 
 from compiler.context import Context
-from compiler.naming import logical_id
+from compiler.naming import FUNCTIONS, QUEUES, logical_id
 from compiler.spec import Bucket, Spec
-from compiler.spec.storage import LifecycleRule
+from compiler.spec.storage import S3_EVENTS, LifecycleRule
 
 from .secure import bucket, kms_key, tls_only_statement
 
@@ -62,9 +62,34 @@ def _bucket(name: str, b: Bucket, ctx: Context, logs: Any, key: Any) -> Iterable
                  access_logs=(Ref(logs), f"s3/{name}/") if b.access_logs and logs is not None else None)
     if b.access_logs and logs is not None:
         res.DependsOn = ["StorageLogsBucketPolicy"]
+    if b.events:
+        res.NotificationConfiguration = _notifications(b, ctx)
     yield res
     yield ctx.output(logical_id(name, "BucketArn"), GetAtt(res, "Arn"), f"bucket {name}")
     yield ctx.output(logical_id(name, "BucketDomain"), GetAtt(res, "RegionalDomainName"), f"bucket {name}, regional domain")
+
+
+def _notifications(b: Bucket, ctx: Context) -> s3.NotificationConfiguration:
+    """S3 checks each destination when the configuration is written: the queue's policy and the function's permission
+    are in stacks deployed before this one (the edges below), each naming this bucket by its name."""
+    queues, functions = [], []
+    for ename, ev in b.events.items():
+        kind, target = ev.target
+        rules = [s3.Rules(Name=n, Value=v) for n, v in (("prefix", ev.prefix), ("suffix", ev.suffix)) if v is not None]
+        extra = {"Filter": s3.Filter(S3Key=s3.S3Key(Rules=rules))} if rules else {}
+        for kind_of_event in ev.on:
+            if kind == "queues":
+                queues.append(s3.QueueConfigurations(Event=S3_EVENTS[kind_of_event], Queue=ctx.ref(QUEUES, logical_id(target, "QueueArn")),
+                                                     **extra))
+            else:
+                functions.append(s3.LambdaConfigurations(Event=S3_EVENTS[kind_of_event],
+                                                         Function=ctx.ref(FUNCTIONS, logical_id("Fn", target, "Arn")), **extra))
+    props: dict[str, Any] = {}
+    if queues:
+        props["QueueConfigurations"] = queues
+    if functions:
+        props["LambdaConfigurations"] = functions
+    return s3.NotificationConfiguration(**props)
 
 
 def _rule(rid: str, r: LifecycleRule) -> s3.LifecycleRule:

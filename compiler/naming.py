@@ -9,6 +9,7 @@ NETWORK = "network"
 DATA = "data"  # the Postgres database and DynamoDB tables
 STORAGE = "storage"  # S3 buckets
 QUEUES = "queues"
+IMAGES = "images"  # ECR repositories (and, in the primary region, their replication to the DR region)
 FUNCTIONS = "functions"
 API = "api"  # REST and WebSocket APIs
 EDGE = "edge"  # us-east-1: distributions, certificates, WAF, Lambda@Edge
@@ -66,6 +67,11 @@ def queue_name(prefix: str, name: str) -> str:
 
 def queue_dlq_name(prefix: str, name: str) -> str:
     return f"{prefix}-{name}-dlq"
+
+
+def repository_name(prefix: str, name: str) -> str:
+    """`fillup-prod/processor`: one namespace per environment, which is also the replication filter."""
+    return f"{prefix}/{name}"
 
 
 def bucket_name(app: str, env: str, name: str, region: str) -> str:

@@ -47,7 +47,7 @@ def _wrap_items(text: str, width: int) -> list[str]:
     """A comma-separated list packed into lines of at most `width`, breaking only between items."""
     lines: list[str] = []
     for item in text.split(", "):
-        if lines and len(lines[-1]) + 2 + len(item) <= width:
+        if lines and len(lines[-1]) + 2 + len(item) + 1 <= width:  # room for the comma a further break would add
             lines[-1] += ", " + item
         else:
             if lines:

@@ -9,7 +9,7 @@ from syrupy.extensions.json import JSONSnapshotExtension
 
 from .conftest import ROOT
 
-EXAMPLES = ("image-cdn", "image-failover", "multi-region-ssr")
+EXAMPLES = ("async-processing", "image-cdn", "image-failover", "multi-region-ssr")
 
 
 @pytest.fixture(scope="session")
@@ -114,6 +114,32 @@ def test_image_failover_tries_the_cache_then_the_api_and_writes_back(examples):
     assert {"Id": "cleanup-processed", "Status": "Enabled", "Prefix": "processed/", "ExpirationInDays": 30} in rules
     write = {s["Sid"]: s for s in edge["EdgeImagesFetchOnMissRole"]["Properties"]["Policies"][0]["PolicyDocument"]["Statement"]}
     assert write["WriteBack"]["Resource"][0]["Fn::Sub"].endswith(":s3:::images-prod-cache-ap-northeast-1/processed/*")
+
+
+def test_async_processing_is_bucket_queue_and_image_processor_in_an_existing_vpc(examples):
+    types = _types(examples, "async-processing")
+    assert not {t for t in types if t.startswith(("AWS::CloudFront::", "AWS::ApiGateway", "AWS::WAFv2::", "AWS::RDS::"))}
+    assert not {"AWS::EC2::VPC", "AWS::EC2::Subnet", "AWS::EC2::NatGateway"} & types
+    templates = _templates(examples, "async-processing")
+    bucket = templates["prod/ap-northeast-1/hrchat-prod-storage"]["Resources"]["StorageDocumentsBucket"]["Properties"]
+    assert bucket["VersioningConfiguration"] == {"Status": "Enabled"}
+    assert bucket["PublicAccessBlockConfiguration"]["RestrictPublicBuckets"] is True
+    [event] = bucket["NotificationConfiguration"]["QueueConfigurations"]
+    assert event["Filter"]["S3Key"]["Rules"] == [{"Name": "prefix", "Value": "uploads/"}]
+    fns = templates["prod/ap-northeast-1/hrchat-prod-functions"]["Resources"]
+    fn = fns["FnProcessorFunction"]["Properties"]
+    assert (fn["Timeout"], fn["MemorySize"], fn["Architectures"], fn["PackageType"]) == (300, 2048, ["x86_64"], "Image")
+    assert fn["VpcConfig"]["SubnetIds"] == {"Fn::Split": [",", {"Fn::ImportValue": "hrchat-prod-network-AppSubnetIds"}]}
+    network = templates["prod/ap-northeast-1/hrchat-prod-network"]
+    assert network["Outputs"]["AppSecurityGroupId"]["Value"] == "sg-0dfc84b0acf5f5565"
+    assert network["Resources"]["NetworkS3Endpoint"]["Properties"]["RouteTableIds"] == ["rtb-0a2c110b3e52d0983"]
+    statements = {s["Sid"]: s for s in fns["FnProcessorRole"]["Properties"]["Policies"][0]["PolicyDocument"]["Statement"]}
+    objects = set(statements["BucketDocumentsReadWriteObjects"]["Action"])
+    assert {"s3:GetObject", "s3:PutObject", "s3:DeleteObject"} <= objects and statements["BucketDocumentsReadWriteBucket"]["Action"] == ["s3:ListBucket"]
+    assert statements["ReadSecrets"]["Resource"][0].endswith(":secret:hr-chatbot/database-??????")
+    assert "FnProcessorErrorRateAlarm" in fns and "FnProcessorUploadsEventSource" in fns
+    dev = templates["dev/ap-northeast-1/hrchat-dev-functions"]["Resources"]["FnProcessorUploadsEventSource"]["Properties"]
+    assert dev["ScalingConfig"] == {"MaximumConcurrency": 2}
 
 
 def test_a_spec_of_only_app_and_regions_compiles_to_nothing(tmp_path):

@@ -14,7 +14,7 @@ from ..naming import DEFAULT_ENV
 from .base import Issue, Name, StrictModel, raise_issues
 from .cdn import Distribution
 from .database import Database, Postgres
-from .functions import ACCESS_LEVELS, Function
+from .functions import ACCESS_LEVELS, Function, ImageRef, QueueEvent, Repository
 from .network import Network
 from .queues import Queue
 from .regions import REGIONS
@@ -71,6 +71,7 @@ class Spec(StrictModel):
     buckets: dict[BucketName, Bucket] = Field(default_factory=dict)
     tables: dict[Name, Table] = Field(default_factory=dict)
     queues: dict[Name, Queue] = Field(default_factory=dict)
+    repositories: dict[Name, Repository] = Field(default_factory=dict, description="ECR repositories archc manages for container images")
     functions: dict[Name, Function] = Field(default_factory=dict)
     api: Api | None = None
     cdn: dict[Annotated[str, Field(pattern=r"^[a-z][a-z0-9-]{0,19}$")], Distribution] = Field(
@@ -101,8 +102,95 @@ class Spec(StrictModel):
     @model_validator(mode="after")
     def _references(self):
         """Rules across sections: what one section names must exist in another and fit its limits."""
-        raise_issues(self._api_issues() + self._network_issues() + self._uses_issues() + self._cdn_issues() + self._name_issues())
+        raise_issues(self._api_issues() + self._network_issues() + self._uses_issues() + self._cdn_issues() + self._name_issues()
+                     + self._event_issues() + self._image_issues())
         return self
+
+    def consumer(self, queue: str) -> tuple[str, Function, QueueEvent] | None:
+        """The function that consumes a queue, with its event source settings."""
+        return next(((name, fn, ev) for name, fn in self.functions.items() for ev in fn.events.values() if ev.queue == queue), None)
+
+    def visibility_timeout(self, queue: str) -> int:
+        """The queue's visibility timeout: as written, or AWS's rule for a Lambda consumer (6 x timeout + window), or 30 s."""
+        q = self.queues[queue]
+        if q.visibility_timeout_s is not None:
+            return q.visibility_timeout_s
+        found = self.consumer(queue)
+        return 30 if found is None else min_visibility(found[1], found[2])
+
+    def _event_issues(self) -> list[Issue]:
+        from ..diagnostics import did_you_mean
+
+        issues = []
+        for bname, b in self.buckets.items():
+            for ename, ev in b.events.items():
+                kind, target = ev.target
+                names = getattr(self, kind)
+                if target not in names:
+                    issues.append(Issue("S242", ("buckets", bname, "events", ename, "to"),
+                                        f'no {kind[:-1]} "{target}" under {kind}:{did_you_mean(target, names)}'))
+        consumers: dict[str, str] = {}
+        for fname, fn in self.functions.items():
+            for ename, ev in fn.events.items():
+                at = ("functions", fname, "events", ename)
+                q = self.queues.get(ev.queue)
+                if q is None:
+                    issues.append(Issue("S242", at + ("queue",), f'no queue "{ev.queue}" under queues:{did_you_mean(ev.queue, self.queues)}'))
+                    continue
+                other = consumers.setdefault(ev.queue, fname)
+                if other != fname or sum(e.queue == ev.queue for e in fn.events.values()) > 1:
+                    issues.append(Issue("S248", at + ("queue",), f"queues.{ev.queue} already feeds functions.{other}; consumers of one queue "
+                                        "split its messages between them, they do not each get every message: give each function its own queue"))
+                    continue
+                need = min_visibility(fn, ev)
+                if q.visibility_timeout_s is not None and q.visibility_timeout_s < need:
+                    issues.append(Issue("S245", ("queues", ev.queue, "visibility_timeout_s"),
+                                        f"{q.visibility_timeout_s} s is shorter than AWS's rule for a Lambda consumer: 6 x functions.{fname}."
+                                        f"timeout_s ({fn.timeout_s} s) + window_s ({ev.window_s} s) = {need} s; use at least {need} "
+                                        "(or leave it out: archc derives it)"))
+                if q.dead_letter is not None and q.dead_letter.max_receive_count < 5:
+                    issues.append(Issue("S245", ("queues", ev.queue, "dead_letter", "max_receive_count"),
+                                        f"{q.dead_letter.max_receive_count} receives: with a Lambda consumer a message may be received again "
+                                        "while the function scales or is throttled; AWS asks for at least 5"))
+                if ev.max_concurrency is not None and fn.reserved_concurrency is not None and ev.max_concurrency > fn.reserved_concurrency:
+                    issues.append(Issue("S246", at + ("max_concurrency",),
+                                        f"{ev.max_concurrency} concurrent batches but functions.{fname}.reserved_concurrency is "
+                                        f"{fn.reserved_concurrency}: the extra batches are throttled and count as failed receives; "
+                                        f"use at most {fn.reserved_concurrency}"))
+        direct = [(bname, ename, ev.target[1]) for bname, b in self.buckets.items() for ename, ev in b.events.items()
+                  if ev.target[0] == "functions"]
+        keyed = sorted({f"functions.{fname} uses buckets.{t.partition('.')[2]}" for fname, fn in self.functions.items()
+                        for t in fn.uses if t.startswith("buckets.") and t.partition(".")[2] in self.buckets
+                        and self.buckets[t.partition(".")[2]].encryption == "kms"})
+        if direct and keyed:
+            bname, ename, fname = direct[0]
+            issues.append(Issue("S247", ("buckets", bname, "events", ename, "to"),
+                                f"S3 can invoke functions.{fname} only once the function exists, but {keyed[0]}, whose KMS key the storage "
+                                "stack creates: the two stacks would each wait for the other. Deliver through a queue (to: queues.NAME), "
+                                "or use encryption: s3 on that bucket"))
+        return issues
+
+    def _image_issues(self) -> list[Issue]:
+        from ..diagnostics import did_you_mean
+
+        issues = []
+        for fname, fn in self.functions.items():
+            at = ("functions", fname, "image")
+            if isinstance(fn.image, ImageRef):
+                repo = self.repositories.get(fn.image.repository)
+                if repo is None:
+                    issues.append(Issue("S242", at + ("repository",), f'no repository "{fn.image.repository}" under repositories:'
+                                        f"{did_you_mean(fn.image.repository, self.repositories)}"))
+                elif self.regions.dr and not repo.replicate:
+                    issues.append(Issue("S249", at + ("repository",),
+                                        f"the function also runs in {self.regions.dr}, and Lambda pulls images only from its own region, "
+                                        f"but repositories.{fn.image.repository}.replicate is false: nothing would put the image there; "
+                                        "set replicate: true"))
+            elif isinstance(fn.image, str) and self.regions.dr:
+                issues.append(Issue("S249", at, f"the function also runs in {self.regions.dr}, and Lambda pulls images only from its own region: "
+                                    "a URI names one region's repository, which nothing creates or fills in the other. Declare the repository "
+                                    "under repositories: and write image: {repository: NAME, tag: ...} (archc replicates it)"))
+        return issues
 
     def _api_issues(self) -> list[Issue]:
         from ..diagnostics import did_you_mean
@@ -128,7 +216,19 @@ class Spec(StrictModel):
                     issues.append(Issue("S226", ("functions", name, "in_vpc"), "in_vpc needs a VPC: declare `network:` (or remove in_vpc)"))
             if self.database is not None:
                 issues.append(Issue("S226", ("database",), "the database lives in the VPC's private data subnets: declare `network:`"))
-        elif self.database is not None and self.network.nat_gateways == 0 and "secretsmanager" not in self.network.endpoints:
+            return issues
+        if self.network.existing is not None:
+            for region in self.regions.all:
+                if region not in self.network.existing:
+                    issues.append(Issue("S250", ("network", "existing"), f"no VPC for {region}: every region of the spec needs one"))
+            for region, vpc in self.network.existing.items():
+                if vpc.data_subnet_ids is not None and self.database is None:
+                    issues.append(Issue("S250", ("network", "existing", region, "data_subnet_ids"),
+                                        "data subnets hold the database, and the spec has no `database:`: remove them"))
+                if region not in self.regions.all:
+                    issues.append(Issue("S250", ("network", "existing", region), f"{region} is not a region of this spec "
+                                        f"({', '.join(self.regions.all)})"))
+        elif self.database is not None and self.network.nat_gateways == 0 and "secretsmanager" not in self.network.vpc_endpoints:
             issues.append(Issue("S214", ("network", "endpoints"),
                                 "the database's rotation function needs Secrets Manager: add the secretsmanager endpoint or a NAT gateway"))
         return issues
@@ -235,6 +335,11 @@ class Spec(StrictModel):
             yield "alarms.email", "no one is subscribed to the alarm topic: alarms fire unseen"
 
 
+def min_visibility(fn: Function, event: QueueEvent) -> int:
+    """AWS's rule for a queue a Lambda function consumes: visibility at least 6 x the timeout plus the batching window."""
+    return 6 * fn.timeout_s + event.window_s
+
+
 def spec_json_schema() -> dict[str, Any]:
     """JSON Schema of arch.yaml: the Spec plus `environments:` overlays (partial specs merged onto it)."""
     schema = Spec.model_json_schema()
@@ -253,4 +358,4 @@ def spec_json_schema() -> dict[str, Any]:
 
 
 __all__ = ["Alarms", "Api", "Bucket", "Database", "Deploy", "Distribution", "Function", "Network", "Postgres", "Queue",
-           "Regions", "Spec", "Table", "spec_json_schema"]
+           "Regions", "Repository", "Spec", "Table", "min_visibility", "spec_json_schema"]

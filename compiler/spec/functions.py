@@ -66,10 +66,52 @@ class Permission(StrictModel):
     resources: list[Annotated[str, Field(pattern=r"^(\*|arn:[^\s]+)$")]] = Field(min_length=1, description="exact ARNs; * warns")
 
 
+MAX_WINDOW_S = 300
+SMALL_BATCH = 10  # a larger batch needs a batching window of at least 1 s
+
+
+class QueueEvent(StrictModel):
+    """The function consumes a queue: Lambda polls it and reports each failed message back (partial batch responses)."""
+
+    queue: Name = Field(description="a queue under queues:")
+    batch_size: int = Field(10, ge=1, le=10000, description="messages per invocation (over 10 needs window_s >= 1)")
+    window_s: int = Field(0, ge=0, le=MAX_WINDOW_S, description="seconds Lambda waits to fill a batch")
+    max_concurrency: int | None = Field(None, ge=2, le=1000, description="most concurrent invocations this queue may start")
+
+    @model_validator(mode="after")
+    def _rules(self):
+        if self.batch_size > SMALL_BATCH and self.window_s < 1:
+            raise_issues([Issue("S246", ("window_s",), f"a batch of {self.batch_size} needs a batching window: Lambda allows more than "
+                                f"{SMALL_BATCH} messages only with window_s of at least 1")])
+        return self
+
+
+class Repository(StrictModel):
+    """A private ECR repository archc manages: scan on push, immutable tags, KMS encryption, old images expired."""
+
+    keep_images: int = Field(20, ge=1, le=1000, description="keep this many most recent images; older ones expire")
+    replicate: bool = Field(True, description="with regions.dr: copy every pushed image to the DR region (registry replication)")
+
+
+class ImageRef(StrictModel):
+    repository: Name = Field(description="a repository under repositories:")
+    tag: str | None = Field(None, pattern=r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$", description="an immutable tag, e.g. 1.4.2")
+    digest: str | None = Field(None, pattern=r"^sha256:[0-9a-f]{64}$")
+
+    @model_validator(mode="after")
+    def _rules(self):
+        if (self.tag is None) == (self.digest is None):
+            raise_issues([Issue("S215", (), "give exactly one of `tag` or `digest`")])
+        return self
+
+
+IMAGE_URI = r"^[0-9]{12}\.dkr\.ecr\.[a-z0-9-]+\.amazonaws\.com(\.cn)?/[a-z0-9._/-]+(:[A-Za-z0-9_.-]{1,128}|@sha256:[0-9a-f]{64})$"
+
+
 class Function(StrictModel):
     code: str | None = Field(None, description="project folder (relative to arch.yaml) zipped as the function's code")
-    image: str | None = Field(None, pattern=r"^[0-9]{12}\.dkr\.ecr\.[a-z0-9-]+\.amazonaws\.com(\.cn)?/[a-z0-9._/-]+(:[A-Za-z0-9_.-]{1,128}|@sha256:[0-9a-f]{64})$",
-                              description="container image URI in ECR, with a tag or digest")
+    image: ImageRef | Annotated[str, Field(pattern=IMAGE_URI)] | None = Field(None, description=(
+        "container image: {repository: NAME, tag: T} (or digest) from a repository archc manages, or a full ECR image URI"))
     bootstrap: bool = Field(False, description="deploy inline placeholder code until the application exists")
     handler: str = Field("app.handler", pattern=r"^[A-Za-z0-9_./-]+\.[A-Za-z_][A-Za-z0-9_]*$")
     runtime: str = "python3.12"
@@ -88,6 +130,7 @@ class Function(StrictModel):
     log_retention_days: int = 30
     dlq_retention_days: int = Field(14, ge=1, le=14, description="dead-letter queue for asynchronous invocations")
     url: FunctionUrl | None = None
+    events: dict[Name, QueueEvent] = Field(default_factory=dict, description="event source name -> a queue the function consumes")
 
     @model_validator(mode="after")
     def _rules(self):

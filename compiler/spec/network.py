@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import ipaddress
-from typing import Literal
+from typing import Annotated, Literal
 
 from pydantic import Field, model_validator
 
@@ -37,14 +37,34 @@ class FlowLogs(StrictModel):
         return self
 
 
+class ExistingVpc(StrictModel):
+    """A VPC someone else manages in one region: archc only adds what the spec asks inside it."""
+
+    vpc_id: str = Field(pattern=r"^vpc-[0-9a-f]{8,17}$")
+    subnet_ids: list[Annotated[str, Field(pattern=r"^subnet-[0-9a-f]{8,17}$")]] = Field(
+        min_length=2, description="private subnets (in at least two AZs) for functions and interface endpoints")
+    data_subnet_ids: list[Annotated[str, Field(pattern=r"^subnet-[0-9a-f]{8,17}$")]] | None = Field(
+        None, min_length=2, description="private subnets for the database; default: subnet_ids")
+    security_group_id: str | None = Field(None, pattern=r"^sg-[0-9a-f]{8,17}$",
+                                          description="the functions' security group; default: archc creates one (HTTPS out only)")
+    route_table_ids: list[Annotated[str, Field(pattern=r"^rtb-[0-9a-f]{8,17}$")]] = Field(
+        default_factory=list, description="route tables of the private subnets, for gateway endpoints (s3, dynamodb)")
+
+
+NEW_VPC_ONLY = ("cidr", "azs", "nat_gateways", "subnet_prefix", "flow_logs")
+
+
 class Network(StrictModel):
     # YAML gives the CIDR as text: parsed in lax mode, everything else in the spec is strict ("20" is not 20).
     cidr: ipaddress.IPv4Network = Field(ipaddress.IPv4Network("10.0.0.0/16"), strict=False, description="VPC CIDR, /16 to /24")
     azs: int = Field(3, ge=2, le=AZ_SLOTS, description="availability zones used (2 or 3)")
     nat_gateways: int = Field(1, ge=0, description="NAT gateways; 0 leaves private subnets with VPC endpoints only")
     subnet_prefix: SubnetPrefixes = SubnetPrefixes()
-    endpoints: list[Endpoint] = Field(default_factory=lambda: ["s3", "ecr.api", "ecr.dkr", "secretsmanager"])
+    endpoints: list[Endpoint] | None = Field(None, description="VPC endpoints archc creates; default: s3, ecr.api, ecr.dkr and "
+                                             "secretsmanager in a new VPC, none in an existing one")
     flow_logs: FlowLogs = FlowLogs()
+    existing: dict[str, ExistingVpc] | None = Field(None, description=(
+        "region -> a VPC that already exists there, used instead of creating one (every region of the spec needs one)"))
 
     @model_validator(mode="after")
     def _rules(self):
@@ -59,10 +79,26 @@ class Network(StrictModel):
                 plan_subnets(self.cidr, self.subnet_prefix)
             except ValueError as e:
                 issues.append(Issue("S202", ("subnet_prefix",), str(e)))
-        if len(set(self.endpoints)) != len(self.endpoints):
+        if len(set(self.vpc_endpoints)) != len(self.vpc_endpoints):
             issues.append(Issue("S105", ("endpoints",), "each endpoint may be listed once"))
+        if self.existing is not None:
+            for field in NEW_VPC_ONLY:
+                if field in self.model_fields_set:
+                    issues.append(Issue("S250", (field,), f"{field} describes a VPC archc creates; with `existing:` archc does not create one: "
+                                        "remove it"))
+            if any(e in GATEWAY_ENDPOINTS for e in self.vpc_endpoints):
+                for region, vpc in self.existing.items():
+                    if not vpc.route_table_ids:
+                        issues.append(Issue("S250", ("existing", region, "route_table_ids"),
+                                            "a gateway endpoint (s3, dynamodb) is a route in the private subnets' route tables: list them"))
         raise_issues(issues)
         return self
+
+    @property
+    def vpc_endpoints(self) -> list[str]:
+        if self.endpoints is not None:
+            return list(self.endpoints)
+        return [] if self.existing is not None else ["s3", "ecr.api", "ecr.dkr", "secretsmanager"]
 
     @property
     def subnets(self) -> dict[str, list[str]]:

@@ -54,6 +54,35 @@ class BucketCors(StrictModel):
     max_age_s: int = Field(3000, ge=0, le=86400)
 
 
+S3_EVENTS = {"created": "s3:ObjectCreated:*", "removed": "s3:ObjectRemoved:*"}
+_FILTER = r"^[^*?]{1,1024}$"
+
+
+class BucketEvent(StrictModel):
+    """Object events S3 delivers to a queue (the robust form: retries and a dead-letter queue) or straight to a function."""
+
+    on: list[Literal["created", "removed"]] = Field(default_factory=lambda: ["created"], min_length=1,
+                                                    description="created: s3:ObjectCreated:*; removed: s3:ObjectRemoved:*")
+    prefix: str | None = Field(None, pattern=_FILTER, description="only keys starting with this, e.g. uploads/")
+    suffix: str | None = Field(None, pattern=_FILTER, description="only keys ending with this, e.g. .pdf")
+    to: str = Field(pattern=r"^(queues|functions)\.[a-z][a-z0-9_-]{0,29}$", description=(
+        "queues.NAME: S3 sends each event to the queue, whose consumer retries and keeps failures in its dead-letter queue; "
+        "functions.NAME: S3 invokes the function asynchronously (two retries, then the function's dead-letter queue)"))
+
+    @property
+    def target(self) -> tuple[str, str]:
+        kind, _, name = self.to.partition(".")
+        return kind, name
+
+    def overlaps(self, other: BucketEvent) -> bool:
+        """S3 refuses two notifications whose event types and key filters could both match one object."""
+        def meets(a: str | None, b: str | None, fit) -> bool:
+            return not a or not b or fit(a, b) or fit(b, a)
+
+        return (bool(set(self.on) & set(other.on)) and meets(self.prefix, other.prefix, str.startswith)
+                and meets(self.suffix, other.suffix, str.endswith))
+
+
 class Bucket(StrictModel):
     versioning: bool = Field(True, description="keep every version of every object (needed for replication)")
     encryption: Literal["s3", "kms"] = Field("s3", description="s3: SSE-S3 (AES-256); kms: a customer-managed KMS key archc creates")
@@ -61,6 +90,8 @@ class Bucket(StrictModel):
         default_factory=dict, description="rule name -> rule; every bucket also aborts incomplete uploads after 7 days")
     cors: BucketCors | None = None
     access_logs: bool = Field(True, description="S3 server access logs to the region's log bucket")
+    events: dict[Annotated[str, Field(pattern=r"^[a-z][a-z0-9_-]{0,29}$")], BucketEvent] = Field(
+        default_factory=dict, description="event name -> object events delivered to a queue or a function")
 
     @model_validator(mode="after")
     def _rules(self):
@@ -69,6 +100,12 @@ class Bucket(StrictModel):
             for name, rule in self.lifecycle.items():
                 if rule.noncurrent_expire_days is not None or rule.noncurrent_transitions:
                     issues.append(Issue("S240", ("lifecycle", name), "noncurrent versions exist only with versioning: true"))
+        names = list(self.events)
+        for i, name in enumerate(names):
+            for other in names[:i]:
+                if self.events[name].overlaps(self.events[other]):
+                    issues.append(Issue("S244", ("events", name), f'its event types and key filters overlap events.{other}; S3 refuses '
+                                        "overlapping notifications: give them prefixes or suffixes that cannot both match a key"))
         raise_issues(issues)
         return self
 

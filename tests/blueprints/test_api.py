@@ -220,5 +220,8 @@ def test_container_image_function_pulls_from_its_own_region(templates):
     for region in ("ap-northeast-1", "us-west-2"):
         p = props(fns(templates, "prod", region), "FnProcessorFunction")
         assert p["PackageType"] == "Image" and "Runtime" not in p and "Handler" not in p
-        assert p["Code"] == {"ImageUri": f"123456789012.dkr.ecr.{region}.amazonaws.com/fillup-processor:1.0.0"}
+        # From the repository of its own region's images stack (the DR one is filled by registry replication).
+        assert p["Code"] == {"ImageUri": {"Fn::Sub": ["${Uri}:1.0.0", {"Uri": {"Fn::ImportValue": "fillup-prod-images-ProcessorRepositoryUri"}}]}}
+        images = templates[("prod", region, "fillup-prod-images")]["Resources"]
+        assert images["ImagesProcessorRepository"]["Properties"]["RepositoryName"] == "fillup-prod/processor"
         assert (p["MemorySize"], p["Timeout"]) == (2048, 300) and "VpcConfig" in p

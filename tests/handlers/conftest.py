@@ -67,6 +67,12 @@ def api_app(aws_env):
 
 
 @pytest.fixture
+def processor_app(aws_env):
+    """handlers/processor/app.py, freshly loaded under a private module name."""
+    return load_handler(ROOT / "handlers" / "processor" / "app.py", "fillup_handler_processor_app")
+
+
+@pytest.fixture
 def ws_app(aws_env):
     """handlers/websocket/app.py, freshly loaded under a private module name."""
     return load_handler(WS_APP, "fillup_handler_websocket_app")
