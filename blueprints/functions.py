@@ -133,7 +133,7 @@ def _event_sources(name: str, fn: Function, lam: Any, ctx: Context) -> Iterable[
 
 class EsmScaling(awslambda.ScalingConfig):
     """AWS::Lambda::EventSourceMapping ScalingConfig. troposphere 4.11 gives its class name to another type's property
-    (MaxEnvironments) and so cannot write MaximumConcurrency (docs/toolchain.md)."""
+    (MaxEnvironments) and so cannot write MaximumConcurrency."""
 
     props = {"MaximumConcurrency": (int, True)}
 

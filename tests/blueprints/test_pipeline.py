@@ -142,3 +142,16 @@ def test_an_existing_vpc_gets_only_what_the_spec_asks(tmp_path):
     vpc = props(fn, "FnWorkerFunction")["VpcConfig"]
     assert vpc["SecurityGroupIds"] == [{"Fn::ImportValue": "leaves-default-network-AppSecurityGroupId"}]
     assert len(man.templates) == 3
+
+
+def test_a_queue_with_a_customer_managed_key_lets_s3_encrypt_the_events(tmp_path):
+    from compiler.build import build_all
+
+    from ..conftest import ROOT
+
+    build_all(ROOT / "tests/specs/leaves/arch.yaml", None, tmp_path)
+    queues = json.loads((tmp_path / "default" / "eu-west-1/leaves-default-queues.json").read_text())
+    key = _stmts(props(queues, "QueuesKey")["KeyPolicy"])
+    assert key["S3SendsEvents"]["Principal"] == {"Service": "s3.amazonaws.com"}
+    assert key["S3SendsEvents"]["Action"] == ["kms:GenerateDataKey", "kms:Decrypt"]
+    assert props(queues, "QueuesJobsQueue")["KmsMasterKeyId"] == {"Fn::GetAtt": ["QueuesKey", "Arn"]}
