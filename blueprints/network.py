@@ -112,9 +112,8 @@ def _existing(net: Network, vpc: ExistingVpc, ctx: Context) -> Iterable[Any]:
                                Tags=Tags(Name=f"{name}-app"))
         yield sg
         app_sg = Ref(sg)
-    yield from _endpoints(net, ctx, vpc.vpc_id, list(vpc.route_table_ids), list(vpc.subnet_ids),
-                          ec2.SecurityGroupRule(SourceSecurityGroupId=app_sg, IpProtocol="tcp", FromPort=443, ToPort=443,
-                                                Description="HTTPS from the application tier"))
+    # Gateway endpoints only: the spec refuses interface endpoints here (their private DNS is VPC-wide).
+    yield from _endpoints(net, ctx, vpc.vpc_id, list(vpc.route_table_ids), [], None)
     yield ctx.output("VpcId", vpc.vpc_id, "VPC (existing)")
     yield ctx.output("AppSubnetIds", ",".join(vpc.subnet_ids), "private subnets of the application tier, comma-separated")
     yield ctx.output("AppSecurityGroupId", app_sg, "security group of the application tier")
@@ -127,7 +126,7 @@ def _existing(net: Network, vpc: ExistingVpc, ctx: Context) -> Iterable[Any]:
 
 
 def _endpoints(net: Network, ctx: Context, vpc: Any, route_tables: list[Any], subnets: list[Any],
-               ingress: ec2.SecurityGroupRule) -> Iterable[Any]:
+               ingress: ec2.SecurityGroupRule | None) -> Iterable[Any]:
     """Gateway endpoints in the private route tables; interface endpoints in the app subnets behind their own group."""
     for service in (e for e in net.vpc_endpoints if e in GATEWAY_ENDPOINTS):
         yield ec2.VPCEndpoint(f"Network{_endpoint_id(service)}Endpoint", VpcId=vpc, VpcEndpointType="Gateway",

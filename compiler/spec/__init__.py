@@ -292,6 +292,10 @@ class Spec(StrictModel):
         for name in self.queues:
             if name in self.functions:
                 issues.append(Issue("S209", ("queues", name), f'"{name}" is also a function, whose dead-letter queue shares SQS names with this queue'))
+            owner = name[: -len("-dlq")] if name.endswith("-dlq") else None
+            if owner and (owner in self.functions or (owner in self.queues and self.queues[owner].dead_letter is not None)):
+                kind = "function" if owner in self.functions else "queue"
+                issues.append(Issue("S209", ("queues", name), f'the dead-letter queue of {kind} "{owner}" already has this SQS name; choose another'))
         for kind in ("buckets", "tables", "queues", "functions"):
             seen: dict[str, str] = {}
             for name in getattr(self, kind):

@@ -137,6 +137,13 @@ class Function(StrictModel):
         issues = []
         if sum((self.code is not None, self.image is not None, self.bootstrap)) != 1:
             issues.append(Issue("S215", (), "give exactly one of `code` (a project folder), `image` (a container image URI) or `bootstrap: true`"))
+        if self.image is not None:
+            for field in ("handler", "runtime"):
+                if field in self.model_fields_set:
+                    issues.append(Issue("S215", (field,), f"a container image sets its own {field} (its CMD and base image): remove it"))
+        if self.bootstrap and self.events:
+            issues.append(Issue("S215", ("events",), "the bootstrap placeholder would acknowledge every message it is given, and the "
+                                "messages would be gone: give the function its code before it consumes a queue"))
         if self.runtime in RETIRED_RUNTIMES:
             issues.append(Issue("S219", ("runtime",), f'AWS has retired {self.runtime}; use one of {", ".join(RUNTIMES)}'))
         elif self.runtime not in RUNTIMES:

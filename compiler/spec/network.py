@@ -86,6 +86,16 @@ class Network(StrictModel):
                 if field in self.model_fields_set:
                     issues.append(Issue("S250", (field,), f"{field} describes a VPC archc creates; with `existing:` archc does not create one: "
                                         "remove it"))
+            interface = [e for e in self.vpc_endpoints if e not in GATEWAY_ENDPOINTS]
+            if interface:
+                issues.append(Issue("S250", ("endpoints",), f"interface endpoints ({', '.join(interface)}) with private DNS change what the "
+                                    "service's name resolves to for everything in the VPC, and fail where the VPC already has one: "
+                                    "in an existing VPC archc creates gateway endpoints (s3, dynamodb) only"))
+            for region, vpc in self.existing.items():
+                for field in ("subnet_ids", "data_subnet_ids", "route_table_ids"):
+                    ids = getattr(vpc, field) or []
+                    if len(set(ids)) != len(ids):
+                        issues.append(Issue("S250", ("existing", region, field), "each id may be listed once"))
             if any(e in GATEWAY_ENDPOINTS for e in self.vpc_endpoints):
                 for region, vpc in self.existing.items():
                     if not vpc.route_table_ids:

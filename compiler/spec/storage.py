@@ -69,6 +69,12 @@ class BucketEvent(StrictModel):
         "queues.NAME: S3 sends each event to the queue, whose consumer retries and keeps failures in its dead-letter queue; "
         "functions.NAME: S3 invokes the function asynchronously (two retries, then the function's dead-letter queue)"))
 
+    @model_validator(mode="after")
+    def _rules(self):
+        if len(set(self.on)) != len(self.on):
+            raise_issues([Issue("S244", ("on",), "each event type may be listed once")])
+        return self
+
     @property
     def target(self) -> tuple[str, str]:
         kind, _, name = self.to.partition(".")

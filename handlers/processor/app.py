@@ -108,8 +108,11 @@ def _release(item_id: str) -> None:
 
 
 def handle_record(record: dict[str, Any], lease_s: int) -> str:
-    """Process one S3 record; returns "processed" or "duplicate"."""
+    """Process one S3 record; returns "processed", "duplicate" or "skipped" (events other than ObjectCreated)."""
     s3 = record["s3"]
+    if not str(record.get("eventName", "ObjectCreated:")).startswith("ObjectCreated:"):
+        log("INFO", "skipped event", eventName=record.get("eventName"), key=s3["object"]["key"])
+        return "skipped"
     bucket = s3["bucket"]["name"]
     key = urllib.parse.unquote_plus(s3["object"]["key"])
     version = s3["object"].get("versionId")

@@ -133,10 +133,10 @@ def test_an_existing_vpc_gets_only_what_the_spec_asks(tmp_path):
     man = build_all(ROOT / "tests/specs/leaves/existing.yaml", None, tmp_path).manifests["default"]
     net = json.loads((tmp_path / "default" / "eu-west-1/leaves-default-network.json").read_text())
     types = sorted(r["Type"] for r in net["Resources"].values())
-    assert types == ["AWS::EC2::SecurityGroup", "AWS::EC2::SecurityGroup", "AWS::EC2::VPCEndpoint", "AWS::EC2::VPCEndpoint"]
+    # The data tier's group (there is a database) and the two gateway endpoints; the functions' group is the given one.
+    assert types == ["AWS::EC2::SecurityGroup", "AWS::EC2::VPCEndpoint", "AWS::EC2::VPCEndpoint"]
     assert props(net, "NetworkS3Endpoint")["RouteTableIds"] == ["rtb-0123456789abcdef0"]
-    ingress = props(net, "NetworkEndpointSecurityGroup")["SecurityGroupIngress"]
-    assert ingress[0]["SourceSecurityGroupId"] == "sg-0123456789abcdef0"  # the functions' own group, no CIDR guessed
+    assert net["Outputs"]["AppSecurityGroupId"]["Value"] == "sg-0123456789abcdef0"
     assert net["Outputs"]["DataSubnetIds"]["Value"] == "subnet-0123456789abcdef2,subnet-0123456789abcdef3"
     fn = json.loads((tmp_path / "default" / "eu-west-1/leaves-default-functions.json").read_text())
     vpc = props(fn, "FnWorkerFunction")["VpcConfig"]

@@ -174,3 +174,13 @@ def test_the_account_in_the_events_is_the_mocked_one(pipeline):
     pipeline["s3"].put_object(Bucket=BUCKET, Key="uploads/x.txt", Body=b"x")
     [message] = receive(pipeline)
     assert pipeline["queue_arn"].split(":")[4] == ACCOUNT and json.loads(message["Body"])["Records"][0]["s3"]["bucket"]["name"] == BUCKET
+
+
+def test_a_removed_object_event_is_skipped_not_failed(pipeline):
+    pipeline["s3"].put_object(Bucket=BUCKET, Key="uploads/gone.txt", Body=b"x")
+    [message] = receive(pipeline)
+    pipeline["s3"].delete_object(Bucket=BUCKET, Key="uploads/gone.txt")
+    body = json.loads(message["Body"])
+    body["Records"][0]["eventName"] = "ObjectRemoved:Delete"  # what S3 sends for `on: [removed]`
+    message["Body"] = json.dumps(body)
+    assert deliver(pipeline, [message]) == [] and records(pipeline) == []
