@@ -7,13 +7,14 @@ from typing import Any, Iterable
 
 from awacs import s3 as as3
 from awacs.aws import Allow, Condition, PolicyDocument, Principal, Statement, StringEquals
-from troposphere import Sub, awslambda, s3
+from troposphere import awslambda, s3
 
 from compiler.context import Context
 from compiler.naming import EDGE, FUNCTIONS, logical_id
 from compiler.spec import Spec
 from compiler.spec.regions import EDGE_REGION
 
+from .parts import bucket_arn
 from .secure import tls_only_statement
 
 
@@ -30,9 +31,9 @@ def build(spec: Spec, ctx: Context) -> Iterable[Any]:
             yield s3.BucketPolicy(logical_id("CdnAccess", bucket, "BucketPolicy"), Bucket=name, PolicyDocument=PolicyDocument(
                 Version="2012-10-17", Statement=[
                     Statement(Sid="CloudFrontReads", Effect=Allow, Principal=Principal("Service", "cloudfront.amazonaws.com"),
-                              Action=[as3.GetObject], Resource=[Sub(f"arn:${{AWS::Partition}}:s3:::{name}/*")],
+                              Action=[as3.GetObject], Resource=[bucket_arn(name, "*")],
                               Condition=Condition(StringEquals({"AWS:SourceArn": arns(readers)}))),
-                    tls_only_statement(Sub(f"arn:${{AWS::Partition}}:s3:::{name}")),
+                    tls_only_statement(bucket_arn(name)),
                 ]))
     for function, readers in facts.url_readers.get(ctx.region, {}).items():
         fn_arn = ctx.ref(FUNCTIONS, f"{logical_id('Fn', function)}Arn")

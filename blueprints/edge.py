@@ -23,7 +23,7 @@ from compiler.spec import Distribution
 from compiler.spec.cdn import EdgeFunction, Origin
 from compiler.spec.regions import EDGE_REGION
 
-from .parts import ARTIFACT_BUCKET, alarm, alarms_on, artifact_bucket
+from .parts import ARTIFACT_BUCKET, alarm, alarms_on, artifact_bucket, bucket_arn
 from .secure import retain, service_role
 
 MANAGED_RULES = {"core": "AWSManagedRulesCommonRuleSet", "known_bad_inputs": "AWSManagedRulesKnownBadInputsRuleSet",
@@ -236,7 +236,7 @@ def _builtin_statements(ctx: Context, dist: Distribution, edge: EdgeFn, fn: Edge
         bucket = ctx.facts.bucket_names[origin.bucket]
         prefix = origin.path.strip("/") + "/" if origin.path else ""
         return [Statement(Sid="WriteBack", Effect=Allow, Action=[as3.PutObject],
-                          Resource=[Sub(f"arn:${{AWS::Partition}}:s3:::{bucket}/{prefix}*")])]
+                          Resource=[bucket_arn(bucket, f"{prefix}*")])]
     return []
 
 

@@ -20,7 +20,7 @@ from compiler.naming import (DATA, IMAGES, NETWORK, QUEUES, STORAGE, camel, env_
 from compiler.spec import Function, Spec
 from compiler.spec.functions import ImageRef
 
-from .parts import ARTIFACT_BUCKET, alarm, alarms_on, artifact_bucket
+from .parts import ARTIFACT_BUCKET, alarm, alarms_on, artifact_bucket, bucket_arn
 from .secure import kms_key, log_group, queue, service_role, tls_only
 
 BOOTSTRAP = {
@@ -138,10 +138,6 @@ class EsmScaling(awslambda.ScalingConfig):
     props = {"MaximumConcurrency": (int, True)}
 
 
-def bucket_arn(name: str) -> Sub:
-    return Sub(f"arn:${{AWS::Partition}}:s3:::{name}")
-
-
 def connection(ctx: Context, target: str, level: str) -> tuple[list[Statement], dict[str, Any]]:
     """The statements and environment variables one `uses:` entry gives (compiler/access.py has the actions)."""
     kind, _, name = target.partition(".")
@@ -150,8 +146,8 @@ def connection(ctx: Context, target: str, level: str) -> tuple[list[Statement], 
     scopes: dict[str, Any]
     key, service, env = None, None, {}
     if kind == "buckets":
-        arn = ctx.facts.bucket_names[name]  # by name: S3 ARNs hold no region or account
-        scopes = {"bucket": bucket_arn(arn), "objects": Sub(f"arn:${{AWS::Partition}}:s3:::{arn}/*")}
+        s3_name = ctx.facts.bucket_names[name]  # by name: this stack need not wait for the storage stack
+        scopes = {"bucket": bucket_arn(s3_name), "objects": bucket_arn(s3_name, "*")}
         if ctx.spec.buckets[name].encryption == "kms":
             key, service = ctx.ref(STORAGE, "BucketsKeyArn", primary), "s3"
         env[env_var(name, ENV_SUFFIX[kind])] = ctx.facts.bucket_names[name]

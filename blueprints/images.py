@@ -26,7 +26,7 @@ def build(spec: Spec, ctx: Context) -> Iterable[Any]:
     dr = spec.regions.dr
     if dr is None or not repos:
         return
-    prefix = f"{ctx.prefix}/"
+    prefix = repository_name(ctx.prefix, "")  # every repository of this environment
     if not ctx.primary:
         # Read by the primary region's replication rule: a push replicates only once these repositories exist here
         # (ECR would otherwise create them itself, with none of the settings above, and this stack could not).

@@ -79,12 +79,7 @@ def build(net: Network, ctx: Context) -> Iterable[Any]:
         yield ec2.SubnetRouteTableAssociation(f"NetworkDataSubnet{AZ_LETTERS[i]}RouteTableAssociation",
                                               SubnetId=Ref(subnet), RouteTableId=Ref(data_rt))
 
-    app_sg = ec2.SecurityGroup("NetworkAppSecurityGroup", VpcId=Ref(vpc), GroupDescription=f"{name} application tier (Lambda)",
-                               SecurityGroupEgress=[ec2.SecurityGroupRule(CidrIp="0.0.0.0/0", IpProtocol="tcp", FromPort=443, ToPort=443,
-                                                                          Description="HTTPS to AWS APIs and the internet")],
-                               Tags=Tags(Name=f"{name}-app"))
-    data_sg = ec2.SecurityGroup("NetworkDataSecurityGroup", VpcId=Ref(vpc), GroupDescription=f"{name} data tier (database)",
-                                SecurityGroupEgress=[NO_EGRESS], Tags=Tags(Name=f"{name}-data"))
+    app_sg, data_sg = _app_security_group(Ref(vpc), name), _data_security_group(Ref(vpc), name)
     yield from (app_sg, data_sg)
 
     yield from _endpoints(net, ctx, Ref(vpc), [Ref(rt) for rt in private_rts], [Ref(s) for s in subnets["app"]],
@@ -106,10 +101,7 @@ def _existing(net: Network, vpc: ExistingVpc, ctx: Context) -> Iterable[Any]:
     name = ctx.prefix
     app_sg: Any = vpc.security_group_id
     if app_sg is None:
-        sg = ec2.SecurityGroup("NetworkAppSecurityGroup", VpcId=vpc.vpc_id, GroupDescription=f"{name} application tier (Lambda)",
-                               SecurityGroupEgress=[ec2.SecurityGroupRule(CidrIp="0.0.0.0/0", IpProtocol="tcp", FromPort=443, ToPort=443,
-                                                                          Description="HTTPS to AWS APIs and the internet")],
-                               Tags=Tags(Name=f"{name}-app"))
+        sg = _app_security_group(vpc.vpc_id, name)
         yield sg
         app_sg = Ref(sg)
     # Gateway endpoints only: the spec refuses interface endpoints here (their private DNS is VPC-wide).
@@ -118,11 +110,22 @@ def _existing(net: Network, vpc: ExistingVpc, ctx: Context) -> Iterable[Any]:
     yield ctx.output("AppSubnetIds", ",".join(vpc.subnet_ids), "private subnets of the application tier, comma-separated")
     yield ctx.output("AppSecurityGroupId", app_sg, "security group of the application tier")
     if ctx.spec.database is not None:
-        data_sg = ec2.SecurityGroup("NetworkDataSecurityGroup", VpcId=vpc.vpc_id, GroupDescription=f"{name} data tier (database)",
-                                    SecurityGroupEgress=[NO_EGRESS], Tags=Tags(Name=f"{name}-data"))
+        data_sg = _data_security_group(vpc.vpc_id, name)
         yield data_sg
         yield ctx.output("DataSubnetIds", ",".join(vpc.data_subnet_ids or vpc.subnet_ids), "private subnets of the data tier, comma-separated")
         yield ctx.output("DataSecurityGroupId", Ref(data_sg), "security group of the data tier")
+
+
+def _app_security_group(vpc: Any, name: str) -> ec2.SecurityGroup:
+    return ec2.SecurityGroup("NetworkAppSecurityGroup", VpcId=vpc, GroupDescription=f"{name} application tier (Lambda)",
+                             SecurityGroupEgress=[ec2.SecurityGroupRule(CidrIp="0.0.0.0/0", IpProtocol="tcp", FromPort=443, ToPort=443,
+                                                                        Description="HTTPS to AWS APIs and the internet")],
+                             Tags=Tags(Name=f"{name}-app"))
+
+
+def _data_security_group(vpc: Any, name: str) -> ec2.SecurityGroup:
+    return ec2.SecurityGroup("NetworkDataSecurityGroup", VpcId=vpc, GroupDescription=f"{name} data tier (database)",
+                             SecurityGroupEgress=[NO_EGRESS], Tags=Tags(Name=f"{name}-data"))
 
 
 def _endpoints(net: Network, ctx: Context, vpc: Any, route_tables: list[Any], subnets: list[Any],

@@ -4,13 +4,18 @@ from __future__ import annotations
 
 from typing import Any
 
-from troposphere import Parameter, cloudwatch
+from troposphere import Parameter, Sub, cloudwatch
 
 from compiler.context import Context
 from compiler.naming import ALARMS, alarm_name
 
 ARTIFACT_BUCKET = "ArtifactBucket"
 TOPIC_OUTPUT = "TopicArn"
+
+
+def bucket_arn(name: str, keys: str | None = None) -> Sub:
+    """A bucket's ARN from its name (S3 ARNs hold no region or account), or of its `keys` (e.g. `*`, `processed/*`)."""
+    return Sub(f"arn:${{AWS::Partition}}:s3:::{name}" + ("" if keys is None else f"/{keys}"))
 
 
 def artifact_bucket() -> Parameter:

@@ -13,14 +13,14 @@ from compiler.context import Context
 from compiler.naming import logical_id, queue_dlq_name, queue_name
 from compiler.spec import Queue, Spec
 
-from .parts import alarm, alarms_on
+from .parts import alarm, alarms_on, bucket_arn
 from .secure import kms_key, queue, tls_only
 
 DAY = 86400
 
 
 def build(spec: Spec, ctx: Context) -> Iterable[Any]:
-    senders = bucket_senders(spec, ctx.facts.bucket_names)
+    senders = ctx.facts.queue_senders
     key = None
     if any(q.encryption == "kms" for q in spec.queues.values()):
         extra = ()
@@ -34,17 +34,6 @@ def build(spec: Spec, ctx: Context) -> Iterable[Any]:
         yield ctx.output("QueuesKeyArn", GetAtt(key, "Arn"), "KMS key of the queues encrypted with kms")
     for name, q in spec.queues.items():
         yield from _queue(name, q, ctx, key if q.encryption == "kms" else None, senders.get(name, ()))
-
-
-def bucket_senders(spec: Spec, names: dict[str, str]) -> dict[str, tuple[str, ...]]:
-    """queue -> the S3 names of the buckets whose events it receives."""
-    senders: dict[str, set[str]] = {}
-    for bname, b in spec.buckets.items():
-        for ev in b.events.values():
-            kind, target = ev.target
-            if kind == "queues":
-                senders.setdefault(target, set()).add(names[bname])
-    return {q: tuple(sorted(b)) for q, b in senders.items()}
 
 
 def _queue(name: str, q: Queue, ctx: Context, key: Any, senders: tuple[str, ...]) -> Iterable[Any]:
@@ -62,7 +51,7 @@ def _queue(name: str, q: Queue, ctx: Context, key: Any, senders: tuple[str, ...]
     policy = tls_only(GetAtt(main, "Arn"), asqs.Action("*"))
     if senders:
         # S3 checks this policy when the bucket's notification is written (the storage stack comes after this one).
-        arns = [Sub(f"arn:${{AWS::Partition}}:s3:::{b}") for b in senders]
+        arns = [bucket_arn(b) for b in senders]
         policy.Statement.insert(0, Statement(
             Sid="BucketEvents", Effect=Allow, Principal=Principal("Service", "s3.amazonaws.com"), Action=[asqs.SendMessage],
             Resource=[GetAtt(main, "Arn")],

@@ -34,6 +34,7 @@ class Facts:
     bucket_readers: dict[str, tuple[str, ...]]  # bucket -> distributions that read it
     url_readers: dict[str, dict[str, tuple[str, ...]]] = field(default_factory=dict)  # region -> function -> distributions
     edge_functions: tuple[EdgeFn, ...] = ()  # every edge function attached to a behavior
+    queue_senders: dict[str, tuple[str, ...]] = field(default_factory=dict)  # queue -> S3 names of the buckets sending it events
 
     def edge_fn(self, distribution: str, name: str) -> EdgeFn:
         return next(f for f in self.edge_functions if f.distribution == distribution and f.name == name)
@@ -65,9 +66,16 @@ def derive(spec: Spec, env: str) -> Facts:
             attached = [(event, pattern) for pattern, b in dist.behaviors.items() for event, f in b.edge.items() if f == fname]
             if attached:
                 edge.append(EdgeFn(dname, fname, tuple(sorted({e for e, _ in attached})), tuple(p for _, p in attached)))
+    senders: dict[str, set[str]] = {}
+    for bname, b in spec.buckets.items():
+        for ev in b.events.values():
+            kind, target = ev.target
+            if kind == "queues":
+                senders.setdefault(target, set()).add(names[bname])
     return Facts(names, bucket_name(spec.app, env, LOGS_BUCKET, primary) if logs_needed else None,
                  {b: tuple(sorted(d)) for b, d in sorted(readers.items())},
-                 {r: {f: tuple(sorted(d)) for f, d in sorted(fs.items())} for r, fs in sorted(urls.items())}, tuple(edge))
+                 {r: {f: tuple(sorted(d)) for f, d in sorted(fs.items())} for r, fs in sorted(urls.items())}, tuple(edge),
+                 {q: tuple(sorted(b)) for q, b in sorted(senders.items())})
 
 
 def regional_domain(name: str, region: str) -> str:

@@ -159,9 +159,9 @@ class Spec(StrictModel):
                                         f"use at most {fn.reserved_concurrency}"))
         direct = [(bname, ename, ev.target[1]) for bname, b in self.buckets.items() for ename, ev in b.events.items()
                   if ev.target[0] == "functions"]
-        keyed = sorted({f"functions.{fname} uses buckets.{t.partition('.')[2]}" for fname, fn in self.functions.items()
-                        for t in fn.uses if t.startswith("buckets.") and t.partition(".")[2] in self.buckets
-                        and self.buckets[t.partition(".")[2]].encryption == "kms"})
+        keyed = sorted(f"functions.{fname} uses {target}" for fname, fn in self.functions.items() for target in fn.uses
+                       if (b := self.buckets.get(target.removeprefix("buckets."))) is not None and target.startswith("buckets.")
+                       and b.encryption == "kms")
         if direct and keyed:
             bname, ename, fname = direct[0]
             issues.append(Issue("S247", ("buckets", bname, "events", ename, "to"),
