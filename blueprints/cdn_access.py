@@ -25,9 +25,10 @@ def build(spec: Spec, ctx: Context) -> Iterable[Any]:
         values = [ctx.ref(EDGE, logical_id(d, "DistributionArn"), EDGE_REGION) for d in distributions]
         return values[0] if len(values) == 1 else values
 
-    if ctx.primary:
-        for bucket, readers in facts.bucket_readers.items():
-            name = facts.bucket_names[bucket]
+    for bucket, readers in facts.bucket_readers.items():
+        # The copy in the DR region too: bucket policies are not replicated, and CloudFront fails over to the copy.
+        name = facts.bucket_in(bucket, ctx.region, spec.regions.primary)
+        if name is not None:
             yield s3.BucketPolicy(logical_id("CdnAccess", bucket, "BucketPolicy"), Bucket=name, PolicyDocument=PolicyDocument(
                 Version="2012-10-17", Statement=[
                     Statement(Sid="CloudFrontReads", Effect=Allow, Principal=Principal("Service", "cloudfront.amazonaws.com"),

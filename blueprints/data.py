@@ -5,20 +5,23 @@ from __future__ import annotations
 import json
 from typing import Any, Iterable
 
-from troposphere import GetAtt, Ref, Split, Sub, Tags, dynamodb, ec2, rds, secretsmanager
+from troposphere import GetAtt, Ref, Sub, Tags, dynamodb, rds, secretsmanager
 
+from compiler.app import stack_tags
 from compiler.context import Context, Transform
-from compiler.naming import NETWORK, db_identifier, logical_id, table_name
+from compiler.naming import DATA, NETWORK, db_identifier, db_secret_name, logical_id, table_name
 from compiler.spec import Postgres, Spec, Table
 
-from .parts import alarm, alarms_on
-from .secure import kms_key, log_group, retain
+from .parts import alarms_on, database_alarms, placement
+from .secure import kms_key, retain
 
 ROTATION_TRANSFORM = "AWS::SecretsManager-2020-07-23"
-GIB = 1024 ** 3
 
 
 def build(spec: Spec, ctx: Context) -> Iterable[Any]:
+    if not ctx.primary:
+        yield from _dr_keys(spec, ctx)
+        return
     if spec.database is not None:
         yield Transform(ROTATION_TRANSFORM)  # the hosted rotation of the secret: a SAM-style transform on the stack
         yield from _postgres(spec.database, ctx)
@@ -26,34 +29,40 @@ def build(spec: Spec, ctx: Context) -> Iterable[Any]:
         yield from _tables(spec.tables, ctx)
 
 
+def _dr_keys(spec: Spec, ctx: Context) -> Iterable[Any]:
+    """The DR region's keys, deployed before the primary's data stack, whose copies they encrypt: the replica of the
+    database secret, the replicated backups or the read replica, and the tables' replicas."""
+    if spec.database_copy is not None:
+        identifier = db_identifier(ctx.prefix)
+        key = kms_key("DataDatabaseKey", f"{ctx.prefix} database copies in the DR region: secret replica, backups, standby instance",
+                      log_groups=(f"/aws/rds/instance/{identifier}/*",))
+        yield key
+        yield ctx.output("DatabaseKeyArn", GetAtt(key, "Arn"), "KMS key of the database's copies in this region")
+    if spec.replicated("tables"):
+        key = kms_key("DataTablesKey", f"{ctx.prefix} DynamoDB table replicas")
+        yield key
+        yield ctx.output("TablesKeyArn", GetAtt(key, "Arn"), "KMS key of the table replicas in this region")
+
+
 def _postgres(db: Postgres, ctx: Context) -> Iterable[Any]:
     identifier = db_identifier(ctx.prefix)
     key = kms_key("DataDatabaseKey", f"{ctx.prefix} database, its secret, snapshots and logs",
                   log_groups=(f"/aws/rds/instance/{identifier}/*",))
-    # RDS would create its export log groups itself, unencrypted and kept forever: create them first.
-    exports = {kind: log_group(f"DataDatabase{kind.capitalize()}LogGroup", f"/aws/rds/instance/{identifier}/{kind}",
-                               db.log_retention_days, key) for kind in ("postgresql", "upgrade")}
-    app_sg = ctx.ref(NETWORK, "AppSecurityGroupId")
-    data_sg = ctx.ref(NETWORK, "DataSecurityGroupId")
-    # Only the application tier reaches the database, and only on its port (rules live here, beside the port).
-    ingress = ec2.SecurityGroupIngress("DataDatabaseIngressFromApp", GroupId=data_sg, SourceSecurityGroupId=app_sg,
-                                       IpProtocol="tcp", FromPort=db.port, ToPort=db.port,
-                                       Description="PostgreSQL from the application tier")
-    egress = ec2.SecurityGroupEgress("DataDatabaseEgressFromApp", GroupId=app_sg, DestinationSecurityGroupId=data_sg,
-                                     IpProtocol="tcp", FromPort=db.port, ToPort=db.port,
-                                     Description="PostgreSQL to the data tier")
-    subnets = rds.DBSubnetGroup("DataDatabaseSubnetGroup", DBSubnetGroupDescription=f"{ctx.prefix} private data subnets",
-                                SubnetIds=Split(",", ctx.ref(NETWORK, "DataSubnetIds")))
-    major = db.version.split(".")[0]
-    params = rds.DBParameterGroup("DataDatabaseParameterGroup", Family=f"postgres{major}",
-                                  Description=f"{ctx.prefix} PostgreSQL {major}: TLS required, slow statements logged",
-                                  Parameters={"rds.force_ssl": "1", "log_min_duration_statement": "1000"})
+    place = placement(db, ctx, "DataDatabase", key)
+    exports, ingress, egress, subnets, params = place.log_groups, place.ingress, place.egress, place.subnets, place.params
+    app_sg, data_sg = place.app_sg, place.data_sg
+    dr = ctx.spec.regions.dr if ctx.spec.database_copy else None
+    dr_key = ctx.ref(DATA, "DatabaseKeyArn", dr) if dr else None
     secret = retain(secretsmanager.Secret(
-        "DataDatabaseSecret", Description=f"{ctx.prefix} database master credentials (rotated every {db.rotation_days} days)",
+        "DataDatabaseSecret", Name=db_secret_name(ctx.prefix),
+        Description=f"{ctx.prefix} database master credentials (rotated every {db.rotation_days} days)",
         KmsKeyId=Ref(key),
         GenerateSecretString=secretsmanager.GenerateSecretString(
             SecretStringTemplate=json.dumps({"username": db.master_username}), GenerateStringKey="password",
             PasswordLength=32, ExcludeCharacters="\"@/\\'`")))
+    if dr:
+        # The DR region's compute reads the replica by the same name, decrypted with the DR region's key.
+        secret.ReplicaRegions = [secretsmanager.ReplicaRegion(Region=dr, KmsKeyId=dr_key)]
     instance = retain(rds.DBInstance(
         "DataDatabaseInstance",
         # A fixed identifier names the log groups; it also means CloudFormation refuses (rather than performs)
@@ -68,6 +77,11 @@ def _postgres(db: Postgres, ctx: Context) -> Iterable[Any]:
         BackupRetentionPeriod=db.backup_retention_days, PreferredBackupWindow=db.backup_window,
         PreferredMaintenanceWindow=db.maintenance_window, CopyTagsToSnapshot=True, AutoMinorVersionUpgrade=True,
         EnableCloudwatchLogsExports=sorted(exports), DependsOn=[g.title for g in exports.values()]), "Snapshot")
+    if ctx.spec.database_copy == "backups":
+        # Snapshots and transaction logs copied to the DR region: restorable there to a point in time.
+        instance.AutomaticBackupReplicationRegion = dr
+        instance.AutomaticBackupReplicationKmsKeyId = dr_key
+        instance.AutomaticBackupReplicationRetentionPeriod = ctx.spec.dr.backup_retention_days
     attachment = secretsmanager.SecretTargetAttachment("DataDatabaseSecretAttachment", SecretId=Ref(secret),
                                                        TargetId=Ref(instance), TargetType="AWS::RDS::DBInstance")
     rotation = secretsmanager.RotationSchedule(
@@ -83,26 +97,15 @@ def _postgres(db: Postgres, ctx: Context) -> Iterable[Any]:
     yield from (key, *exports.values(), ingress, egress, subnets, params, secret, instance, attachment, rotation)
 
     if alarms_on(ctx):
-        yield from _database_alarms(ctx, Ref(instance))
+        yield from database_alarms(ctx, "DataDatabase", Ref(instance))
 
     yield ctx.output("DatabaseEndpoint", GetAtt(instance, "Endpoint.Address"), "PostgreSQL endpoint address")
     yield ctx.output("DatabasePort", GetAtt(instance, "Endpoint.Port"), "PostgreSQL port")
     yield ctx.output("DatabaseSecretArn", Ref(secret), "Secrets Manager secret with the rotated credentials")
     yield ctx.output("DatabaseKeyArn", GetAtt(key, "Arn"), "KMS key of the database and its secret")
     yield ctx.output("DatabaseResourceId", GetAtt(instance, "DbiResourceId"), "resource id for IAM database authentication")
-
-
-def _database_alarms(ctx: Context, instance: Any) -> Iterable[Any]:
-    dim = {"DBInstanceIdentifier": instance}
-    yield alarm(ctx, "DataDatabaseCpuAlarm", "db-cpu", "Database CPU above 80% for 15 minutes",
-                namespace="AWS/RDS", metric="CPUUtilization", dimensions=dim, statistic="Average", period=300,
-                threshold=80, comparison="GreaterThanThreshold", evaluation_periods=3, missing="missing")
-    yield alarm(ctx, "DataDatabaseStorageAlarm", "db-free-storage", "Database free storage below 2 GiB",
-                namespace="AWS/RDS", metric="FreeStorageSpace", dimensions=dim, statistic="Minimum", period=300,
-                threshold=2 * GIB, comparison="LessThanThreshold", evaluation_periods=1, missing="missing")
-    yield alarm(ctx, "DataDatabaseConnectionsAlarm", "db-connections", "More than 80 database connections for 10 minutes",
-                namespace="AWS/RDS", metric="DatabaseConnections", dimensions=dim, statistic="Maximum", period=300,
-                threshold=80, comparison="GreaterThanThreshold", evaluation_periods=2, missing="missing")
+    if ctx.spec.database_copy == "replica":
+        yield ctx.output("DatabaseArn", GetAtt(instance, "DBInstanceArn"), "the instance the DR region's read replica follows")
 
 
 def _tables(tables: dict[str, Table], ctx: Context) -> Iterable[Any]:
@@ -114,7 +117,9 @@ def _tables(tables: dict[str, Table], ctx: Context) -> Iterable[Any]:
 
 
 def _table(name: str, spec: Table, ctx: Context, key: Any) -> Iterable[Any]:
-    """On demand, named (CloudFormation refuses to replace it, rather than replacing it), encrypted, recoverable."""
+    """On demand, named (CloudFormation refuses to replace it, rather than replacing it), encrypted, recoverable. A
+    replicated table is a global table with a replica in the DR region, under the same logical ID: turning an existing
+    table into one is a replacement that `archc plan` blocks (README: the safe path)."""
     keys = [spec.partition_key] + ([spec.sort_key] if spec.sort_key else [])
     attributes = {k.name: k.type for k in keys}
     indexes = []
@@ -125,23 +130,41 @@ def _table(name: str, spec: Table, ctx: Context, key: Any) -> Iterable[Any]:
             projection = dynamodb.Projection(ProjectionType="INCLUDE", NonKeyAttributes=ix.projection)
         else:
             projection = dynamodb.Projection(ProjectionType=ix.projection.upper())
-        indexes.append(dynamodb.GlobalSecondaryIndex(
-            IndexName=iname, Projection=projection,
-            KeySchema=[dynamodb.KeySchema(AttributeName=k.name, KeyType=t) for k, t in zip(ikeys, ("HASH", "RANGE"))]))
-    table = retain(dynamodb.Table(
-        logical_id("Data", name, "Table"), TableName=table_name(ctx.prefix, name), BillingMode="PAY_PER_REQUEST",
+        indexes.append(dict(IndexName=iname, Projection=projection,
+                            KeySchema=[dynamodb.KeySchema(AttributeName=k.name, KeyType=t) for k, t in zip(ikeys, ("HASH", "RANGE"))]))
+    common: dict[str, Any] = dict(
+        TableName=table_name(ctx.prefix, name), BillingMode="PAY_PER_REQUEST",
         AttributeDefinitions=[dynamodb.AttributeDefinition(AttributeName=n, AttributeType=t) for n, t in sorted(attributes.items())],
-        KeySchema=[dynamodb.KeySchema(AttributeName=k.name, KeyType=t) for k, t in zip(keys, ("HASH", "RANGE"))],
-        PointInTimeRecoverySpecification=dynamodb.PointInTimeRecoverySpecification(PointInTimeRecoveryEnabled=spec.point_in_time_recovery),
-        DeletionProtectionEnabled=spec.deletion_protection,
-        SSESpecification=dynamodb.SSESpecification(SSEEnabled=True, SSEType="KMS", KMSMasterKeyId=GetAtt(key, "Arn")),
-        Tags=Tags(Table=name)))
-    if indexes:
-        table.GlobalSecondaryIndexes = indexes
+        KeySchema=[dynamodb.KeySchema(AttributeName=k.name, KeyType=t) for k, t in zip(keys, ("HASH", "RANGE"))])
     if spec.ttl_attribute:
-        table.TimeToLiveSpecification = dynamodb.TimeToLiveSpecification(AttributeName=spec.ttl_attribute, Enabled=True)
-    if spec.stream:
-        table.StreamSpecification = dynamodb.StreamSpecification(StreamViewType=spec.stream)
+        common["TimeToLiveSpecification"] = dynamodb.TimeToLiveSpecification(AttributeName=spec.ttl_attribute, Enabled=True)
+    lid = logical_id("Data", name, "Table")
+    pitr = dynamodb.PointInTimeRecoverySpecification(PointInTimeRecoveryEnabled=spec.point_in_time_recovery)
+    if name in ctx.spec.replicated("tables"):
+        dr = ctx.spec.regions.dr
+
+        def replica(region: str, key_arn: Any) -> dynamodb.ReplicaSpecification:
+            return dynamodb.ReplicaSpecification(Region=region, PointInTimeRecoverySpecification=pitr,
+                                                 DeletionProtectionEnabled=spec.deletion_protection,
+                                                 SSESpecification=dynamodb.ReplicaSSESpecification(KMSMasterKeyId=key_arn),
+                                                 Tags=Tags({**stack_tags(ctx.spec, ctx.env, ctx.concern), "Table": name}))
+
+        # Each replica is encrypted with its own region's key; a global table streams new and old images to replicate.
+        table = retain(dynamodb.GlobalTable(
+            lid, **common, SSESpecification=dynamodb.GlobalTableSSESpecification(SSEEnabled=True, SSEType="KMS"),
+            StreamSpecification=dynamodb.StreamSpecification(StreamViewType="NEW_AND_OLD_IMAGES"),
+            Replicas=[replica(ctx.region, GetAtt(key, "Arn")), replica(dr, ctx.ref(DATA, "TablesKeyArn", dr))]))
+        if indexes:
+            table.GlobalSecondaryIndexes = [dynamodb.GlobalTableGlobalSecondaryIndex(**ix) for ix in indexes]
+    else:
+        table = retain(dynamodb.Table(
+            lid, **common, PointInTimeRecoverySpecification=pitr, DeletionProtectionEnabled=spec.deletion_protection,
+            SSESpecification=dynamodb.SSESpecification(SSEEnabled=True, SSEType="KMS", KMSMasterKeyId=GetAtt(key, "Arn")),
+            Tags=Tags(Table=name)))
+        if indexes:
+            table.GlobalSecondaryIndexes = [dynamodb.GlobalSecondaryIndex(**ix) for ix in indexes]
+        if spec.stream:
+            table.StreamSpecification = dynamodb.StreamSpecification(StreamViewType=spec.stream)
     yield table
     yield ctx.output(logical_id(name, "TableArn"), GetAtt(table, "Arn"), f"DynamoDB table {name} ARN")
     if spec.stream:

@@ -115,11 +115,16 @@ def _distribution_and_parts(dname: str, dist: Distribution, ctx: Context) -> Ite
 
 
 def _config(dname: str, dist: Distribution, ctx: Context, oac: dict, immutable: Any, functions: dict, spa: Any) -> dict[str, Any]:
-    primary = ctx.spec.regions.primary
+    spec = ctx.spec
+    primary = spec.regions.primary
     origins, groups = [], []
     for oname, origin in dist.origins.items():
+        if spec.fails_over(origin) and not _grouped(spec, origin):
+            # The primary region is lost: the DR copy is the origin, for writes too (dr.failover).
+            origins.append(_origin(oname, origin, ctx, oac, spec.regions.dr))
+            continue
         origins.append(_origin(oname, origin, ctx, oac, primary))
-        if origin.failover is None:
+        if not spec.fails_over(origin):
             continue
         twin = origin.failover.origin
         if twin is None:
@@ -136,7 +141,7 @@ def _config(dname: str, dist: Distribution, ctx: Context, oac: dict, immutable: 
         allowed, cached = METHODS[b.methods]
         cache = b.cache or ("optimized" if origin.kind == "bucket" else "disabled")
         props: dict[str, Any] = dict(
-            TargetOriginId=f"{b.origin}-group" if origin.failover is not None and b.failover else b.origin,
+            TargetOriginId=f"{b.origin}-group" if _grouped(spec, origin) and b.failover else b.origin,
             ViewerProtocolPolicy="https-only" if origin.kind == "api" else "redirect-to-https",
             AllowedMethods=allowed, CachedMethods=cached, Compress=True, ResponseHeadersPolicyId=SECURITY_HEADERS,
             CachePolicyId={"disabled": CACHING_DISABLED, "optimized": CACHING_OPTIMIZED}.get(cache) or Ref(immutable))
@@ -172,6 +177,11 @@ def _config(dname: str, dist: Distribution, ctx: Context, oac: dict, immutable: 
         config["CustomErrorResponses"] = [cf.CustomErrorResponse(ErrorCode=code, ResponseCode=200, ResponsePagePath=f"/{dist.index}",
                                                                  ErrorCachingMinTTL=dist.spa.error_ttl_s) for code in (403, 404)]
     return config
+
+
+def _grouped(spec: Any, origin: Origin) -> bool:
+    """Served by an origin group: it has a twin, unless the twin is its DR copy and the DR region has taken over."""
+    return spec.fails_over(origin) and not (spec.failed_over and origin.failover.region == "dr")
 
 
 def _origin(oid: str, origin: Origin, ctx: Context, oac: dict, region: str) -> cf.Origin:

@@ -12,11 +12,11 @@ from awacs import xray as axray
 from awacs.aws import Action, Allow, Condition, Statement, StringEquals
 from troposphere import AccountId, GetAtt, Ref, Select, Split, Sub, awslambda, cloudwatch, sqs
 
-from compiler.access import DATABASE_ENV, ENV_SUFFIX, KEY_ACTIONS
+from compiler.access import DATABASE_ENV, DATABASE_HOST_ENV, DATABASE_PORT_ENV, ENV_SUFFIX, KEY_ACTIONS
 from compiler.access import scopes as access_scopes
 from compiler.context import Context
-from compiler.naming import (DATA, IMAGES, NETWORK, QUEUES, STORAGE, camel, env_var, function_dlq_name, function_log_group,
-                             function_name, logical_id, table_name)
+from compiler.naming import (DATA, IMAGES, NETWORK, QUEUES, STANDBY, STORAGE, camel, db_secret_name, env_var, function_dlq_name,
+                             function_log_group, function_name, logical_id, table_name)
 from compiler.spec import Function, Spec
 from compiler.spec.functions import ImageRef
 
@@ -89,8 +89,7 @@ def function(name: str, fn: Function, ctx: Context, logs_key: Any) -> Iterable[A
             props["Code"] = awslambda.Code(S3Bucket=Ref(ARTIFACT_BUCKET), S3Key=ctx.assets[name].key)
     lam = awslambda.Function(f"{base}Function", **props)
     yield from (group, dlq, dlq_policy, role, lam)
-    if ctx.primary:
-        yield from _event_sources(name, fn, lam, ctx)
+    yield from _event_sources(name, fn, lam, ctx)
     if fn.url is not None:
         yield from _url(base, fn, lam, ctx)
     if alarms_on(ctx):
@@ -111,11 +110,14 @@ def connections(fn: Function) -> dict[str, str]:
 
 
 def _event_sources(name: str, fn: Function, lam: Any, ctx: Context) -> Iterable[Any]:
-    """Queues the function consumes (Lambda polls them in their region, the primary) and buckets that invoke it directly."""
+    """Queues the function consumes (in its own region) and buckets that invoke it directly. In the DR region the mappings
+    stay disabled until failover: the copies of the buckets send their events there too, and two regions processing the
+    same upload would race; the queue keeps the events (its retention) for the DR function to catch up on."""
     base = logical_id("Fn", name)
     for ename, ev in fn.events.items():
         props: dict[str, Any] = dict(
-            EventSourceArn=ctx.ref(QUEUES, logical_id(ev.queue, "QueueArn")), FunctionName=Ref(lam), Enabled=True,
+            EventSourceArn=ctx.ref(QUEUES, logical_id(ev.queue, "QueueArn")), FunctionName=Ref(lam),
+            Enabled=ctx.primary or ctx.spec.failed_over,
             BatchSize=ev.batch_size, MaximumBatchingWindowInSeconds=ev.window_s,
             # The handler names the messages it could not process; the rest of the batch is deleted, not retried.
             FunctionResponseTypes=["ReportBatchItemFailures"])
@@ -123,12 +125,13 @@ def _event_sources(name: str, fn: Function, lam: Any, ctx: Context) -> Iterable[
             props["ScalingConfig"] = EsmScaling(MaximumConcurrency=ev.max_concurrency)
         yield awslambda.EventSourceMapping(logical_id(base, ename, "EventSource"), **props)
     for bname, b in ctx.spec.buckets.items():
+        s3_name = ctx.facts.bucket_in(bname, ctx.region, ctx.spec.regions.primary)
         for ename, ev in b.events.items():
-            if ev.target == ("functions", name):
+            if ev.target == ("functions", name) and s3_name is not None:
                 # By the bucket's name, so that this stack need not wait for the storage stack (which waits for this one).
                 yield awslambda.Permission(logical_id(base, bname, ename, "S3Permission"), FunctionName=GetAtt(lam, "Arn"),
                                            Action="lambda:InvokeFunction", Principal="s3.amazonaws.com",
-                                           SourceArn=bucket_arn(ctx.facts.bucket_names[bname]), SourceAccount=AccountId)
+                                           SourceArn=bucket_arn(s3_name), SourceAccount=AccountId)
 
 
 class EsmScaling(awslambda.ScalingConfig):
@@ -139,33 +142,48 @@ class EsmScaling(awslambda.ScalingConfig):
 
 
 def connection(ctx: Context, target: str, level: str) -> tuple[list[Statement], dict[str, Any]]:
-    """The statements and environment variables one `uses:` entry gives (compiler/access.py has the actions)."""
+    """The statements and environment variables one `uses:` entry gives (compiler/access.py has the actions). In the DR
+    region a function uses the DR copy of each resource that has one: the replica bucket, the table's replica, the
+    region's own queue, the replica of the database secret and the standby database."""
     kind, _, name = target.partition(".")
-    primary = ctx.spec.regions.primary
+    spec, primary = ctx.spec, ctx.spec.regions.primary
+    # Where the resource this function uses lives: here, when this region has it (or a copy of it), else the primary.
+    local = ctx.primary or {"buckets": name in spec.replicated("buckets"), "tables": name in spec.replicated("tables"),
+                            "queues": True, "database": spec.database_copy is not None, "functions": True}[kind]
+    region = ctx.region if local else primary
     sid = camel(kind[:-1] if kind != "database" else kind) + (camel(name) if name else "") + camel(level)
     scopes: dict[str, Any]
     key, service, env = None, None, {}
     if kind == "buckets":
-        s3_name = ctx.facts.bucket_names[name]  # by name: this stack need not wait for the storage stack
+        s3_name = ctx.facts.bucket_in(name, region, primary)  # by name: this stack need not wait for the storage stack
         scopes = {"bucket": bucket_arn(s3_name), "objects": bucket_arn(s3_name, "*")}
-        if ctx.spec.buckets[name].encryption == "kms":
-            key, service = ctx.ref(STORAGE, "BucketsKeyArn", primary), "s3"
-        env[env_var(name, ENV_SUFFIX[kind])] = ctx.facts.bucket_names[name]
+        if spec.buckets[name].encryption == "kms":
+            key, service = ctx.ref(STORAGE, "BucketsKeyArn", region), "s3"
+        env[env_var(name, ENV_SUFFIX[kind])] = s3_name
     elif kind == "tables":
-        arn = ctx.ref(DATA, logical_id(name, "TableArn"), primary)
+        if region == primary:
+            arn = ctx.ref(DATA, logical_id(name, "TableArn"), primary)
+        else:  # the replica: the global table lives in the primary's stack, its replica by the same name here
+            arn = Sub(f"arn:${{AWS::Partition}}:dynamodb:${{AWS::Region}}:${{AWS::AccountId}}:table/{table_name(ctx.prefix, name)}")
         scopes = {"table": arn, "indexes": Sub("${Arn}/index/*", Arn=arn)}
-        key, service = ctx.ref(DATA, "TablesKeyArn", primary), "dynamodb"
+        key, service = ctx.ref(DATA, "TablesKeyArn", region), "dynamodb"
         env[env_var(name, ENV_SUFFIX[kind])] = table_name(ctx.prefix, name)
     elif kind == "queues":
-        scopes = {"queue": ctx.ref(QUEUES, logical_id(name, "QueueArn"), primary)}
-        if ctx.spec.queues[name].encryption == "kms":
-            key, service = ctx.ref(QUEUES, "QueuesKeyArn", primary), "sqs"
-        env[env_var(name, ENV_SUFFIX[kind])] = ctx.ref(QUEUES, logical_id(name, "QueueUrl"), primary)
+        scopes = {"queue": ctx.ref(QUEUES, logical_id(name, "QueueArn"), region)}
+        if spec.queues[name].encryption == "kms":
+            key, service = ctx.ref(QUEUES, "QueuesKeyArn", region), "sqs"
+        env[env_var(name, ENV_SUFFIX[kind])] = ctx.ref(QUEUES, logical_id(name, "QueueUrl"), region)
     elif kind == "database":
-        secret = ctx.ref(DATA, "DatabaseSecretArn", primary)
-        scopes = {"secret": secret}
-        key, service = ctx.ref(DATA, "DatabaseKeyArn", primary), "secretsmanager"
+        # By name in every region (Secrets Manager adds a random six-character suffix to the ARN).
+        secret = db_secret_name(ctx.prefix)
+        scopes = {"secret": Sub(f"arn:${{AWS::Partition}}:secretsmanager:{region}:${{AWS::AccountId}}:secret:{secret}-??????")}
+        key, service = ctx.ref(DATA, "DatabaseKeyArn", region), "secretsmanager"
         env[DATABASE_ENV] = secret
+        # The secret's own host is the primary's (its replica is a copy): the host to use is the one in this region.
+        endpoint = DATA if region == primary else (STANDBY if spec.standby else None)
+        if endpoint is not None:
+            env[DATABASE_HOST_ENV] = ctx.ref(endpoint, "DatabaseEndpoint", region)
+            env[DATABASE_PORT_ENV] = ctx.ref(endpoint, "DatabasePort", region)
     else:  # functions: by name, so that two functions may use each other
         scopes = {"function": Sub(f"arn:${{AWS::Partition}}:lambda:${{AWS::Region}}:${{AWS::AccountId}}:function:{function_name(ctx.prefix, name)}")}
         env[env_var(name, ENV_SUFFIX[kind])] = function_name(ctx.prefix, name)
@@ -176,7 +194,7 @@ def connection(ctx: Context, target: str, level: str) -> tuple[list[Statement], 
     if key is not None:
         # The key is used only through the resource's own service, in its region.
         statements.append(Statement(Sid=sid + "Key", Effect=Allow, Action=[Action(*a.split(":", 1)) for a in KEY_ACTIONS[(kind, level)]],
-                                    Resource=[key], Condition=Condition(StringEquals({"kms:ViaService": f"{service}.{primary}.amazonaws.com"}))))
+                                    Resource=[key], Condition=Condition(StringEquals({"kms:ViaService": f"{service}.{region}.amazonaws.com"}))))
     return statements, env
 
 

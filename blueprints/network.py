@@ -27,13 +27,13 @@ def build(net: Network, ctx: Context) -> Iterable[Any]:
         yield from _existing(net, net.existing[ctx.region], ctx)
         return
     name = ctx.prefix
-    vpc = ec2.VPC("NetworkVpc", CidrBlock=str(net.cidr), EnableDnsHostnames=True, EnableDnsSupport=True, Tags=Tags(Name=name))
+    vpc = ec2.VPC("NetworkVpc", CidrBlock=str(net.region_cidr(ctx.primary)), EnableDnsHostnames=True, EnableDnsSupport=True, Tags=Tags(Name=name))
     igw = ec2.InternetGateway("NetworkInternetGateway", Tags=Tags(Name=name))
     attach = ec2.VPCGatewayAttachment("NetworkInternetGatewayAttachment", VpcId=Ref(vpc), InternetGatewayId=Ref(igw))
     yield from (vpc, igw, attach)
 
     subnets: dict[str, list[ec2.Subnet]] = {}
-    for tier, cidrs in net.subnets.items():
+    for tier, cidrs in net.subnets(ctx.primary).items():
         subnets[tier] = []
         for i, cidr in enumerate(cidrs):
             az = AZ_LETTERS[i]
@@ -83,7 +83,7 @@ def build(net: Network, ctx: Context) -> Iterable[Any]:
     yield from (app_sg, data_sg)
 
     yield from _endpoints(net, ctx, Ref(vpc), [Ref(rt) for rt in private_rts], [Ref(s) for s in subnets["app"]],
-                          ec2.SecurityGroupRule(CidrIp=str(net.cidr), IpProtocol="tcp", FromPort=443, ToPort=443,
+                          ec2.SecurityGroupRule(CidrIp=str(net.region_cidr(ctx.primary)), IpProtocol="tcp", FromPort=443, ToPort=443,
                                                 Description="HTTPS from inside the VPC"))
 
     yield from _flow_logs(net, ctx, vpc)

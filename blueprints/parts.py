@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
-from troposphere import Parameter, Sub, cloudwatch
+from troposphere import Parameter, Split, Sub, cloudwatch, ec2, rds
 
 from compiler.context import Context
-from compiler.naming import ALARMS, alarm_name
+from compiler.naming import ALARMS, NETWORK, alarm_name, db_identifier
+
+from .secure import log_group
 
 ARTIFACT_BUCKET = "ArtifactBucket"
 TOPIC_OUTPUT = "TopicArn"
@@ -45,3 +48,55 @@ def alarm(ctx: Context, logical_id: str, name: str, description: str, *, thresho
         props.update(Namespace=namespace, MetricName=metric, Statistic=statistic, Period=period,
                      Dimensions=[cloudwatch.MetricDimension(Name=k, Value=v) for k, v in sorted((dimensions or {}).items())])
     return cloudwatch.Alarm(logical_id, **props)
+
+
+GIB = 1024 ** 3
+
+
+@dataclass(frozen=True)
+class Placement:
+    """Where a PostgreSQL instance lives in its region's VPC, and its log groups."""
+
+    log_groups: dict[str, Any]
+    ingress: ec2.SecurityGroupIngress
+    egress: ec2.SecurityGroupEgress
+    subnets: rds.DBSubnetGroup
+    params: rds.DBParameterGroup
+    app_sg: Any
+    data_sg: Any
+
+
+def placement(db: Any, ctx: Context, base: str, key: Any) -> Placement:
+    """The primary's database and the DR region's standby alike: data subnets, a parameter group requiring TLS, the
+    application tier alone let in on the port, and log groups archc creates (RDS would create them unencrypted, kept forever)."""
+    identifier = db_identifier(ctx.prefix)
+    exports = {kind: log_group(f"{base}{kind.capitalize()}LogGroup", f"/aws/rds/instance/{identifier}/{kind}", db.log_retention_days, key)
+               for kind in ("postgresql", "upgrade")}
+    app_sg = ctx.ref(NETWORK, "AppSecurityGroupId")
+    data_sg = ctx.ref(NETWORK, "DataSecurityGroupId")
+    ingress = ec2.SecurityGroupIngress(f"{base}IngressFromApp", GroupId=data_sg, SourceSecurityGroupId=app_sg,
+                                       IpProtocol="tcp", FromPort=db.port, ToPort=db.port, Description="PostgreSQL from the application tier")
+    egress = ec2.SecurityGroupEgress(f"{base}EgressFromApp", GroupId=app_sg, DestinationSecurityGroupId=data_sg,
+                                     IpProtocol="tcp", FromPort=db.port, ToPort=db.port, Description="PostgreSQL to the data tier")
+    subnets = rds.DBSubnetGroup(f"{base}SubnetGroup", DBSubnetGroupDescription=f"{ctx.prefix} private data subnets",
+                                SubnetIds=Split(",", ctx.ref(NETWORK, "DataSubnetIds")))
+    major = db.version.split(".")[0]
+    params = rds.DBParameterGroup(f"{base}ParameterGroup", Family=f"postgres{major}",
+                                  Description=f"{ctx.prefix} PostgreSQL {major}: TLS required, slow statements logged",
+                                  Parameters={"rds.force_ssl": "1", "log_min_duration_statement": "1000"})
+    return Placement(exports, ingress, egress, subnets, params, app_sg, data_sg)
+
+
+def database_alarms(ctx: Context, base: str, instance: Any) -> list[cloudwatch.Alarm]:
+    dim = {"DBInstanceIdentifier": instance}
+    return [
+        alarm(ctx, f"{base}CpuAlarm", "db-cpu", "Database CPU above 80% for 15 minutes",
+              namespace="AWS/RDS", metric="CPUUtilization", dimensions=dim, statistic="Average", period=300,
+              threshold=80, comparison="GreaterThanThreshold", evaluation_periods=3, missing="missing"),
+        alarm(ctx, f"{base}StorageAlarm", "db-free-storage", "Database free storage below 2 GiB",
+              namespace="AWS/RDS", metric="FreeStorageSpace", dimensions=dim, statistic="Minimum", period=300,
+              threshold=2 * GIB, comparison="LessThanThreshold", evaluation_periods=1, missing="missing"),
+        alarm(ctx, f"{base}ConnectionsAlarm", "db-connections", "More than 80 database connections for 10 minutes",
+              namespace="AWS/RDS", metric="DatabaseConnections", dimensions=dim, statistic="Maximum", period=300,
+              threshold=80, comparison="GreaterThanThreshold", evaluation_periods=2, missing="missing"),
+    ]

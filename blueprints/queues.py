@@ -20,7 +20,12 @@ DAY = 86400
 
 
 def build(spec: Spec, ctx: Context) -> Iterable[Any]:
-    senders = ctx.facts.queue_senders
+    # The buckets sending events here by their S3 names in this region (in the DR region: their copies, which send too).
+    senders = {}
+    for q, buckets in ctx.facts.queue_senders.items():
+        names = sorted(n for b in buckets if (n := ctx.facts.bucket_in(b, ctx.region, spec.regions.primary)))
+        if names:
+            senders[q] = tuple(names)
     key = None
     if any(q.encryption == "kms" for q in spec.queues.values()):
         extra = ()

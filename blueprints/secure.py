@@ -48,9 +48,10 @@ def kms_key(logical_id: str, description: str, *, services: tuple[str, ...] = ()
     return retain(key)
 
 
-def log_group(logical_id: str, name: Any, retention_days: int, key: kms.Key) -> logs.LogGroup:
-    """Encrypted with the stack's key, kept for the spec's retention, retained when the stack goes."""
-    return retain(logs.LogGroup(logical_id, LogGroupName=name, RetentionInDays=retention_days, KmsKeyId=GetAtt(key, "Arn")))
+def log_group(logical_id: str, name: Any, retention_days: int, key: Any) -> logs.LogGroup:
+    """Encrypted with the stack's key (or a key ARN read from another stack), kept for the spec's retention, retained."""
+    arn = GetAtt(key, "Arn") if isinstance(key, kms.Key) else key
+    return retain(logs.LogGroup(logical_id, LogGroupName=name, RetentionInDays=retention_days, KmsKeyId=arn))
 
 
 def topic(logical_id: str, name: Any, key: kms.Key) -> sns.Topic:

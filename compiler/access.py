@@ -53,7 +53,9 @@ KEY_ACTIONS: dict[tuple[str, str], tuple[str, ...]] = {
 
 # kind -> the environment variable's suffix (database: the whole name)
 ENV_SUFFIX = {"buckets": "BUCKET", "tables": "TABLE", "queues": "QUEUE_URL", "functions": "FUNCTION"}
-DATABASE_ENV = "DB_SECRET_ARN"
+DATABASE_ENV = "DB_SECRET_ID"  # the secret's name: the same in every region (its ARN is not)
+DATABASE_HOST_ENV = "DB_HOST"  # the database in the function's region (the secret's own host field names the primary)
+DATABASE_PORT_ENV = "DB_PORT"
 
 
 def scopes(kind: str, level: str) -> dict[str, tuple[str, ...]]:
@@ -69,6 +71,6 @@ def markdown_table() -> str:
     rows = ["| kind | level | actions, by ARN | on the resource's KMS key | environment variable |", "|---|---|---|---|---|"]
     for kind, level in ACTIONS:
         actions = "; ".join(f"{scope}: {', '.join(a)}" for scope, a in scopes(kind, level).items())
-        env = DATABASE_ENV if kind == "database" else f"NAME_{ENV_SUFFIX[kind]}"
+        env = f"{DATABASE_ENV}`, `{DATABASE_HOST_ENV}`, `{DATABASE_PORT_ENV}" if kind == "database" else f"NAME_{ENV_SUFFIX[kind]}"
         rows.append(f"| `{kind}` | `{level}` | {actions} | {', '.join(KEY_ACTIONS.get((kind, level), ())) or '-'} | `{env}` |")
     return "\n".join(rows) + "\n"

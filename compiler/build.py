@@ -71,8 +71,14 @@ def compile_document(document: Document, envs: list[str] | None, base: Path) -> 
 
 def render_all(c: Compiled) -> dict[str, tuple[dict[str, bytes], Manifest]]:
     """Every file of each out/<env> and its manifest, in memory."""
-    return {env: prepare(app, c.spec_sha256, deploy_settings(c.specs[env], env), c.assets[env], c.file, c.weakened[env])
-            for env, app in c.apps.items()}
+    from .runbook import RUNBOOK, render
+
+    out = {}
+    for env, app in c.apps.items():
+        book = render(app, c.specs[env])
+        out[env] = prepare(app, c.spec_sha256, deploy_settings(c.specs[env], env), c.assets[env], c.file, c.weakened[env],
+                           {RUNBOOK: book} if book else None)
+    return out
 
 
 def build_all(spec_path: Path, envs: list[str] | None, out_dir: Path) -> BuildResult:

@@ -105,8 +105,9 @@ def write_env(out_dir: Path, env: str, files: dict[str, bytes]) -> Path:
 
 
 def prepare(app: App, spec_sha256: str, deploy: DeploySettings, assets: dict | None = None, file: str = "arch.yaml",
-            weakened: Iterable[Weakened] = ()) -> tuple[dict[str, bytes], Manifest]:
-    """Every file of out/<env> and the manifest, in memory (pure); a template over 1 MB is a compile error."""
+            weakened: Iterable[Weakened] = (), documents: dict[str, str] | None = None) -> tuple[dict[str, bytes], Manifest]:
+    """Every file of out/<env> and the manifest, in memory (pure); a template over 1 MB is a compile error. `documents`
+    are Markdown files written beside them (the DR runbook)."""
     artifacts = render(app)
     too_big = [a.entry for a in artifacts if a.entry.bytes > URL_BODY_LIMIT]
     if too_big:
@@ -116,6 +117,7 @@ def prepare(app: App, spec_sha256: str, deploy: DeploySettings, assets: dict | N
     man = manifest(app, artifacts, spec_sha256, deploy, assets, weakened)
     files = {a.entry.path: a.body for a in artifacts}
     files.update({a.path: a.body for a in assets.values() if not a.inline})
+    files.update({name: text.encode() for name, text in (documents or {}).items()})
     files[MANIFEST] = dumps(man.to_json())
     return files, man
 

@@ -34,7 +34,13 @@ class Facts:
     bucket_readers: dict[str, tuple[str, ...]]  # bucket -> distributions that read it
     url_readers: dict[str, dict[str, tuple[str, ...]]] = field(default_factory=dict)  # region -> function -> distributions
     edge_functions: tuple[EdgeFn, ...] = ()  # every edge function attached to a behavior
-    queue_senders: dict[str, tuple[str, ...]] = field(default_factory=dict)  # queue -> S3 names of the buckets sending it events
+    queue_senders: dict[str, tuple[str, ...]] = field(default_factory=dict)  # queue -> the buckets (user names) sending it events
+    replica_names: dict[str, str] = field(default_factory=dict)  # replicated bucket -> S3 name of its copy in the DR region
+    dr_logs_bucket: str | None = None  # the DR region's log bucket, when a replica keeps access logs
+
+    def bucket_in(self, name: str, region: str, primary: str) -> str | None:
+        """A bucket's S3 name in a region: the primary's, or its DR copy's (None where the bucket has no copy)."""
+        return self.bucket_names[name] if region == primary else self.replica_names.get(name)
 
     def edge_fn(self, distribution: str, name: str) -> EdgeFn:
         return next(f for f in self.edge_functions if f.distribution == distribution and f.name == name)
@@ -59,7 +65,7 @@ def derive(spec: Spec, env: str) -> Facts:
             if origin.bucket is not None:
                 readers.setdefault(origin.bucket, set()).add(dname)
             if origin.function_url is not None:
-                regions = [primary] + ([spec.regions.dr] if origin.failover and origin.failover.region == "dr" else [])
+                regions = [primary] + ([spec.regions.dr] if spec.fails_over(origin) and origin.failover.region == "dr" else [])
                 for region in regions:
                     urls.setdefault(region, {}).setdefault(origin.function_url, set()).add(dname)
         for fname in dist.edge_functions:
@@ -71,11 +77,14 @@ def derive(spec: Spec, env: str) -> Facts:
         for ev in b.events.values():
             kind, target = ev.target
             if kind == "queues":
-                senders.setdefault(target, set()).add(names[bname])
+                senders.setdefault(target, set()).add(bname)
+    dr = spec.regions.dr
+    replicas = {b: bucket_name(spec.app, env, b, dr) for b in spec.replicated("buckets")}
+    dr_logs = bucket_name(spec.app, env, LOGS_BUCKET, dr) if any(spec.buckets[b].access_logs for b in replicas) else None
     return Facts(names, bucket_name(spec.app, env, LOGS_BUCKET, primary) if logs_needed else None,
                  {b: tuple(sorted(d)) for b, d in sorted(readers.items())},
                  {r: {f: tuple(sorted(d)) for f, d in sorted(fs.items())} for r, fs in sorted(urls.items())}, tuple(edge),
-                 {q: tuple(sorted(b)) for q, b in sorted(senders.items())})
+                 {q: tuple(sorted(b)) for q, b in sorted(senders.items())}, replicas, dr_logs)
 
 
 def regional_domain(name: str, region: str) -> str:

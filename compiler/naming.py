@@ -6,7 +6,8 @@ import re
 
 # Stack concerns: `{app}-{env}-{concern}` says what a stack holds.
 NETWORK = "network"
-DATA = "data"  # the Postgres database and DynamoDB tables
+DATA = "data"  # the Postgres database and DynamoDB tables (in the DR region: the keys their copies are encrypted with)
+STANDBY = "standby"  # the DR region's database: a cross-Region read replica, or the instance restored at failover
 STORAGE = "storage"  # S3 buckets
 QUEUES = "queues"
 IMAGES = "images"  # ECR repositories (and, in the primary region, their replication to the DR region)
@@ -96,6 +97,11 @@ def api_log_group(prefix: str, kind: str) -> str:
 
 def db_identifier(prefix: str) -> str:
     return f"{prefix}-db"
+
+
+def db_secret_name(prefix: str) -> str:
+    """Named, so that a function finds the replica of the secret in the DR region by the same name."""
+    return f"{prefix}/database"
 
 
 def alarm_name(prefix: str, name: str) -> str:

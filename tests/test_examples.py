@@ -9,7 +9,7 @@ from syrupy.extensions.json import JSONSnapshotExtension
 
 from .conftest import ROOT
 
-EXAMPLES = ("async-processing", "image-cdn", "image-failover", "multi-region-ssr")
+EXAMPLES = ("async-processing", "fillup", "image-cdn", "image-failover", "multi-region-ssr")
 
 
 @pytest.fixture(scope="session")
@@ -89,8 +89,8 @@ def test_multi_region_ssr_has_two_function_urls_behind_a_group_and_no_vpc(exampl
     assert origins["web"]["DomainName"] == {"Fn::ImportValue": "ssr-prod-functions-FnWebUrlDomain"}  # the edge is in us-east-1 too
     assert origins["web-dr"]["DomainName"]["Fn::GetStackOutput"]["Region"] == "us-west-2"
     assert origins["web"]["OriginAccessControlId"] == {"Fn::GetAtt": ["EdgeSiteLambdaAccessControl", "Id"]}
-    [group] = config["OriginGroups"]["Items"]
-    assert [m["OriginId"] for m in group["Members"]["Items"]] == ["web", "web-dr"]
+    groups = {g["Id"]: [m["OriginId"] for m in g["Members"]["Items"]] for g in config["OriginGroups"]["Items"]}
+    assert groups == {"web-group": ["web", "web-dr"], "assets-group": ["assets", "assets-dr"]}
     assert config["DefaultCacheBehavior"]["TargetOriginId"] == "web-group"
     for region in ("us-east-1", "us-west-2"):
         access = templates[f"prod/{region}/ssr-prod-cdn-access"]["Resources"]

@@ -35,6 +35,8 @@ BASES = [
     (ROOT / "examples/image-failover/arch.yaml", "prod"),
     (ROOT / "examples/image-cdn/arch.yaml", "prod"),
     (ROOT / "examples/multi-region-ssr/arch.yaml", "prod"),
+    (ROOT / "examples/fillup/arch.yaml", "prod"),
+    (ROOT / "tests/specs/leaves/failover.yaml", "default"),
 ]
 
 # Not leaves of the architecture: the overlays whose own leaves are the ones above.
@@ -185,6 +187,14 @@ MUTATIONS: dict[str, Callable[[Any], Any]] = {
     "cdn.*.waf.rate_limit_per_5min": other(5000, 6000),
     "logs.retention_days": other(30, 60),
     "alarms.email": add("oncall@example.com"),
+    "network.dr_cidr": other("10.5.0.0/16", "10.6.0.0/16"),
+    "buckets.*.replicate": lambda cur: cur is False,  # off under dr: (on by default there), or on
+    "tables.*.replicate": lambda cur: cur is False,
+    "api.rest.health": lambda cur: None if cur else "/items",
+    "dr.rto": other("3h", "5h"),
+    "dr.rpo": other("45m", "2h"),
+    "dr.backup_retention_days": other(10, 14),
+    "dr.failover.restore_from": other("arn:aws:rds:eu-central-1:123456789012:auto-backup:ab-bbbbbbbbbbbbbbbbbbbbbbbbbb"),
     "deploy.monitoring_minutes": other(20, 30),
     "deploy.timeout_minutes": other(60, 90),
 }

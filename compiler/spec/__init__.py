@@ -14,6 +14,7 @@ from ..naming import DEFAULT_ENV
 from .base import Issue, Name, StrictModel, raise_issues
 from .cdn import Distribution
 from .database import Database, Postgres
+from .dr import MECHANISMS, DisasterRecovery, minutes, uses_backups
 from .functions import ACCESS_LEVELS, Function, ImageRef, QueueEvent, Repository
 from .network import Network
 from .queues import Queue
@@ -78,6 +79,7 @@ class Spec(StrictModel):
         default_factory=dict, description="distribution name -> CloudFront distribution")
     logs: Logs = Field(Logs(), description="the log bucket archc keeps where something logs to S3")
     alarms: Alarms | None = Field(None, description="an alarm topic per region and the alarms of every part (built only when declared)")
+    dr: DisasterRecovery | None = Field(None, description="recovery into regions.dr: strategy, RTO, RPO (every data store copied there)")
     deploy: Deploy = Deploy()
 
     @field_validator("app")
@@ -103,8 +105,121 @@ class Spec(StrictModel):
     def _references(self):
         """Rules across sections: what one section names must exist in another and fit its limits."""
         raise_issues(self._api_issues() + self._network_issues() + self._uses_issues() + self._cdn_issues() + self._name_issues()
-                     + self._event_issues() + self._image_issues())
+                     + self._event_issues() + self._image_issues() + self._dr_issues())
         return self
+
+    # --- disaster recovery: what reaches the DR region, and whether compute runs there -------------------------
+
+    def replicated(self, kind: str) -> list[str]:
+        """Buckets or tables copied to the DR region: those marked replicate, and by default all of them under `dr:`."""
+        if self.regions.dr is None:
+            return []
+        return [name for name, item in getattr(self, kind).items() if item.replicate or (item.replicate is None and self.dr is not None)]
+
+    @property
+    def database_copy(self) -> str | None:
+        """How the database reaches the DR region: "backups" (cross-Region automated backups), "replica", or None."""
+        if self.database is None or self.dr is None or self.regions.dr is None:
+            return None
+        return "backups" if uses_backups(self.dr.strategy) else "replica"
+
+    @property
+    def standby(self) -> bool:
+        """The DR region has a database: a read replica (warm_standby), or the instance restored or promoted at failover."""
+        return self.database_copy == "replica" or (self.database_copy is not None and self.failed_over)
+
+    @property
+    def failed_over(self) -> bool:
+        return self.dr is not None and self.dr.failover is not None and self.regions.dr is not None
+
+    @property
+    def compute_regions(self) -> tuple[str, ...]:
+        """Where functions and APIs run: every region, except that backup_restore deploys the DR compute only at failover."""
+        if self.dr is not None and self.dr.strategy == "backup_restore" and not self.failed_over:
+            return (self.regions.primary,)
+        return self.regions.all
+
+    def mechanisms(self) -> list[tuple[tuple, str]]:
+        """(where in the spec, mechanism) for every copy to the DR region."""
+        found = [(("buckets", b, "replicate"), "crr") for b in self.replicated("buckets")]
+        found += [(("tables", t, "replicate"), "global_table") for t in self.replicated("tables")]
+        if self.database_copy is not None:
+            found.append((("database",), self.database_copy))
+        return found
+
+    def _dr_issues(self) -> list[Issue]:
+        issues = []
+        has_data = self.database is not None or self.buckets or self.tables
+        if self.dr is not None and self.regions.dr is None:
+            issues.append(Issue("S251", ("dr",), "dr: describes recovery into the DR region, and regions.dr is not set: set regions.dr, "
+                                "or remove dr: (in an environment overlay, dr: null turns DR off)"))
+        if self.dr is None and self.regions.dr is not None and has_data:
+            issues.append(Issue("S251", ("regions",), f"the DR region {self.regions.dr} would get compute but no copy of the data: add "
+                                "dr: {strategy: ..., rto: ..., rpo: ...} (or remove regions.dr)"))
+        for kind in ("buckets", "tables"):
+            for name, item in getattr(self, kind).items():
+                if item.replicate and self.regions.dr is None:
+                    issues.append(Issue("S254", (kind, name, "replicate"), "there is no DR region to replicate to: set regions.dr "
+                                        "(and dr:), or remove replicate"))
+                elif kind == "buckets" and item.replicate is None and self.dr is not None and self.regions.dr and not item.versioning:
+                    issues.append(Issue("S254", (kind, name, "versioning"), "dr: copies every bucket, and S3 replicates only versioned "
+                                        "buckets: keep versioning on, or set replicate: false (a weakened default)"))
+        for name in self.replicated("tables"):
+            if self.tables[name].stream not in (None, "NEW_AND_OLD_IMAGES"):
+                issues.append(Issue("S254", ("tables", name, "stream"), "a global table streams NEW_AND_OLD_IMAGES to replicate its "
+                                    "writes: use that view, or leave stream out"))
+        if self.dr is None or self.regions.dr is None:
+            return issues
+        rpo, rto = minutes(self.dr.rpo), minutes(self.dr.rto)
+        by_mechanism: dict[str, list[str]] = {}
+        for at, mech in self.mechanisms():
+            by_mechanism.setdefault(mech, []).append(".".join(map(str, at[:2])))
+        for mech, stores in by_mechanism.items():
+            m = MECHANISMS[mech]
+            if rpo < m.rpo_minutes:
+                issues.append(Issue("S252", ("dr", "rpo"), f"{self.dr.rpo} is tighter than {', '.join(stores)} can promise: "
+                                    f"{m.what} keeps up to {m.rpo_minutes} min of data at risk ({m.why}); raise rpo"
+                                    + (" or use strategy: warm_standby" if mech == "backups" else "")))
+        steps = self.dr.rto_floor(self.database is not None)
+        floor = sum(m for _, m, _ in steps)
+        if rto < floor:
+            detail = " + ".join(f"{what} ({m} min)" for _, m, what in steps)
+            issues.append(Issue("S252", ("dr", "rto"), f"{self.dr.rto} is shorter than {self.dr.strategy} can recover in: {detail} "
+                                f"= {floor} min; raise rto or choose a strategy that keeps more running in the DR region"))
+        if self.failed_over and self.database_copy == "backups" and self.dr.failover.restore_from is None:
+            issues.append(Issue("S253", ("dr", "failover"), "the database comes back from its replicated backups: give "
+                                "restore_from (the runbook's describe-db-instance-automated-backups command prints it)"))
+        for dname, dist in self.cdn.items():
+            for oname, origin in dist.origins.items():
+                if origin.failover is None or origin.failover.region != "dr":
+                    continue
+                at = ("cdn", dname, "origins", oname, "failover", "region")
+                if origin.bucket is not None and origin.bucket not in self.replicated("buckets"):
+                    issues.append(Issue("S254", at, f"buckets.{origin.bucket} has no copy in the DR region: replicate it"))
+                if origin.kind in ("api", "function_url") and self.regions.dr not in self.compute_regions:
+                    issues.append(Issue("S226", at, "backup_restore deploys no compute in the DR region until failover: fail over to "
+                                        "another origin, or use pilot_light or warm_standby"))
+        return issues + self._health_issues()
+
+    def _health_issues(self) -> list[Issue]:
+        rest = self.api.rest if self.api else None
+        if rest is None or rest.health is None:
+            return []
+        issues = []
+        for dname, dist in self.cdn.items():
+            _, b = dist.behavior_for(rest.health)
+            origin = dist.origins.get(b.origin)
+            if origin is not None and origin.api and origin.path == "" and self.fails_over(origin) and b.failover:
+                issues.append(Issue("S256", ("api", "rest", "health"),
+                                    f"cdn.{dname} serves the health route through an origin group: during an outage of the primary "
+                                    "it would answer from the DR region and monitors would see no outage. Give the health route its "
+                                    "own behavior with failover: false"))
+        return issues
+
+    def fails_over(self, origin: Any) -> bool:
+        """An origin with a twin: another origin, or its copy in the DR region. An environment without a DR region (an
+        overlay with `regions: {dr: null}` turns DR off) serves the origin from the primary alone."""
+        return origin.failover is not None and (origin.failover.origin is not None or self.regions.dr is not None)
 
     def consumer(self, queue: str) -> tuple[str, Function, QueueEvent] | None:
         """The function that consumes a queue, with its event source settings."""
@@ -279,8 +394,6 @@ class Spec(StrictModel):
                     elif fn.url.auth != "AWS_IAM":
                         issues.append(Issue("S239", at + ("function_url",),
                                             f"CloudFront signs requests to a function URL with origin access control: set functions.{origin.function_url}.url.auth to AWS_IAM"))
-                if origin.failover is not None and origin.failover.region == "dr" and self.regions.dr is None:
-                    issues.append(Issue("S226", at + ("failover", "region"), "failing over to the DR region needs `regions: {dr: ...}`"))
         return issues
 
     def _name_issues(self) -> list[Issue]:
@@ -318,6 +431,11 @@ class Spec(StrictModel):
                 yield f"buckets.{name}.versioning", "versioning is off: an overwritten or deleted object cannot be recovered"
             if not b.access_logs:
                 yield f"buckets.{name}.access_logs", "no server access logs: requests to the bucket leave no trace"
+        if self.dr is not None and self.regions.dr is not None:
+            for kind, what in (("buckets", "objects"), ("tables", "items")):
+                for name, item in getattr(self, kind).items():
+                    if item.replicate is False:
+                        yield f"{kind}.{name}.replicate", f"no copy in the DR region: the {what} are lost with the primary region"
         for name, q in self.queues.items():
             if q.dead_letter is None:
                 yield f"queues.{name}.dead_letter", "no dead-letter queue: a message that keeps failing is dropped after the retention period"

@@ -26,11 +26,15 @@ class Rest(StrictModel):
     throttle: Throttle = Throttle()
     cors: Cors | None = None
     access_log_retention_days: int = 14
+    health: str | None = Field(None, description=("path of the GET route monitors call, e.g. /api/health: it must report the primary "
+                                                  "region, so CloudFront never fails it over (named in the DR runbook)"))
 
     @model_validator(mode="after")
     def _rules(self):
         issues = []
         issues += retention_issues(("access_log_retention_days",), self.access_log_retention_days)
+        if self.health is not None and ("GET", self.health) not in [parse_route(r) for r in self.routes]:
+            issues.append(Issue("S220", ("health",), f'"{self.health}" is not a route of this API: add "GET {self.health}" to routes'))
         seen = set()
         for i, route in enumerate(self.routes):
             parsed = parse_route(route)

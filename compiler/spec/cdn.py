@@ -33,7 +33,7 @@ class Failover(StrictModel):
     """The twin an origin fails over to: another origin of this distribution, or the same origin in the DR region."""
 
     origin: str | None = Field(None, description="another origin of this distribution")
-    region: Literal["dr"] | None = Field(None, description="the same API or function URL in the DR region")
+    region: Literal["dr"] | None = Field(None, description="the same API, function URL or (replicated) bucket in the DR region")
     on: list[Literal[400, 403, 404, 416, 500, 502, 503, 504]] | None = Field(
         None, description="status codes that fail over (default 500, 502, 503, 504; a bucket adds 403 and 404)")
 
@@ -65,8 +65,8 @@ class Origin(StrictModel):
             issues.append(Issue("S107", ("path",), 'write an origin path such as "/processed" (no trailing slash), or leave it out'))
         if self.http is not None and not _DOMAIN.fullmatch(self.http):
             issues.append(Issue("S107", ("http",), f'"{self.http}" is not a domain name'))
-        if self.failover is not None and self.failover.region == "dr" and (self.bucket is not None or self.http is not None):
-            issues.append(Issue("S231", ("failover", "region"), "only an API or a function URL has a DR-region copy; "
+        if self.failover is not None and self.failover.region == "dr" and self.http is not None:
+            issues.append(Issue("S231", ("failover", "region"), "an http origin has no DR-region copy archc knows of; "
                                 "fail over to another origin instead"))
         raise_issues(issues)
         return self
@@ -181,6 +181,13 @@ class Distribution(StrictModel):
         raise_issues(issues)
         return self
 
+    def behavior_for(self, path: str) -> tuple[str, Behavior]:
+        """The behavior CloudFront picks for a request path: the first pattern that matches, in order, else the default."""
+        for pattern, b in self.behaviors.items():
+            if pattern != "default" and _matches(pattern, path):
+                return pattern, b
+        return "default", self.behaviors["default"]
+
     def _origin_rules(self) -> list[Issue]:
         from ..diagnostics import did_you_mean
 
@@ -220,6 +227,12 @@ class Distribution(StrictModel):
                     continue
                 issues += _event_issues(("behaviors", pattern, "edge", event), event, fn, fname, origin)
         return issues
+
+
+def _matches(pattern: str, path: str) -> bool:
+    """CloudFront's path patterns: case-sensitive, `*` any characters (slashes too), `?` exactly one."""
+    regex = "".join(".*" if c == "*" else "." if c == "?" else re.escape(c) for c in pattern)
+    return re.fullmatch(regex, path) is not None
 
 
 def _event_issues(at: tuple, event: str, fn: EdgeFunction, name: str, origin: Origin | None) -> list[Issue]:

@@ -51,12 +51,15 @@ class ExistingVpc(StrictModel):
         default_factory=list, description="route tables of the private subnets, for gateway endpoints (s3, dynamodb)")
 
 
-NEW_VPC_ONLY = ("cidr", "azs", "nat_gateways", "subnet_prefix", "flow_logs")
+NEW_VPC_ONLY = ("cidr", "dr_cidr", "azs", "nat_gateways", "subnet_prefix", "flow_logs")
 
 
 class Network(StrictModel):
     # YAML gives the CIDR as text: parsed in lax mode, everything else in the spec is strict ("20" is not 20).
     cidr: ipaddress.IPv4Network = Field(ipaddress.IPv4Network("10.0.0.0/16"), strict=False, description="VPC CIDR, /16 to /24")
+    dr_cidr: ipaddress.IPv4Network | None = Field(None, strict=False, description=(
+        "the DR region's VPC CIDR; default: the block of the same size after `cidr` (two VPCs that may one day be "
+        "peered must not overlap)"))
     azs: int = Field(3, ge=2, le=AZ_SLOTS, description="availability zones used (2 or 3)")
     nat_gateways: int = Field(1, ge=0, description="NAT gateways; 0 leaves private subnets with VPC endpoints only")
     subnet_prefix: SubnetPrefixes = SubnetPrefixes()
@@ -79,6 +82,17 @@ class Network(StrictModel):
                 plan_subnets(self.cidr, self.subnet_prefix)
             except ValueError as e:
                 issues.append(Issue("S202", ("subnet_prefix",), str(e)))
+        if self.dr_cidr is not None:
+            if not 16 <= self.dr_cidr.prefixlen <= 24:
+                issues.append(Issue("S202", ("dr_cidr",), f"a VPC CIDR must be /16 to /24 here, got /{self.dr_cidr.prefixlen}"))
+            elif self.dr_cidr.overlaps(self.cidr):
+                issues.append(Issue("S255", ("dr_cidr",), f"{self.dr_cidr} overlaps the primary VPC's {self.cidr}: VPCs with overlapping "
+                                    f"CIDRs can never be peered or routed to each other; use e.g. {next_block(self.cidr)}"))
+            else:
+                try:
+                    plan_subnets(self.dr_cidr, self.subnet_prefix)
+                except ValueError as e:
+                    issues.append(Issue("S202", ("dr_cidr",), str(e)))
         if len(set(self.vpc_endpoints)) != len(self.vpc_endpoints):
             issues.append(Issue("S105", ("endpoints",), "each endpoint may be listed once"))
         if self.existing is not None:
@@ -110,11 +124,23 @@ class Network(StrictModel):
             return list(self.endpoints)
         return [] if self.existing is not None else ["s3", "ecr.api", "ecr.dkr", "secretsmanager"]
 
-    @property
-    def subnets(self) -> dict[str, list[str]]:
+    def region_cidr(self, primary: bool) -> ipaddress.IPv4Network:
+        """The primary region's VPC CIDR, or the DR region's (its own block by default)."""
+        return self.cidr if primary else (self.dr_cidr or next_block(self.cidr))
+
+    def subnets(self, primary: bool = True) -> dict[str, list[str]]:
         """Subnet CIDRs per tier, one per AZ in use."""
-        plan = plan_subnets(self.cidr, self.subnet_prefix)
+        plan = plan_subnets(self.region_cidr(primary), self.subnet_prefix)
         return {tier: cidrs[: self.azs] for tier, cidrs in plan.items()}
+
+
+def next_block(cidr: ipaddress.IPv4Network) -> ipaddress.IPv4Network:
+    """The block of the same size right after `cidr` (10.0.0.0/16 -> 10.1.0.0/16), or right before it at the top of the space."""
+    size = cidr.num_addresses
+    start = int(cidr.network_address) + size
+    if start + size > 2 ** 32:
+        start = int(cidr.network_address) - size
+    return ipaddress.IPv4Network((start, cidr.prefixlen))
 
 
 def plan_subnets(cidr: ipaddress.IPv4Network, prefixes: SubnetPrefixes) -> dict[str, list[str]]:

@@ -98,10 +98,14 @@ class Bucket(StrictModel):
     access_logs: bool = Field(True, description="S3 server access logs to the region's log bucket")
     events: dict[Annotated[str, Field(pattern=r"^[a-z][a-z0-9_-]{0,29}$")], BucketEvent] = Field(
         default_factory=dict, description="event name -> object events delivered to a queue or a function")
+    replicate: bool | None = Field(None, description="copy every object to a bucket in the DR region (cross-Region replication); "
+                                   "default: on when the spec has dr:")
 
     @model_validator(mode="after")
     def _rules(self):
         issues = []
+        if self.replicate and not self.versioning:
+            issues.append(Issue("S254", ("replicate",), "S3 replicates only from and to versioned buckets: keep versioning: true"))
         if not self.versioning:
             for name, rule in self.lifecycle.items():
                 if rule.noncurrent_expire_days is not None or rule.noncurrent_transitions:

@@ -33,6 +33,7 @@ class Table(StrictModel):
     stream: Literal["NEW_IMAGE", "OLD_IMAGE", "NEW_AND_OLD_IMAGES", "KEYS_ONLY"] | None = None
     point_in_time_recovery: bool = True
     deletion_protection: bool = True
+    replicate: bool | None = Field(None, description="a global table with a replica in the DR region; default: on when the spec has dr:")
 
     @model_validator(mode="after")
     def _rules(self):

@@ -31,7 +31,9 @@ def test_api_function_settings(templates):
     assert p["DeadLetterConfig"] == {"TargetArn": {"Fn::GetAtt": ["FnApiDeadLetterQueue", "Arn"]}}
     assert p["VpcConfig"]["SecurityGroupIds"] == [{"Fn::ImportValue": "fillup-prod-network-AppSecurityGroupId"}]
     assert p["Code"]["S3Bucket"] == {"Ref": "ArtifactBucket"} and p["Code"]["S3Key"].startswith("assets/")
-    assert p["Environment"]["Variables"]["DB_SECRET_ARN"] == {"Fn::ImportValue": "fillup-prod-data-DatabaseSecretArn"}
+    env = p["Environment"]["Variables"]
+    assert env["DB_SECRET_ID"] == "fillup-prod/database"
+    assert env["DB_HOST"] == {"Fn::ImportValue": "fillup-prod-data-DatabaseEndpoint"}
     assert p["Environment"]["Variables"]["API_BASE_PATH"] == "/api"
     assert p["LoggingConfig"] == {"LogGroup": {"Ref": "FnApiLogGroup"}}
 
@@ -54,7 +56,8 @@ def test_roles_are_least_privilege(templates):
     t = fns(templates)
     api_role = statements(t, "FnApiRole")
     assert api_role["OwnLogGroup"]["Resource"] == [{"Fn::GetAtt": ["FnApiLogGroup", "Arn"]}]
-    assert api_role["DatabaseConnect"]["Resource"] == [{"Fn::ImportValue": "fillup-prod-data-DatabaseSecretArn"}]
+    assert api_role["DatabaseConnect"]["Resource"] == [
+        {"Fn::Sub": "arn:${AWS::Partition}:secretsmanager:ap-northeast-1:${AWS::AccountId}:secret:fillup-prod/database-??????"}]
     assert api_role["DatabaseConnectKey"]["Condition"] == {"StringEquals": {"kms:ViaService": "secretsmanager.ap-northeast-1.amazonaws.com"}}
     assert "VpcInterfaces" in api_role
     ws_role = statements(t, "FnWsRole")
@@ -90,8 +93,8 @@ def test_rest_api_stage_throttling_logging_tracing(templates):
 def test_rest_methods_proxy_to_the_function_and_cors_preflight(templates):
     t = api(templates)
     methods = {lid: r["Properties"] for lid, r in resources(t, "AWS::ApiGateway::Method").items()}
-    assert {"ApiRestApiHealthGetMethod", "ApiRestApiEchoPostMethod", "ApiRestApiProxyAnyMethod",
-            "ApiRestApiHealthOptionsMethod", "ApiRestApiEchoOptionsMethod"} == set(methods)
+    assert {"ApiRestApiHealthGetMethod", "ApiRestApiEchoPostMethod", "ApiRestApiImagesProxyGetMethod",
+            "ApiRestApiHealthOptionsMethod", "ApiRestApiEchoOptionsMethod", "ApiRestApiImagesProxyOptionsMethod"} == set(methods)
     for m in methods.values():
         assert m["Integration"]["Type"] == "AWS_PROXY" and m["Integration"]["IntegrationHttpMethod"] == "POST"
         assert m["Integration"]["Uri"]["Fn::Sub"][1] == {"Arn": {"Fn::ImportValue": "fillup-prod-functions-FnApiArn"}}
@@ -162,14 +165,13 @@ def test_alarms(templates):
         assert alarms[f"ApiWs{metric}Alarm"]["Dimensions"] == [{"Name": "ApiId", "Value": {"Ref": "ApiWsApi"}}]
 
 
-def test_dr_region_api_reads_the_primary_database_across_regions(templates, compiled):
+def test_dr_region_api_reads_the_dr_copy_of_the_database(templates, compiled):
     t = fns(templates, "prod", "us-west-2")
     env = props(t, "FnApiFunction")["Environment"]["Variables"]
-    assert env["DB_SECRET_ARN"] == {"Fn::GetStackOutput": {"StackName": "fillup-prod-data", "OutputName": "DatabaseSecretArn",
-                                                           "Region": "ap-northeast-1"}}
+    assert env["DB_SECRET_ID"] == "fillup-prod/database"  # the secret's replica, by the same name
+    assert env["DB_HOST"] == {"Fn::ImportValue": "fillup-prod-standby-DatabaseEndpoint"}
     edges = compiled["manifests"]["prod"]["edges"]
-    assert {"consumer": "us-west-2/fillup-prod-functions", "producer": "ap-northeast-1/fillup-prod-data",
-            "output": "DatabaseSecretArn", "kind": "GetStackOutput"} in edges
+    assert not [e for e in edges if e["consumer"] == "us-west-2/fillup-prod-functions" and e["producer"].startswith("ap-northeast-1/")]
 
 
 def test_assets_are_listed_and_written(compiled):

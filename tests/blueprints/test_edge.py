@@ -49,7 +49,8 @@ def test_group_behaviors_read_only_and_writes_straight_to_the_primary_api(templa
         if b["TargetOriginId"] in groups:
             assert set(b["AllowedMethods"]) <= {"GET", "HEAD", "OPTIONS"}, b["PathPattern"]
     assert by_path["/api/echo"]["TargetOriginId"] == "api" and "POST" in by_path["/api/echo"]["AllowedMethods"]
-    assert by_path["/api/health"]["TargetOriginId"] == "api-group"
+    assert by_path["/api/health"]["TargetOriginId"] == "api"  # monitors see the primary
+    assert by_path["/api/*"]["TargetOriginId"] == "api-group"
     for path in ("/api/echo", "/api/health", "/api/*"):
         assert by_path[path]["CachePolicyId"] == "4135ea2d-6df8-44a3-9df3-4b5a84be39ad"  # CachingDisabled
         assert by_path[path]["OriginRequestPolicyId"] == "b689b0a8-53d0-40ab-baf2-68738e2966ac"  # AllViewerExceptHostHeader

@@ -97,4 +97,4 @@ def test_subnet_plan_refuses_what_does_not_fit():
 def test_subnet_plan_is_aligned():
     plan = plan_subnets(ipaddress.ip_network("10.0.0.0/16"), SubnetPrefixes())
     assert plan["app"][0] == "10.0.0.0/20" and plan["public"][0] == "10.0.48.0/24"
-    assert Network().subnets["data"] == ["10.0.51.0/24", "10.0.52.0/24", "10.0.53.0/24"]
+    assert Network().subnets()["data"] == ["10.0.51.0/24", "10.0.52.0/24", "10.0.53.0/24"]

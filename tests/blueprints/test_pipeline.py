@@ -39,7 +39,9 @@ def test_the_queue_follows_aws_rules_for_a_lambda_consumer(templates):
     assert (esm["BatchSize"], esm["MaximumBatchingWindowInSeconds"], esm["ScalingConfig"]) == (10, 5, {"MaximumConcurrency": 5})
     assert esm["EventSourceArn"] == {"Fn::ImportValue": "fillup-prod-queues-UploadsQueueArn"}
     # Lambda polls a queue in its own region: the DR copy of the function has no event source.
-    assert not resources(templates[("prod", "us-west-2", "fillup-prod-functions")], "AWS::Lambda::EventSourceMapping")
+    # The DR region's mapping waits for failover: its queue collects the events of the replicated uploads.
+    [dr] = resources(templates[("prod", "us-west-2", "fillup-prod-functions")], "AWS::Lambda::EventSourceMapping").values()
+    assert dr["Properties"]["Enabled"] is False
 
 
 def test_the_consumer_may_receive_and_delete_and_is_told_the_names(templates):
