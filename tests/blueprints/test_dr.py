@@ -229,3 +229,20 @@ def test_the_dr_vpc_gets_its_own_cidr(reference):
     cidrs = {region: apps["prod"].stacks[f"{region}/fillup-prod-network"].template.to_dict()["Resources"]["NetworkVpc"]["Properties"]["CidrBlock"]
              for region in ("ap-northeast-1", "us-west-2")}
     assert cidrs == {"ap-northeast-1": "10.0.0.0/16", "us-west-2": "10.1.0.0/16"}
+
+
+def test_turning_a_table_into_a_global_table_is_blocked_as_data_loss(reference):
+    """aws-facts.md section 6: the change of type can delete the table. Whether AWS reports a replacement or leaves it
+    out (local emulators), plan blocks it until allowed by name; the README gives the safe path (retain, import)."""
+    from compiler.deploy.review import review_stack
+
+    apps, _ = reference
+    new = apps["prod"].stacks["ap-northeast-1/fillup-prod-data"].template.to_dict()
+    old = json.loads(json.dumps(new))
+    table = old["Resources"]["DataConnectionsTable"]
+    table["Type"] = "AWS::DynamoDB::Table"
+    for aws_says in ({}, {"Replacement": "True"}):
+        change = {"Type": "Resource", "ResourceChange": {"Action": "Modify", "LogicalResourceId": "DataConnectionsTable",
+                                                         "ResourceType": "AWS::DynamoDB::GlobalTable", **aws_says}}
+        _, risks = review_stack("ap-northeast-1/fillup-prod-data", [change], old, new)
+        assert ("DataConnectionsTable", "D501") in [(r.logical_id, r.code) for r in risks]  # blocked (and D504: the old one stays)
