@@ -27,7 +27,7 @@ def build(spec: Spec, ctx: Context) -> Iterable[Any]:
 
     for bucket, readers in facts.bucket_readers.items():
         # The copy in the DR region too: bucket policies are not replicated, and CloudFront fails over to the copy.
-        name = facts.bucket_in(bucket, ctx.region, spec.regions.primary)
+        name = facts.bucket_in(bucket, ctx.region)
         if name is not None:
             yield s3.BucketPolicy(logical_id("CdnAccess", bucket, "BucketPolicy"), Bucket=name, PolicyDocument=PolicyDocument(
                 Version="2012-10-17", Statement=[

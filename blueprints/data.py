@@ -7,7 +7,6 @@ from typing import Any, Iterable
 
 from troposphere import GetAtt, Ref, Sub, Tags, dynamodb, rds, secretsmanager
 
-from compiler.app import stack_tags
 from compiler.context import Context, Transform
 from compiler.naming import DATA, NETWORK, db_identifier, db_secret_name, logical_id, table_name
 from compiler.spec import Postgres, Spec, Table
@@ -33,9 +32,7 @@ def _dr_keys(spec: Spec, ctx: Context) -> Iterable[Any]:
     """The DR region's keys, deployed before the primary's data stack, whose copies they encrypt: the replica of the
     database secret, the replicated backups or the read replica, and the tables' replicas."""
     if spec.database_copy is not None:
-        identifier = db_identifier(ctx.prefix)
-        key = kms_key("DataDatabaseKey", f"{ctx.prefix} database copies in the DR region: secret replica, backups, standby instance",
-                      log_groups=(f"/aws/rds/instance/{identifier}/*",))
+        key = _database_key(ctx, f"{ctx.prefix} database copies in the DR region: secret replica, backups, standby instance")
         yield key
         yield ctx.output("DatabaseKeyArn", GetAtt(key, "Arn"), "KMS key of the database's copies in this region")
     if spec.replicated("tables"):
@@ -44,10 +41,14 @@ def _dr_keys(spec: Spec, ctx: Context) -> Iterable[Any]:
         yield ctx.output("TablesKeyArn", GetAtt(key, "Arn"), "KMS key of the table replicas in this region")
 
 
+def _database_key(ctx: Context, description: str) -> Any:
+    """The database's key in its region; CloudWatch Logs may use it for the instance's log groups."""
+    return kms_key("DataDatabaseKey", description, log_groups=(f"/aws/rds/instance/{db_identifier(ctx.prefix)}/*",))
+
+
 def _postgres(db: Postgres, ctx: Context) -> Iterable[Any]:
     identifier = db_identifier(ctx.prefix)
-    key = kms_key("DataDatabaseKey", f"{ctx.prefix} database, its secret, snapshots and logs",
-                  log_groups=(f"/aws/rds/instance/{identifier}/*",))
+    key = _database_key(ctx, f"{ctx.prefix} database, its secret, snapshots and logs")
     place = placement(db, ctx, "DataDatabase", key)
     exports, ingress, egress, subnets, params = place.log_groups, place.ingress, place.egress, place.subnets, place.params
     app_sg, data_sg = place.app_sg, place.data_sg
@@ -147,7 +148,7 @@ def _table(name: str, spec: Table, ctx: Context, key: Any) -> Iterable[Any]:
             return dynamodb.ReplicaSpecification(Region=region, PointInTimeRecoverySpecification=pitr,
                                                  DeletionProtectionEnabled=spec.deletion_protection,
                                                  SSESpecification=dynamodb.ReplicaSSESpecification(KMSMasterKeyId=key_arn),
-                                                 Tags=Tags({**stack_tags(ctx.spec, ctx.env, ctx.concern), "Table": name}))
+                                                 Tags=Tags(Table=name))
 
         # Each replica is encrypted with its own region's key; a global table streams new and old images to replicate.
         table = retain(dynamodb.GlobalTable(

@@ -125,7 +125,7 @@ def _event_sources(name: str, fn: Function, lam: Any, ctx: Context) -> Iterable[
             props["ScalingConfig"] = EsmScaling(MaximumConcurrency=ev.max_concurrency)
         yield awslambda.EventSourceMapping(logical_id(base, ename, "EventSource"), **props)
     for bname, b in ctx.spec.buckets.items():
-        s3_name = ctx.facts.bucket_in(bname, ctx.region, ctx.spec.regions.primary)
+        s3_name = ctx.facts.bucket_in(bname, ctx.region)
         for ename, ev in b.events.items():
             if ev.target == ("functions", name) and s3_name is not None:
                 # By the bucket's name, so that this stack need not wait for the storage stack (which waits for this one).
@@ -155,7 +155,7 @@ def connection(ctx: Context, target: str, level: str) -> tuple[list[Statement], 
     scopes: dict[str, Any]
     key, service, env = None, None, {}
     if kind == "buckets":
-        s3_name = ctx.facts.bucket_in(name, region, primary)  # by name: this stack need not wait for the storage stack
+        s3_name = ctx.facts.bucket_in(name, region)  # by name: this stack need not wait for the storage stack
         scopes = {"bucket": bucket_arn(s3_name), "objects": bucket_arn(s3_name, "*")}
         if spec.buckets[name].encryption == "kms":
             key, service = ctx.ref(STORAGE, "BucketsKeyArn", region), "s3"

@@ -23,7 +23,7 @@ def build(spec: Spec, ctx: Context) -> Iterable[Any]:
     # The buckets sending events here by their S3 names in this region (in the DR region: their copies, which send too).
     senders = {}
     for q, buckets in ctx.facts.queue_senders.items():
-        names = sorted(n for b in buckets if (n := ctx.facts.bucket_in(b, ctx.region, spec.regions.primary)))
+        names = sorted(n for b in buckets if (n := ctx.facts.bucket_in(b, ctx.region)))
         if names:
             senders[q] = tuple(names)
     key = None

@@ -35,7 +35,7 @@ def _compute(spec):
 
 def _network(spec):
     """A VPC where something runs in it: the compute regions, and the DR region when it holds a database."""
-    return spec.compute_regions + ((spec.regions.dr,) if _standby(spec) and spec.regions.dr not in spec.compute_regions else ())
+    return spec.compute_regions + ((spec.regions.dr,) if spec.standby and spec.regions.dr not in spec.compute_regions else ())
 
 
 def _data(spec):

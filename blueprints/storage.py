@@ -24,7 +24,7 @@ LOGS_ID = "StorageLogsBucket"
 
 def build(spec: Spec, ctx: Context) -> Iterable[Any]:
     facts = ctx.facts
-    here = {b: n for b in spec.buckets if (n := facts.bucket_in(b, ctx.region, spec.regions.primary))}
+    here = {b: n for b in spec.buckets if (n := facts.bucket_in(b, ctx.region))}
     logs = None
     logs_name = facts.logs_bucket if ctx.primary else facts.dr_logs_bucket
     if logs_name is not None:

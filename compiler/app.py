@@ -68,17 +68,23 @@ def stack_tags(spec: Spec, env: str, concern: str) -> dict[str, str]:
 
 
 def _tag_resources(template: Template, tags: dict[str, str]) -> None:
-    """Every resource that takes tags gets the stack's tags (a blueprint's own tags, like Name, win)."""
+    """Every resource that takes tags gets the stack's tags (a blueprint's own tags, like Name, win); a global table
+    takes them per replica."""
     for res in template.resources.values():
-        if "Tags" not in res.props:
-            continue
-        expected = res.props["Tags"][0]
-        own = res.properties.get("Tags")
-        if expected is dict:
-            res.Tags = {**tags, **(own or {})}
-        else:
-            mine = {t["Key"]: t["Value"] for t in own.to_dict()} if isinstance(own, Tags) else {}
-            res.Tags = Tags({**tags, **mine})
+        for obj in res.properties.get("Replicas", []) if res.resource_type == "AWS::DynamoDB::GlobalTable" else [res]:
+            _tag(obj, tags)
+
+
+def _tag(obj: Any, tags: dict[str, str]) -> None:
+    if "Tags" not in obj.props:
+        return
+    expected = obj.props["Tags"][0]
+    own = obj.properties.get("Tags")
+    if expected is dict:
+        obj.Tags = {**tags, **(own or {})}
+    else:
+        mine = {t["Key"]: t["Value"] for t in own.to_dict()} if isinstance(own, Tags) else {}
+        obj.Tags = Tags({**tags, **mine})
 
 
 def _check_edges(stacks: dict[str, Stack], edges: list[Edge]) -> None:

@@ -37,10 +37,11 @@ class Facts:
     queue_senders: dict[str, tuple[str, ...]] = field(default_factory=dict)  # queue -> the buckets (user names) sending it events
     replica_names: dict[str, str] = field(default_factory=dict)  # replicated bucket -> S3 name of its copy in the DR region
     dr_logs_bucket: str | None = None  # the DR region's log bucket, when a replica keeps access logs
+    primary: str = ""  # the primary region, where bucket_names live
 
-    def bucket_in(self, name: str, region: str, primary: str) -> str | None:
+    def bucket_in(self, name: str, region: str) -> str | None:
         """A bucket's S3 name in a region: the primary's, or its DR copy's (None where the bucket has no copy)."""
-        return self.bucket_names[name] if region == primary else self.replica_names.get(name)
+        return self.bucket_names[name] if region == self.primary else self.replica_names.get(name)
 
     def edge_fn(self, distribution: str, name: str) -> EdgeFn:
         return next(f for f in self.edge_functions if f.distribution == distribution and f.name == name)
@@ -84,7 +85,7 @@ def derive(spec: Spec, env: str) -> Facts:
     return Facts(names, bucket_name(spec.app, env, LOGS_BUCKET, primary) if logs_needed else None,
                  {b: tuple(sorted(d)) for b, d in sorted(readers.items())},
                  {r: {f: tuple(sorted(d)) for f, d in sorted(fs.items())} for r, fs in sorted(urls.items())}, tuple(edge),
-                 {q: tuple(sorted(b)) for q, b in sorted(senders.items())}, replicas, dr_logs)
+                 {q: tuple(sorted(b)) for q, b in sorted(senders.items())}, replicas, dr_logs, primary)
 
 
 def regional_domain(name: str, region: str) -> str:

@@ -161,9 +161,11 @@ class Spec(StrictModel):
                 if item.replicate and self.regions.dr is None:
                     issues.append(Issue("S254", (kind, name, "replicate"), "there is no DR region to replicate to: set regions.dr "
                                         "(and dr:), or remove replicate"))
-                elif kind == "buckets" and item.replicate is None and self.dr is not None and self.regions.dr and not item.versioning:
-                    issues.append(Issue("S254", (kind, name, "versioning"), "dr: copies every bucket, and S3 replicates only versioned "
-                                        "buckets: keep versioning on, or set replicate: false (a weakened default)"))
+        for name in self.replicated("buckets"):
+            if not self.buckets[name].versioning:
+                issues.append(Issue("S254", ("buckets", name, "versioning"), "S3 replicates only from and to versioned buckets, and "
+                                    "this one is replicated" + (" (dr: copies every bucket)" if self.buckets[name].replicate is None else "")
+                                    + ": keep versioning on, or set replicate: false (a weakened default)"))
         for name in self.replicated("tables"):
             if self.tables[name].stream not in (None, "NEW_AND_OLD_IMAGES"):
                 issues.append(Issue("S254", ("tables", name, "stream"), "a global table streams NEW_AND_OLD_IMAGES to replicate its "

@@ -75,24 +75,21 @@ class Network(StrictModel):
         if self.nat_gateways > self.azs:
             issues.append(Issue("S201", ("nat_gateways",),
                                 f"{self.nat_gateways} NAT gateways over {self.azs} AZs: a NAT gateway lives in one AZ's public subnet, use at most {self.azs}"))
-        if not 16 <= self.cidr.prefixlen <= 24:
-            issues.append(Issue("S202", ("cidr",), f"a VPC CIDR must be /16 to /24 here, got /{self.cidr.prefixlen}"))
-        else:
-            try:
-                plan_subnets(self.cidr, self.subnet_prefix)
-            except ValueError as e:
-                issues.append(Issue("S202", ("subnet_prefix",), str(e)))
-        if self.dr_cidr is not None:
-            if not 16 <= self.dr_cidr.prefixlen <= 24:
-                issues.append(Issue("S202", ("dr_cidr",), f"a VPC CIDR must be /16 to /24 here, got /{self.dr_cidr.prefixlen}"))
-            elif self.dr_cidr.overlaps(self.cidr):
-                issues.append(Issue("S255", ("dr_cidr",), f"{self.dr_cidr} overlaps the primary VPC's {self.cidr}: VPCs with overlapping "
+        # Each region's VPC: a size archc plans for, room for every subnet (a subnet that does not fit the primary's
+        # block is a subnet_prefix mistake), and the DR block clear of the primary's.
+        for field, block, misfit in (("cidr", self.cidr, "subnet_prefix"), ("dr_cidr", self.dr_cidr, "dr_cidr")):
+            if block is None:
+                continue
+            if not 16 <= block.prefixlen <= 24:
+                issues.append(Issue("S202", (field,), f"a VPC CIDR must be /16 to /24 here, got /{block.prefixlen}"))
+            elif field == "dr_cidr" and block.overlaps(self.cidr):
+                issues.append(Issue("S255", (field,), f"{block} overlaps the primary VPC's {self.cidr}: VPCs with overlapping "
                                     f"CIDRs can never be peered or routed to each other; use e.g. {next_block(self.cidr)}"))
             else:
                 try:
-                    plan_subnets(self.dr_cidr, self.subnet_prefix)
+                    plan_subnets(block, self.subnet_prefix)
                 except ValueError as e:
-                    issues.append(Issue("S202", ("dr_cidr",), str(e)))
+                    issues.append(Issue("S202", (misfit,), str(e)))
         if len(set(self.vpc_endpoints)) != len(self.vpc_endpoints):
             issues.append(Issue("S105", ("endpoints",), "each endpoint may be listed once"))
         if self.existing is not None:

@@ -104,8 +104,6 @@ class Bucket(StrictModel):
     @model_validator(mode="after")
     def _rules(self):
         issues = []
-        if self.replicate and not self.versioning:
-            issues.append(Issue("S254", ("replicate",), "S3 replicates only from and to versioned buckets: keep versioning: true"))
         if not self.versioning:
             for name, rule in self.lifecycle.items():
                 if rule.noncurrent_expire_days is not None or rule.noncurrent_transitions:
