@@ -46,7 +46,7 @@ def build(spec: Spec, ctx: Context) -> Iterable[Any]:
     elif spec.database_copy == "replica":
         props.update(on_own)  # promoted: the source is gone from the template, so CloudFormation promotes the replica
     else:
-        props.update(on_own, Engine="postgres", SourceDBInstanceAutomatedBackupsArn=dr.failover.restore_from, UseLatestRestorableTime=True)
+        props.update(on_own, SourceDBInstanceAutomatedBackupsArn=dr.failover.restore_from, UseLatestRestorableTime=True)
     instance = retain(StandbyInstance("StandbyDatabaseInstance", **props), "Snapshot")
     yield instance
     if alarms_on(ctx):

@@ -246,3 +246,18 @@ def test_turning_a_table_into_a_global_table_is_blocked_as_data_loss(reference):
                                                          "ResourceType": "AWS::DynamoDB::GlobalTable", **aws_says}}
         _, risks = review_stack("ap-northeast-1/fillup-prod-data", [change], old, new)
         assert ("DataConnectionsTable", "D501") in [(r.logical_id, r.code) for r in risks]  # blocked (and D504: the old one stays)
+
+
+def test_failover_templates_lint_clean(tmp_path):
+    """The templates a failover deploys (a restore from the replicated backups, a promoted replica) pass cfn-lint."""
+    from compiler.build import build_all
+    from compiler.lint import lint_envs
+
+    promoted = tmp_path / "promoted.yaml"
+    promoted.write_text(FAILOVER.replace("STRATEGY", "warm_standby").replace("FAILOVER", "{}")
+                        .replace("code: handlers/processor", f"code: {ROOT / 'handlers/processor'}"))
+    for spec in (ROOT / "tests/specs/leaves/failover.yaml", promoted):
+        out = tmp_path / spec.stem
+        build_all(spec, None, out)
+        report = lint_envs(out, None, workers=1)
+        assert [f for f in report.findings if f.level in ("error", "warning")] == [], spec.name
