@@ -6,10 +6,10 @@ import hashlib
 import json
 from typing import Any, Iterable
 
-from troposphere import GetAtt, Ref, cloudwatch, sns
+from troposphere import GetAtt, Ref, budgets, cloudwatch, sns
 
 from compiler.context import Context
-from compiler.naming import alarm_topic_name, db_identifier, function_name, rest_api_name
+from compiler.naming import alarm_topic_name, budget_name, db_identifier, function_name, rest_api_name
 from compiler.spec import Alarms
 
 from .parts import TOPIC_OUTPUT
@@ -17,11 +17,20 @@ from .secure import kms_key, topic, topic_policy
 
 
 def build(section: Alarms, ctx: Context) -> Iterable[Any]:
-    key = kms_key("AlarmsTopicKey", f"{ctx.prefix} alarm topic encryption", services=("cloudwatch.amazonaws.com",))
+    budget = section.budget if ctx.primary else None  # budgets are per account: one, from the primary region
+    publishers = ("cloudwatch.amazonaws.com",) + (("budgets.amazonaws.com",) if budget else ())
+    key = kms_key("AlarmsTopicKey", f"{ctx.prefix} alarm topic encryption", services=publishers)
     t = topic("AlarmsTopic", alarm_topic_name(ctx.prefix), key)
-    yield key
-    yield t
-    yield topic_policy("AlarmsTopicPolicy", Ref(t), publishers=("cloudwatch.amazonaws.com",))
+    policy = topic_policy("AlarmsTopicPolicy", Ref(t), publishers=publishers)
+    yield from (key, t, policy)
+    if budget is not None:
+        yield budgets.Budget("AlarmsBudget", DependsOn=[policy.title], Budget=budgets.BudgetData(
+            BudgetName=budget_name(ctx.prefix), BudgetType="COST", TimeUnit="MONTHLY",
+            BudgetLimit=budgets.Spend(Amount=budget.monthly_usd, Unit="USD")),
+            NotificationsWithSubscribers=[budgets.NotificationWithSubscribers(
+                Notification=budgets.Notification(NotificationType="ACTUAL", ComparisonOperator="GREATER_THAN",
+                                                  Threshold=p, ThresholdType="PERCENTAGE"),
+                Subscribers=[budgets.Subscriber(SubscriptionType="SNS", Address=Ref(t))]) for p in sorted(budget.alert_percents)])
     for address in section.email:
         # Keyed by the address, never by list position: reordering the list must not replace subscriptions.
         digest = hashlib.sha256(address.lower().encode()).hexdigest()[:10]

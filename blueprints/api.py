@@ -9,10 +9,10 @@ from typing import Any, Iterable
 from awacs import execute_api
 from awacs.aws import Allow, PolicyDocument, Principal, Statement
 from awacs.sts import AssumeRole
-from troposphere import GetAtt, Join, Ref, Sub, apigateway, apigatewayv2, awslambda, iam
+from troposphere import GetAtt, Join, Ref, Sub, apigateway, apigatewayv2, awslambda, iam, xray
 
 from compiler.context import Context
-from compiler.naming import FUNCTIONS, api_log_group, logical_id, rest_api_name, websocket_api_name
+from compiler.naming import FUNCTIONS, api_log_group, logical_id, rest_api_name, sampling_rule_name, websocket_api_name
 from compiler.spec.api import Api, Rest, WebSocket
 
 from .parts import alarm, alarms_on
@@ -111,6 +111,12 @@ def _rest(rest: Rest, ctx: Context, function_arn: Any, logs_key: Any) -> Iterabl
                                       Principal="apigateway.amazonaws.com",
                                       SourceArn=Sub(f"arn:${{AWS::Partition}}:execute-api:${{AWS::Region}}:${{AWS::AccountId}}:${{ApiRestApi}}/{ctx.env}/*"))
     yield from (deployment, logs, stage, permission)
+    if rest.sampling is not None:
+        # The stage's X-Ray service name ({api}/{stage}) scopes the rule; it is unique in the account and region.
+        yield xray.SamplingRule("ApiRestSamplingRule", SamplingRule=xray.SamplingRuleProperty(
+            RuleName=sampling_rule_name(ctx.prefix), Version=1, Priority=1000, FixedRate=rest.sampling.rate,
+            ReservoirSize=rest.sampling.reservoir_per_s, ServiceName=f"{rest_api_name(ctx.prefix)}/{ctx.env}",
+            ServiceType="AWS::ApiGateway::Stage", Host="*", HTTPMethod="*", URLPath="*", ResourceARN="*"))
     if alarms_on(ctx):
         yield alarm(ctx, "ApiRest5xxAlarm", "rest-5xx", "REST API: more than 10 server errors in 5 minutes",
                     namespace="AWS/ApiGateway", metric="5XXError", dimensions={"ApiName": rest_api_name(ctx.prefix)}, statistic="Sum",

@@ -11,7 +11,7 @@ from compiler.context import Context, Transform
 from compiler.naming import DATA, NETWORK, db_identifier, db_secret_name, logical_id, table_name
 from compiler.spec import Postgres, Spec, Table
 
-from .parts import alarms_on, database_alarms, placement
+from .parts import alarms_on, database_alarms, monitoring, placement
 from .secure import kms_key, retain
 
 ROTATION_TRANSFORM = "AWS::SecretsManager-2020-07-23"
@@ -52,6 +52,7 @@ def _postgres(db: Postgres, ctx: Context) -> Iterable[Any]:
     place = placement(db, ctx, "DataDatabase", key)
     exports, ingress, egress, subnets, params = place.log_groups, place.ingress, place.egress, place.subnets, place.params
     app_sg, data_sg = place.app_sg, place.data_sg
+    watch, watched = monitoring(db, ctx, "DataDatabase", key)
     dr = ctx.spec.regions.dr if ctx.spec.database_copy else None
     dr_key = ctx.ref(DATA, "DatabaseKeyArn", dr) if dr else None
     secret = retain(secretsmanager.Secret(
@@ -77,7 +78,7 @@ def _postgres(db: Postgres, ctx: Context) -> Iterable[Any]:
         MasterUserPassword=Sub("{{resolve:secretsmanager:${DataDatabaseSecret}:SecretString:password}}"),
         BackupRetentionPeriod=db.backup_retention_days, PreferredBackupWindow=db.backup_window,
         PreferredMaintenanceWindow=db.maintenance_window, CopyTagsToSnapshot=True, AutoMinorVersionUpgrade=True,
-        EnableCloudwatchLogsExports=sorted(exports), DependsOn=[g.title for g in exports.values()]), "Snapshot")
+        EnableCloudwatchLogsExports=sorted(exports), DependsOn=[g.title for g in exports.values()], **watched), "Snapshot")
     if ctx.spec.database_copy == "backups":
         # Snapshots and transaction logs copied to the DR region: restorable there to a point in time.
         instance.AutomaticBackupReplicationRegion = dr
@@ -95,7 +96,7 @@ def _postgres(db: Postgres, ctx: Context) -> Iterable[Any]:
             # database on its port and Secrets Manager through the endpoint or NAT.
             VpcSubnetIds=ctx.ref(NETWORK, "AppSubnetIds"), VpcSecurityGroupIds=app_sg),
         DependsOn=[ingress.title, egress.title])
-    yield from (key, *exports.values(), ingress, egress, subnets, params, secret, instance, attachment, rotation)
+    yield from (key, *exports.values(), ingress, egress, subnets, params, *watch, secret, instance, attachment, rotation)
 
     if alarms_on(ctx):
         yield from database_alarms(ctx, "DataDatabase", Ref(instance))

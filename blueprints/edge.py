@@ -173,9 +173,16 @@ def _config(dname: str, dist: Distribution, ctx: Context, oac: dict, immutable: 
         config["Logging"] = cf.Logging(Bucket=ctx.ref(STORAGE, "LogsBucketDomain", primary), Prefix=f"cloudfront/{dname}/", IncludeCookies=False)
     if dist.index is not None:
         config["DefaultRootObject"] = dist.index
+    errors = []
     if dist.spa is not None and dist.spa.routing == "error_responses":
-        config["CustomErrorResponses"] = [cf.CustomErrorResponse(ErrorCode=code, ResponseCode=200, ResponsePagePath=f"/{dist.index}",
-                                                                 ErrorCachingMinTTL=dist.spa.error_ttl_s) for code in (403, 404)]
+        errors += [cf.CustomErrorResponse(ErrorCode=code, ResponseCode=200, ResponsePagePath=f"/{dist.index}",
+                                          ErrorCachingMinTTL=dist.spa.error_ttl_s) for code in (403, 404)]
+    if dist.error_page is not None:
+        # The page, with the origin's own status: a 5xx stays a 5xx for monitors and clients.
+        errors += [cf.CustomErrorResponse(ErrorCode=code, ResponseCode=code, ResponsePagePath=dist.error_page.path,
+                                          ErrorCachingMinTTL=dist.error_page.ttl_s) for code in sorted(dist.error_page.codes)]
+    if errors:
+        config["CustomErrorResponses"] = errors
     return config
 
 

@@ -5,12 +5,14 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from troposphere import Parameter, Split, Sub, cloudwatch, ec2, rds
+from awacs import logs as alogs
+from awacs.aws import Allow, Statement
+from troposphere import GetAtt, Parameter, Split, Sub, cloudwatch, ec2, kms, rds
 
 from compiler.context import Context
 from compiler.naming import ALARMS, NETWORK, alarm_name, db_identifier
 
-from .secure import log_group
+from .secure import log_group, service_role
 
 ARTIFACT_BUCKET = "ArtifactBucket"
 TOPIC_OUTPUT = "TopicArn"
@@ -85,6 +87,26 @@ def placement(db: Any, ctx: Context, base: str, key: Any) -> Placement:
                                   Description=f"{ctx.prefix} PostgreSQL {major}: TLS required, slow statements logged",
                                   Parameters={"rds.force_ssl": "1", "log_min_duration_statement": "1000"})
     return Placement(exports, ingress, egress, subnets, params, app_sg, data_sg)
+
+
+def monitoring(db: Any, ctx: Context, base: str, key: Any) -> tuple[list[Any], dict[str, Any]]:
+    """Enhanced monitoring (a role RDS assumes to write RDSOSMetrics, narrowed from AWS's managed policy to that log group in
+    this region) and Performance Insights under the database key: the resources and the instance's properties."""
+    resources: list[Any] = []
+    props: dict[str, Any] = {}
+    if db.monitoring_interval_s:
+        group = "arn:${AWS::Partition}:logs:${AWS::Region}:${AWS::AccountId}:log-group:RDSOSMetrics"
+        role = service_role(f"{base}MonitoringRole", "monitoring.rds.amazonaws.com", [
+            Statement(Sid="MetricsLogGroup", Effect=Allow, Action=[alogs.CreateLogGroup, alogs.PutRetentionPolicy], Resource=[Sub(group)]),
+            Statement(Sid="MetricsLogStreams", Effect=Allow,
+                      Action=[alogs.CreateLogStream, alogs.PutLogEvents, alogs.DescribeLogStreams, alogs.GetLogEvents],
+                      Resource=[Sub(f"{group}:log-stream:*")])])
+        resources.append(role)
+        props.update(MonitoringInterval=db.monitoring_interval_s, MonitoringRoleArn=GetAtt(role, "Arn"))
+    if db.performance_insights_days is not None:
+        props.update(EnablePerformanceInsights=True, PerformanceInsightsRetentionPeriod=db.performance_insights_days,
+                     PerformanceInsightsKMSKeyId=GetAtt(key, "Arn") if isinstance(key, kms.Key) else key)
+    return resources, props
 
 
 def database_alarms(ctx: Context, base: str, instance: Any) -> list[cloudwatch.Alarm]:

@@ -13,7 +13,7 @@ from compiler.naming import DATA, db_identifier
 from compiler.spec import Spec
 from compiler.spec.dr import minutes
 
-from .parts import alarm, alarms_on, database_alarms, placement
+from .parts import alarm, alarms_on, database_alarms, monitoring, placement
 from .secure import retain
 
 
@@ -29,7 +29,8 @@ def build(spec: Spec, ctx: Context) -> Iterable[Any]:
     db, dr = spec.database, spec.dr
     key = ctx.ref(DATA, "DatabaseKeyArn")
     place = placement(db, ctx, "StandbyDatabase", key)
-    yield from (*place.log_groups.values(), place.ingress, place.egress, place.subnets, place.params)
+    watch, watched = monitoring(db, ctx, "StandbyDatabase", key)
+    yield from (*place.log_groups.values(), place.ingress, place.egress, place.subnets, place.params, *watch)
     props: dict[str, Any] = dict(
         DBInstanceIdentifier=db_identifier(ctx.prefix), DBInstanceClass=db.instance_class, KmsKeyId=key,
         MaxAllocatedStorage=db.max_storage_gb, StorageType="gp3", MultiAZ=db.multi_az, PubliclyAccessible=False,
@@ -37,7 +38,7 @@ def build(spec: Spec, ctx: Context) -> Iterable[Any]:
         # Always set: a replica inherits the source's groups at creation and falls back to the default group on the next update.
         DBSubnetGroupName=Ref(place.subnets), VPCSecurityGroups=[place.data_sg], DBParameterGroupName=Ref(place.params),
         PreferredMaintenanceWindow=db.maintenance_window, CopyTagsToSnapshot=True, AutoMinorVersionUpgrade=True,
-        EnableCloudwatchLogsExports=sorted(place.log_groups), DependsOn=[g.title for g in place.log_groups.values()])
+        EnableCloudwatchLogsExports=sorted(place.log_groups), DependsOn=[g.title for g in place.log_groups.values()], **watched)
     on_own = dict(BackupRetentionPeriod=db.backup_retention_days, PreferredBackupWindow=db.backup_window)
     replica = spec.database_copy == "replica" and not spec.failed_over
     if replica:

@@ -28,9 +28,8 @@ def build(spec: Spec, ctx: Context) -> Iterable[Any]:
     logs = None
     logs_name = facts.logs_bucket if ctx.primary else facts.dr_logs_bucket
     if logs_name is not None:
-        logs = bucket(LOGS_ID, logs_name, acl_writes=True, lifecycle=[
-            s3.LifecycleRule(Id="expire-logs", Status="Enabled", ExpirationInDays=spec.logs.retention_days,
-                             NoncurrentVersionExpiration=s3.NoncurrentVersionExpiration(NoncurrentDays=1))])
+        logs = bucket(LOGS_ID, logs_name, acl_writes=True, lifecycle=[_rule("expire-logs", LifecycleRule(
+            expire_days=spec.logs.retention_days, transitions=spec.logs.transitions, noncurrent_expire_days=1))])
         yield logs
         # S3 server access logs arrive through the logging service, limited to this account's buckets.
         yield s3.BucketPolicy("StorageLogsBucketPolicy", Bucket=Ref(logs), PolicyDocument=PolicyDocument(Version="2012-10-17", Statement=[

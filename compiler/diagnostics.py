@@ -59,7 +59,7 @@ CODES: dict[str, str] = {
     "S235": "custom domain without a certificate",
     "S236": "origin without exactly one kind",
     "S237": "setting that belongs to another builtin",
-    "S238": "single-page app without an index",
+    "S238": "single-page app without an index, or an error page no bucket serves",
     "S239": "reference to an unknown origin, bucket, function or edge function",
     "S240": "invalid lifecycle rule",
     "S241": "dead-letter queue that would drop messages",

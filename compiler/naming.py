@@ -87,6 +87,11 @@ def rest_api_name(prefix: str) -> str:
     return f"{prefix}-rest"
 
 
+def sampling_rule_name(prefix: str) -> str:
+    """X-Ray rule names are unique per account and region, at most 32 characters: the prefix is (20 + 1 + 10)."""
+    return prefix
+
+
 def websocket_api_name(prefix: str) -> str:
     return f"{prefix}-ws"
 
@@ -106,6 +111,11 @@ def db_secret_name(prefix: str) -> str:
 
 def alarm_name(prefix: str, name: str) -> str:
     return f"{prefix}-{name}"
+
+
+def budget_name(prefix: str) -> str:
+    """Unique in the account (budgets are not regional)."""
+    return f"{prefix}-monthly"
 
 
 def alarm_topic_name(prefix: str) -> str:

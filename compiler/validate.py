@@ -205,7 +205,9 @@ def _diagnostics(file: str, err: dict[str, Any], positions: Positions) -> list[D
     if _CODE.fullmatch(kind):
         return [Diagnostic(file, mark.line, mark.col, kind, dotted(path), err["msg"])]
     if kind in ("literal_error", "enum"):
-        options = re.findall(r"'([^']*)'", str(ctx.get("expected", "")))
+        expected = str(ctx.get("expected", ""))
+        # Strings come quoted ('a', 'b' or 'c'); numbers bare (0, 1 or 5).
+        options = re.findall(r"'([^']*)'", expected) or re.findall(r"-?\d+(?:\.\d+)?", expected)
         value = str(err.get("input"))
         return [Diagnostic(file, mark.line, mark.col, "S105", dotted(path),
                            f'"{value}" is not allowed{did_you_mean(value, options)}; use one of {", ".join(options)}')]

@@ -20,6 +20,14 @@ class Throttle(StrictModel):
     burst: int = Field(2000, ge=0, le=5000, description="bucket size (account limit 5,000 per region)")
 
 
+class Sampling(StrictModel):
+    """An X-Ray sampling rule for the REST API's stage. Lambda honours API Gateway's decision for the requests it passes on;
+    a function invoked any other way samples one request a second and 5 % of the rest, which Lambda does not let anyone change."""
+
+    rate: float = Field(ge=0, le=1, description="fraction of requests traced once the reservoir is used, e.g. 0.1 (X-Ray's default 0.05)")
+    reservoir_per_s: int = Field(1, ge=0, le=100000, description="requests a second traced before the rate applies")
+
+
 class Rest(StrictModel):
     function: str
     routes: list[str] = Field(default_factory=lambda: ["ANY /", "ANY /{proxy+}"], description='"METHOD /path" each; ANY for all methods')
@@ -28,6 +36,7 @@ class Rest(StrictModel):
     access_log_retention_days: int = 14
     health: str | None = Field(None, description=("path of the GET route monitors call, e.g. /api/health: it must report the primary "
                                                   "region, so CloudFront never fails it over (named in the DR runbook)"))
+    sampling: Sampling | None = Field(None, description="X-Ray sampling of the API's requests (default: X-Ray's 1 a second and 5 %)")
 
     @model_validator(mode="after")
     def _rules(self):

@@ -143,6 +143,21 @@ class Spa(StrictModel):
     error_ttl_s: int = Field(10, ge=0, le=31536000, description="how long CloudFront caches the rewritten error (error_responses)")
 
 
+class ErrorPage(StrictModel):
+    """A page CloudFront shows instead of an origin's server error, with the error's own status (monitors still see it)."""
+
+    path: str = Field(pattern=r"^/[A-Za-z0-9._~/-]+$", description="object path served from a bucket origin, e.g. /errors/5xx.html")
+    codes: list[Literal[500, 501, 502, 503, 504]] = Field(default_factory=lambda: [500, 502, 503, 504], min_length=1,
+                                                         description="the origin's status codes answered with the page")
+    ttl_s: int = Field(10, ge=0, le=31536000, description="how long CloudFront caches the error before asking the origin again")
+
+    @model_validator(mode="after")
+    def _rules(self):
+        if len(set(self.codes)) != len(self.codes):
+            raise_issues([Issue("S238", ("codes",), "list each status code once")])
+        return self
+
+
 class Waf(StrictModel):
     enabled: bool = True
     managed_rules: list[Literal["core", "known_bad_inputs", "ip_reputation", "sqli"]] = Field(default_factory=lambda: ["core", "known_bad_inputs"])
@@ -160,6 +175,7 @@ class Distribution(StrictModel):
     edge_functions: dict[Name, EdgeFunction] = Field(default_factory=dict)
     index: str | None = Field(None, pattern=r"^[A-Za-z0-9._-]+$", description="object served for / (e.g. index.html)")
     spa: Spa | None = Field(None, description="single-page app: unknown paths answer the index")
+    error_page: ErrorPage | None = Field(None, description="a page for the origins' 5xx errors (the whole distribution, API paths too)")
     waf: Waf = Waf()
     logging: bool = Field(True, description="access logs to the primary region's log bucket")
 
@@ -177,6 +193,13 @@ class Distribution(StrictModel):
             issues.append(Issue("S103", ("behaviors",), 'missing the "default" behavior (every other path)'))
         if self.spa is not None and self.index is None:
             issues.append(Issue("S238", ("spa",), "a single-page app needs `index` (e.g. index.html)"))
+        if self.error_page is not None:
+            pattern, b = self.behavior_for(self.error_page.path)
+            origin = self.origins.get(b.origin)
+            if origin is not None and origin.kind != "bucket":
+                issues.append(Issue("S238", ("error_page", "path"), f'{self.error_page.path} goes to origin "{b.origin}" (behavior "{pattern}"), '
+                                    "which is not a bucket: CloudFront fetches the error page through the behaviors, so put it on a path "
+                                    "a bucket origin serves"))
         issues += self._origin_rules() + self._behavior_rules()
         raise_issues(issues)
         return self

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import re
+from typing import Literal
+
 from pydantic import Field, model_validator
 
 from .base import Issue, StrictModel, raise_issues
@@ -21,6 +23,8 @@ _DAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 _BACKUP = re.compile(r"([01]\d|2[0-3]):([0-5]\d)-([01]\d|2[0-3]):([0-5]\d)")
 _MAINT = re.compile(r"(mon|tue|wed|thu|fri|sat|sun):([01]\d|2[0-3]):([0-5]\d)-(mon|tue|wed|thu|fri|sat|sun):([01]\d|2[0-3]):([0-5]\d)")
 _WEEK = 7 * 24 * 60
+# Performance Insights keeps 7 days free, or whole months of 31 days up to 23, or 731 days (RDS refuses any other value).
+INSIGHTS_DAYS = (7, *(31 * m for m in range(1, 24)), 731)
 
 
 def _minutes(h: str, m: str, day: str | None = None) -> int:
@@ -44,6 +48,11 @@ class Postgres(StrictModel):
     master_username: str = Field("app_admin", pattern=r"^[a-z][a-z0-9_]{0,15}$")
     port: int = Field(5432, ge=1150, le=65535)
     log_retention_days: int = 30
+    monitoring_interval_s: Literal[0, 1, 5, 10, 15, 30, 60] = Field(
+        0, description="enhanced monitoring: operating-system metrics every N seconds into CloudWatch Logs (RDSOSMetrics); 0: off")
+    performance_insights_days: int | None = Field(
+        None, description="Performance Insights (Database Insights, standard mode), encrypted with the database key, kept 7 days "
+                          "(free), 31 x months (1-23) or 731; leave out for off")
 
     @model_validator(mode="after")
     def _rules(self):
@@ -64,6 +73,9 @@ class Postgres(StrictModel):
         if not 1 <= self.rotation_days <= 365:
             issues.append(Issue("S207", ("rotation_days",), "Secrets Manager rotates every 1 to 365 days"))
         issues += retention_issues(("log_retention_days",), self.log_retention_days)
+        if self.performance_insights_days is not None and self.performance_insights_days not in INSIGHTS_DAYS:
+            issues.append(Issue("S207", ("performance_insights_days",), "Performance Insights keeps 7 days (free), 31 x months "
+                                f"(31, 62, ... 713) or 731; {self.performance_insights_days} is refused by RDS"))
         backup = _BACKUP.fullmatch(self.backup_window)
         maint = _MAINT.fullmatch(self.maintenance_window)
         if not backup:

@@ -32,18 +32,23 @@ class LifecycleRule(StrictModel):
         if self.expire_days is None and not self.transitions and self.noncurrent_expire_days is None and not self.noncurrent_transitions:
             issues.append(Issue("S240", (), "a lifecycle rule needs at least one of expire_days, transitions, "
                                 "noncurrent_expire_days or noncurrent_transitions"))
-        for field, transitions, limit in (("transitions", self.transitions, self.expire_days),
-                                          ("noncurrent_transitions", self.noncurrent_transitions, self.noncurrent_expire_days)):
-            for i, t in enumerate(transitions):
-                if t.days < MIN_DAYS.get(t.storage_class, 0):
-                    issues.append(Issue("S240", (field, i, "days"),
-                                        f"S3 moves objects to {t.storage_class} only after {MIN_DAYS[t.storage_class]} days"))
-                if limit is not None and t.days >= limit:
-                    issues.append(Issue("S240", (field, i, "days"), f"the objects expire after {limit} days, before this transition at {t.days}"))
-            if len({t.storage_class for t in transitions}) != len(transitions):
-                issues.append(Issue("S240", (field,), "each storage class may appear once"))
+        issues += transition_issues("transitions", self.transitions, self.expire_days)
+        issues += transition_issues("noncurrent_transitions", self.noncurrent_transitions, self.noncurrent_expire_days)
         raise_issues(issues)
         return self
+
+
+def transition_issues(field: str, transitions: list[Transition], expire_days: int | None) -> list[Issue]:
+    """S3's rules for a rule's transitions: each class once, not before its minimum age, before the objects expire."""
+    issues = []
+    for i, t in enumerate(transitions):
+        if t.days < MIN_DAYS.get(t.storage_class, 0):
+            issues.append(Issue("S240", (field, i, "days"), f"S3 moves objects to {t.storage_class} only after {MIN_DAYS[t.storage_class]} days"))
+        if expire_days is not None and t.days >= expire_days:
+            issues.append(Issue("S240", (field, i, "days"), f"the objects expire after {expire_days} days, before this transition at {t.days}"))
+    if len({t.storage_class for t in transitions}) != len(transitions):
+        issues.append(Issue("S240", (field,), "each storage class may appear once"))
+    return issues
 
 
 class BucketCors(StrictModel):
@@ -122,3 +127,10 @@ class Logs(StrictModel):
     """The log bucket archc keeps in each region where something logs to S3 (CloudFront, S3 server access logs)."""
 
     retention_days: int = Field(90, ge=1, le=3650, description="log objects are deleted after this")
+    transitions: list[Transition] = Field(default_factory=list, description="cheaper storage classes on the way, e.g. "
+                                          "STANDARD_IA after 30 days, GLACIER after 90 (S3 leaves objects under 128 KB where they are)")
+
+    @model_validator(mode="after")
+    def _rules(self):
+        raise_issues(transition_issues("transitions", self.transitions, self.retention_days))
+        return self

@@ -1,5 +1,7 @@
 """Alarm stack: an encrypted topic per region, email subscriptions keyed by address, publish over TLS only."""
 
+import pytest
+
 from ..conftest import props, resources
 
 
@@ -12,15 +14,17 @@ def test_topic_is_encrypted_and_subscribed(templates):
         assert t["Outputs"]["TopicArn"]["Export"] == {"Name": "fillup-prod-alarms-TopicArn"}
 
 
-def test_topic_policy_lets_cloudwatch_publish_and_denies_plain_http(templates):
-    t = templates[("prod", "ap-northeast-1", "fillup-prod-alarms")]
+@pytest.mark.parametrize("region, publishers", [("ap-northeast-1", ["budgets.amazonaws.com", "cloudwatch.amazonaws.com"]),
+                                                ("us-west-2", ["cloudwatch.amazonaws.com"])])
+def test_topic_policy_lets_cloudwatch_publish_and_denies_plain_http(templates, region, publishers):
+    t = templates[("prod", region, "fillup-prod-alarms")]
     statements = props(t, "AlarmsTopicPolicy")["PolicyDocument"]["Statement"]
     allow = next(s for s in statements if s["Effect"] == "Allow")
     deny = next(s for s in statements if s["Effect"] == "Deny")
-    assert allow["Principal"] == {"Service": ["cloudwatch.amazonaws.com"]}
+    assert allow["Principal"] == {"Service": publishers}  # the budget's alerts too, in the primary region
     assert deny["Condition"] == {"Bool": {"aws:SecureTransport": "false"}}
     key_policy = props(t, "AlarmsTopicKey")["KeyPolicy"]["Statement"]
-    assert any(s.get("Principal") == {"Service": ["cloudwatch.amazonaws.com"]} for s in key_policy)
+    assert any(s.get("Principal") == {"Service": publishers} for s in key_policy)
 
 
 def test_every_taggable_resource_and_stack_carries_the_tags(templates, compiled):
