@@ -79,6 +79,7 @@ CODES: dict[str, str] = {
     "S255": "VPC CIDRs that overlap between regions",
     "S256": "health route served by an origin group",
     "W301": "secure default weakened",
+    "W302": "runtime AWS deprecates within 180 days",
     "C401": "stack over the CloudFormation resource limit",
     "C402": "stack over an output or parameter limit",
     "C403": "template over the 1 MB TemplateURL limit",

@@ -54,6 +54,9 @@ def validate(document: Document, envs: list[str] | None = None) -> Validated:
             continue
         specs[env] = spec
         warnings[env] = [_weakened(document.file, w) for w in weakened_entries(positions, spec)]
+        for path, message in spec.deprecations():
+            mark = positions.of(tuple(path.split(".")))
+            warnings[env].append(Diagnostic(document.file, mark.line, mark.col, "W302", path, message))
     if specs and not errors and len(specs) == len(document.environments):
         # A waiver may excuse another environment: judge waivers only when every environment is validated.
         errors.update(_stale_waivers(document, specs))

@@ -40,16 +40,28 @@ def test_every_stateful_resource_compiled_is_kept(templates):
                 assert r.get("DeletionPolicy") in KEEP and r.get("UpdateReplacePolicy") in KEEP, (key, lid)
 
 
-def test_runtime_tables_match_cfn_lint_lifecycle_data():
+def test_runtimes_come_from_cfn_lint_lifecycle_data():
     import datetime
 
-    from compiler.spec.functions import RETIRED_RUNTIMES, RUNTIMES
-    from compiler.spec.cdn import EDGE_RUNTIMES
+    from compiler import runtimes
 
     path = os.path.join(os.path.dirname(cfnlint.__file__), "data", "AdditionalSpecs", "LmbdRuntimeLifecycle.json")
     lifecycle = json.load(open(path))
-    today = datetime.date.today().isoformat()
-    for runtime in RUNTIMES + EDGE_RUNTIMES:
-        assert lifecycle[runtime]["deprecated"] > today, f"{runtime} is deprecated: move it to RETIRED_RUNTIMES"
-    for runtime in RETIRED_RUNTIMES:
-        assert lifecycle[runtime]["deprecated"] <= today, runtime
+    # The newest of each family is what AWS names as every older runtime's successor.
+    assert runtimes.latest("python") == lifecycle["python3.9"]["successor"]
+    assert runtimes.latest("nodejs") == lifecycle["nodejs18.x"]["successor"]
+    today = datetime.date(2026, 11, 23)
+    supported = runtimes.supported(today)
+    assert supported[0] == runtimes.latest("python") and "python3.10" not in supported and "nodejs20.x" not in supported
+    assert all(lifecycle[r]["deprecated"] > today.isoformat() for r in supported)
+    assert runtimes.deprecation_soon("nodejs22.x", today) == lifecycle["nodejs22.x"]["deprecated"]  # 2027-04-30: within 180 days
+    assert runtimes.deprecation_soon("python3.13", today) is None
+
+
+def test_reading_the_runtimes_does_not_import_cfn_lint():
+    import subprocess
+    import sys
+
+    code = "import sys; from compiler import runtimes; runtimes.supported(); print('cfnlint' in sys.modules)"
+    assert subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.strip() == "False"
+

@@ -74,7 +74,7 @@ def test_image_cdn_is_a_bucket_a_distribution_and_an_edge_function(examples):
     [assoc] = config["DefaultCacheBehavior"]["LambdaFunctionAssociations"]
     assert assoc["EventType"] == "origin-request"
     fn = edge["EdgeCdnPassthroughFunction"]["Properties"]
-    assert fn["Runtime"] == "nodejs22.x" and fn["Handler"] == "index.handler"
+    assert fn["Runtime"] == "nodejs24.x" and fn["Handler"] == "index.handler"
     assert config["Aliases"] == ["cdn.galerly.com"] and config["DefaultCacheBehavior"]["Compress"] is True
     assert edge["EdgeCdnImmutableCachePolicy"]["Properties"]["CachePolicyConfig"]["DefaultTTL"] == 31536000
     bucket = templates["prod/us-east-1/galerly-prod-storage"]["Resources"]["StorageImagesBucket"]["Properties"]

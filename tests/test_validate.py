@@ -82,3 +82,22 @@ def test_a_mistyped_waiver_suggests_the_path_and_is_reported_once():
         validate(doc)
     [d] = e.value.diagnostics
     assert d.code == "S105" and 'did you mean "database.deletion_protection"' in d.message and d.envs == ()
+
+
+def test_a_runtime_deprecated_within_180_days_warns_with_its_line():
+    import datetime
+
+    from compiler import runtimes
+
+    soon = [r for r in runtimes.supported() if runtimes.deprecation_soon(r)]
+    retired = sorted(r for r in runtimes.lifecycle() if runtimes.retired(r) and r.startswith("python3"))[-1]
+    text = "app: shop\nregions: {primary: eu-west-1}\nfunctions:\n  a: {bootstrap: true}\n"
+    if soon:
+        result = validate(load_text(text + f"  b: {{bootstrap: true, runtime: {soon[0]}}}\n"))
+        [w] = [w for w in result.warnings if w.code == "W302"]
+        assert (w.path, w.line) == ("functions.b.runtime", 5) and runtimes.latest(soon[0][:6]) in w.message
+    assert not [w for w in validate(load_text(text)).warnings if w.code == "W302"]  # the default is the newest
+    with pytest.raises(SpecError) as e:
+        validate(load_text(text + f"  c: {{bootstrap: true, runtime: {retired}}}\n"))
+    assert [(d.code, d.line) for d in e.value.diagnostics] == [("S219", 5)]
+    assert datetime.date.today().isoformat() >= runtimes.lifecycle()[retired]["deprecated"]

@@ -419,6 +419,20 @@ class Spec(StrictModel):
                     issues.append(Issue("S209", (kind, name), f'"{name}" and "{other}" give the same logical ID; rename one'))
         return issues
 
+    def deprecations(self) -> Iterator[tuple[str, str]]:
+        """Runtimes the spec pins that AWS deprecates within 180 days (cfn-lint's lifecycle data)."""
+        from .. import runtimes
+
+        pinned = [(f"functions.{n}", f) for n, f in self.functions.items() if f.image is None]
+        pinned += [(f"cdn.{d}.edge_functions.{n}", f) for d, dist in self.cdn.items() for n, f in dist.edge_functions.items()
+                   if not f.cloudfront_function]
+        for path, fn in pinned:
+            date = runtimes.deprecation_soon(fn.runtime)
+            if date is not None:
+                family = "python" if fn.runtime.startswith("python") else "nodejs"
+                yield (f"{path}.runtime", f"AWS deprecates {fn.runtime} on {date} (no more security patches, then no new functions): "
+                                          f"move to {runtimes.latest(family)}")
+
     def weakened(self) -> Iterator[tuple[str, str]]:
         """Every secure default this spec turns off, by spec path, with what it costs."""
         if self.database is not None and not self.database.deletion_protection:

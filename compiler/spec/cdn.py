@@ -9,9 +9,9 @@ from typing import Annotated, Literal
 from pydantic import Field, model_validator
 
 from .base import Issue, Name, StrictModel, raise_issues
+from .functions import LATEST_PYTHON, runtime_issues
 
 SAFE_METHODS = ("GET", "HEAD", "OPTIONS")
-EDGE_RUNTIMES = ("python3.12", "python3.13", "nodejs22.x")
 CLOUDFRONT_FUNCTION_RUNTIME = "cloudfront-js-2.0"
 VIEWER_LIMITS = (128, 5)  # MB, seconds (aws-facts.md section 2)
 ORIGIN_LIMITS = (10240, 30)
@@ -101,7 +101,8 @@ class EdgeFunction(StrictModel):
     builtin: Literal["signed_urls", "fetch_on_miss"] | None = Field(
         None, description="signed_urls: viewer-request check of an HMAC-signed URL; fetch_on_miss: origin-response that answers an "
                           "S3 miss from the behavior's failover origin")
-    runtime: str = Field("python3.13", description=f"{', '.join(EDGE_RUNTIMES)} (Lambda@Edge) or {CLOUDFRONT_FUNCTION_RUNTIME} (CloudFront Function)")
+    runtime: str = Field(LATEST_PYTHON, description=f"a Python or Node.js Lambda runtime (Lambda@Edge; default the newest Python) or "
+                                                    f"{CLOUDFRONT_FUNCTION_RUNTIME} (CloudFront Function)")
     handler: str = Field("index.handler", pattern=r"^[A-Za-z0-9_./-]+\.[A-Za-z_][A-Za-z0-9_]*$",
                          description="file.function (Lambda@Edge with your code)")
     memory_mb: int = Field(128, description="viewer events 128 MB at most, origin events 10,240")
@@ -116,10 +117,10 @@ class EdgeFunction(StrictModel):
         cf_function = self.runtime == CLOUDFRONT_FUNCTION_RUNTIME
         if (self.code is None) == (self.builtin is None):
             issues.append(Issue("S215", (), "give exactly one of `code` (a folder) or `builtin`"))
-        if self.runtime not in EDGE_RUNTIMES and not cf_function:
-            issues.append(Issue("S233", ("runtime",), f'Lambda@Edge runs {", ".join(EDGE_RUNTIMES)}; CloudFront Functions run {CLOUDFRONT_FUNCTION_RUNTIME}'))
+        if not cf_function:
+            issues += runtime_issues(self.runtime)
         if self.builtin is not None and not self.runtime.startswith("python"):
-            issues.append(Issue("S233", ("runtime",), "archc's builtin edge handlers are Python: use python3.12 or python3.13"))
+            issues.append(Issue("S233", ("runtime",), f"archc's builtin edge handlers are Python: use {LATEST_PYTHON}"))
         if self.write_back and self.builtin != "fetch_on_miss":
             issues.append(Issue("S237", ("write_back",), "write_back belongs to `builtin: fetch_on_miss`"))
         if self.signing_parameter is not None and self.builtin != "signed_urls":

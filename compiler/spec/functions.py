@@ -6,21 +6,29 @@ from typing import Annotated, Literal
 
 from pydantic import Field, model_validator
 
+from .. import runtimes
 from ..access import ACTIONS
 from .base import Issue, Name, StrictModel, raise_issues
 from .regions import retention_issues
 
 FunctionName = Name
 
-# Lambda runtimes AWS supports for new functions (cfn-lint's runtime lifecycle data: none of these is
-# deprecated on 2026-11-22; a test fails once one of them is) and the ones it has retired.
-RUNTIMES = ("python3.11", "python3.12", "python3.13", "python3.14", "nodejs22.x", "nodejs24.x")
-RETIRED_RUNTIMES = ("python2.7", "python3.6", "python3.7", "python3.8", "python3.9", "python3.10", "nodejs",
-                    "nodejs4.3", "nodejs6.10", "nodejs8.10", "nodejs10.x", "nodejs12.x", "nodejs14.x",
-                    "nodejs16.x", "nodejs18.x", "nodejs20.x")
+# Lambda runtimes: cfn-lint's lifecycle data says which AWS still supports and which is the newest of each family.
+LATEST_PYTHON = runtimes.latest("python")
 MAX_TIMEOUT_S = 900
 MEMORY_MB = (128, 10240)
 BOOTSTRAP_HANDLER = "index.handler"
+
+
+def runtime_issues(runtime: str) -> list[Issue]:
+    supported = runtimes.supported()
+    if runtimes.retired(runtime):
+        return [Issue("S219", ("runtime",), f'AWS has deprecated {runtime}; use one of {", ".join(supported)}')]
+    if runtime not in supported:
+        from ..diagnostics import did_you_mean
+        return [Issue("S105", ("runtime",), f'"{runtime}" is not a Lambda runtime archc packages{did_you_mean(runtime, supported)}; '
+                      f'use one of {", ".join(supported)}')]
+    return []
 
 
 class Cors(StrictModel):
@@ -114,7 +122,8 @@ class Function(StrictModel):
         "container image: {repository: NAME, tag: T} (or digest) from a repository archc manages, or a full ECR image URI"))
     bootstrap: bool = Field(False, description="deploy inline placeholder code until the application exists")
     handler: str = Field("app.handler", pattern=r"^[A-Za-z0-9_./-]+\.[A-Za-z_][A-Za-z0-9_]*$")
-    runtime: str = "python3.12"
+    runtime: str = Field(LATEST_PYTHON, description="a Python or Node.js runtime AWS supports (default: the newest Python); "
+                                                    "one deprecated within 180 days warns (W302)")
     architecture: Literal["arm64", "x86_64"] = "arm64"
     memory_mb: int = 1024
     timeout_s: int = 30
@@ -144,11 +153,7 @@ class Function(StrictModel):
         if self.bootstrap and self.events:
             issues.append(Issue("S215", ("events",), "the bootstrap placeholder would acknowledge every message it is given, and the "
                                 "messages would be gone: give the function its code before it consumes a queue"))
-        if self.runtime in RETIRED_RUNTIMES:
-            issues.append(Issue("S219", ("runtime",), f'AWS has retired {self.runtime}; use one of {", ".join(RUNTIMES)}'))
-        elif self.runtime not in RUNTIMES:
-            from ..diagnostics import did_you_mean
-            issues.append(Issue("S105", ("runtime",), f'"{self.runtime}" is not a Lambda runtime{did_you_mean(self.runtime, RUNTIMES)}; use one of {", ".join(RUNTIMES)}'))
+        issues += runtime_issues(self.runtime)
         if not 1 <= self.timeout_s <= MAX_TIMEOUT_S:
             issues.append(Issue("S216", ("timeout_s",), f"a Lambda function runs 1 to {MAX_TIMEOUT_S} seconds"))
         if not MEMORY_MB[0] <= self.memory_mb <= MEMORY_MB[1]:

@@ -25,7 +25,7 @@ def statements(t, role):
 def test_api_function_settings(templates):
     t = fns(templates)
     p = props(t, "FnApiFunction")
-    assert p["Runtime"] == "python3.12" and p["Handler"] == "app.handler" and p["Architectures"] == ["arm64"]
+    assert p["Runtime"] == "python3.14" and p["Handler"] == "app.handler" and p["Architectures"] == ["arm64"]
     assert p["MemorySize"] == 1024 and p["Timeout"] == 29 and p["ReservedConcurrentExecutions"] == 10
     assert p["TracingConfig"] == {"Mode": "Active"}
     assert p["DeadLetterConfig"] == {"TargetArn": {"Fn::GetAtt": ["FnApiDeadLetterQueue", "Arn"]}}
@@ -144,7 +144,7 @@ def test_function_url_and_bootstrap_code(templates):
     t = fns(templates)
     assert props(t, "FnSsrUrl")["AuthType"] == "AWS_IAM"
     ssr = props(t, "FnSsrFunction")
-    assert "ZipFile" in ssr["Code"] and ssr["Handler"] == "index.handler" and ssr["Runtime"] == "nodejs22.x"
+    assert "ZipFile" in ssr["Code"] and ssr["Handler"] == "index.handler" and ssr["Runtime"] == "nodejs24.x"
     assert not resources(t, "AWS::Lambda::Permission").keys() & {"FnSsrUrlPublicPermission"}
 
 

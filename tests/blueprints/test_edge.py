@@ -121,7 +121,7 @@ def test_edge_functions_versions_roles_and_limits(templates):
         assert role["AssumeRolePolicyDocument"]["Statement"][0]["Principal"] == {"Service": ["edgelambda.amazonaws.com", "lambda.amazonaws.com"]}
     viewer = functions["EdgeAppVerifySignatureFunction"]["Properties"]
     assert (viewer["MemorySize"], viewer["Timeout"]) == (128, 5)
-    assert viewer["Handler"] == "viewer_request.handler" and viewer["Runtime"] == "python3.13"
+    assert viewer["Handler"] == "viewer_request.handler" and viewer["Runtime"] == "python3.14"
     response = functions["EdgeAppFetchOnMissFunction"]["Properties"]
     assert (response["MemorySize"], response["Timeout"], response["Handler"]) == (256, 30, "origin_response.handler")
     versions = resources(t, "AWS::Lambda::Version")
