@@ -12,7 +12,7 @@ from awacs.sts import AssumeRole
 from troposphere import GetAtt, Join, Ref, Sub, apigateway, apigatewayv2, awslambda, iam, xray
 
 from compiler.context import Context
-from compiler.naming import FUNCTIONS, api_log_group, logical_id, rest_api_name, sampling_rule_name, websocket_api_name
+from compiler.naming import FUNCTIONS, api_log_group, execution_log_group, logical_id, rest_api_name, sampling_rule_name, websocket_api_name
 from compiler.spec.api import Api, Rest, WebSocket
 
 from .parts import alarm, alarms_on
@@ -33,7 +33,8 @@ LAMBDA_URI = "arn:${AWS::Partition}:apigateway:${AWS::Region}:lambda:path/2015-0
 
 
 def build(api: Api, ctx: Context) -> Iterable[Any]:
-    key = kms_key("ApiLogsKey", f"{ctx.prefix} API logs", log_groups=(api_log_group(ctx.prefix, "*"),))
+    groups = (api_log_group(ctx.prefix, "*"),) + ((execution_log_group(ctx.env),) if api.rest else ())
+    key = kms_key("ApiLogsKey", f"{ctx.prefix} API logs", log_groups=groups)
     yield key
     yield from _account()
     if api.rest:
@@ -100,17 +101,20 @@ def _rest(rest: Rest, ctx: Context, function_arn: Any, logs_key: Any) -> Iterabl
     deployment = apigateway.Deployment(f"ApiRestDeployment{digest}", RestApiId=Ref(api), Description=f"methods {digest}",
                                        DependsOn=[m.title for m in methods])
     logs = log_group("ApiRestAccessLogGroup", api_log_group(ctx.prefix, "rest"), rest.access_log_retention_days, logs_key)
+    # API Gateway writes the stage's execution logs (ERROR level) to a group it names after the API; created here first,
+    # encrypted and kept like the access logs, instead of by API Gateway, unencrypted and forever.
+    execution = log_group("ApiRestExecutionLogGroup", Sub(execution_log_group(ctx.env)), rest.access_log_retention_days, logs_key)
     stage = apigateway.Stage(
         "ApiRestStage", RestApiId=Ref(api), StageName=ctx.env, DeploymentId=Ref(deployment), TracingEnabled=True,
         AccessLogSetting=apigateway.AccessLogSetting(DestinationArn=GetAtt(logs, "Arn"), Format=ACCESS_LOG_FORMAT),
         MethodSettings=[apigateway.MethodSetting(HttpMethod="*", ResourcePath="/*", LoggingLevel="ERROR", DataTraceEnabled=False,
                                                  MetricsEnabled=True, ThrottlingRateLimit=rest.throttle.rate,
                                                  ThrottlingBurstLimit=rest.throttle.burst)],
-        DependsOn=["ApiAccount"])
+        DependsOn=["ApiAccount", execution.title])
     permission = awslambda.Permission("ApiRestInvokePermission", FunctionName=function_arn, Action="lambda:InvokeFunction",
                                       Principal="apigateway.amazonaws.com",
                                       SourceArn=Sub(f"arn:${{AWS::Partition}}:execute-api:${{AWS::Region}}:${{AWS::AccountId}}:${{ApiRestApi}}/{ctx.env}/*"))
-    yield from (deployment, logs, stage, permission)
+    yield from (deployment, logs, execution, stage, permission)
     if rest.sampling is not None:
         # The stage's X-Ray service name ({api}/{stage}) scopes the rule; it is unique in the account and region.
         yield xray.SamplingRule("ApiRestSamplingRule", SamplingRule=xray.SamplingRuleProperty(
@@ -157,7 +161,10 @@ def _websocket(ws: WebSocket, ctx: Context, function_arn: Any, logs_key: Any) ->
         "ApiWsStage", ApiId=Ref(api), StageName=ctx.env, DeploymentId=Ref(deployment),
         AccessLogSettings=apigatewayv2.AccessLogSettings(DestinationArn=GetAtt(logs, "Arn"), Format=WS_ACCESS_LOG_FORMAT),
         DefaultRouteSettings=apigatewayv2.RouteSettings(ThrottlingRateLimit=ws.throttle.rate, ThrottlingBurstLimit=ws.throttle.burst,
-                                                        LoggingLevel="ERROR", DataTraceEnabled=False, DetailedMetricsEnabled=False),
+                                                        # Off: WebSocket execution logs go to a group AWS does not document (so
+                                                        # archc cannot create it encrypted); the access log records each
+                                                        # message's status, integration error and error message.
+                                                        LoggingLevel="OFF", DataTraceEnabled=False, DetailedMetricsEnabled=False),
         DependsOn=["ApiAccount"])
     permission = awslambda.Permission("ApiWsInvokePermission", FunctionName=function_arn, Action="lambda:InvokeFunction",
                                       Principal="apigateway.amazonaws.com",

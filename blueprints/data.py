@@ -8,13 +8,16 @@ from typing import Any, Iterable
 from troposphere import GetAtt, Ref, Sub, Tags, dynamodb, rds, secretsmanager
 
 from compiler.context import Context, Transform
-from compiler.naming import DATA, NETWORK, db_identifier, db_secret_name, logical_id, table_name
+from compiler.naming import (DATA, NETWORK, db_identifier, db_secret_name, logical_id, rotation_function_name, rotation_log_group,
+                             table_name)
 from compiler.spec import Postgres, Spec, Table
 
 from .parts import alarms_on, database_alarms, monitoring, placement
-from .secure import kms_key, retain
+from .secure import kms_key, log_group, retain
 
-ROTATION_TRANSFORM = "AWS::SecretsManager-2020-07-23"
+# The 2024 transform upgrades the rotation function's runtime and its bundled driver on each stack update (the 2020 one
+# pins Python 3.10, and a PostgreSQL rotation on a newer runtime without matching binaries fails: aws-cdk #23331).
+ROTATION_TRANSFORM = "AWS::SecretsManager-2024-09-16"
 
 
 def build(spec: Spec, ctx: Context) -> Iterable[Any]:
@@ -43,7 +46,8 @@ def _dr_keys(spec: Spec, ctx: Context) -> Iterable[Any]:
 
 def _database_key(ctx: Context, description: str) -> Any:
     """The database's key in its region; CloudWatch Logs may use it for the instance's log groups."""
-    return kms_key("DataDatabaseKey", description, log_groups=(f"/aws/rds/instance/{db_identifier(ctx.prefix)}/*",))
+    return kms_key("DataDatabaseKey", description, log_groups=(f"/aws/rds/instance/{db_identifier(ctx.prefix)}/*",
+                                                                rotation_log_group(ctx.prefix)))
 
 
 def _postgres(db: Postgres, ctx: Context) -> Iterable[Any]:
@@ -86,17 +90,19 @@ def _postgres(db: Postgres, ctx: Context) -> Iterable[Any]:
         instance.AutomaticBackupReplicationRetentionPeriod = ctx.spec.dr.backup_retention_days
     attachment = secretsmanager.SecretTargetAttachment("DataDatabaseSecretAttachment", SecretId=Ref(secret),
                                                        TargetId=Ref(instance), TargetType="AWS::RDS::DBInstance")
+    # Created here, encrypted and kept for the database's log retention, before Lambda would create it unencrypted and forever.
+    rotation_logs = log_group("DataDatabaseRotationLogGroup", rotation_log_group(ctx.prefix), db.log_retention_days, key)
     rotation = secretsmanager.RotationSchedule(
         "DataDatabaseSecretRotation", SecretId=Ref(attachment),
         RotationRules=secretsmanager.RotationRules(AutomaticallyAfterDays=db.rotation_days),
         HostedRotationLambda=secretsmanager.HostedRotationLambda(
-            RotationType="PostgreSQLSingleUser", RotationLambdaName=f"{ctx.prefix}-db-rotation",
+            RotationType="PostgreSQLSingleUser", RotationLambdaName=rotation_function_name(ctx.prefix),
             KmsKeyArn=GetAtt(key, "Arn"),
             # The rotation function runs in the app subnets with the app security group: it reaches the
             # database on its port and Secrets Manager through the endpoint or NAT.
             VpcSubnetIds=ctx.ref(NETWORK, "AppSubnetIds"), VpcSecurityGroupIds=app_sg),
-        DependsOn=[ingress.title, egress.title])
-    yield from (key, *exports.values(), ingress, egress, subnets, params, *watch, secret, instance, attachment, rotation)
+        DependsOn=[ingress.title, egress.title, rotation_logs.title])
+    yield from (key, *exports.values(), ingress, egress, subnets, params, *watch, secret, instance, attachment, rotation_logs, rotation)
 
     if alarms_on(ctx):
         yield from database_alarms(ctx, "DataDatabase", Ref(instance))

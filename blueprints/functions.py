@@ -44,14 +44,16 @@ def function(name: str, fn: Function, ctx: Context, logs_key: Any) -> Iterable[A
     base = logical_id("Fn", name)
     fname = function_name(ctx.prefix, name)
     group = log_group(f"{base}LogGroup", function_log_group(ctx.prefix, name), fn.log_retention_days, logs_key)
-    dlq = queue(f"{base}DeadLetterQueue", function_dlq_name(ctx.prefix, name), retention_s=fn.dlq_retention_days * DAY)
-    dlq_policy = sqs.QueuePolicy(f"{base}DeadLetterQueuePolicy", Queues=[Ref(dlq)], PolicyDocument=tls_only(GetAtt(dlq, "Arn"), asqs.Action("*")))
     statements = [
         Statement(Sid="OwnLogGroup", Effect=Allow, Action=[alogs.CreateLogStream, alogs.PutLogEvents], Resource=[GetAtt(group, "Arn")]),
         # X-Ray's PutTraceSegments and PutTelemetryRecords take no resource narrower than "*".
         Statement(Sid="Tracing", Effect=Allow, Action=[axray.PutTraceSegments, axray.PutTelemetryRecords], Resource=["*"]),
-        Statement(Sid="DeadLetterQueue", Effect=Allow, Action=[asqs.SendMessage], Resource=[GetAtt(dlq, "Arn")]),
     ]
+    dlq = None
+    if ctx.spec.invoked_asynchronously(name):
+        # Only an asynchronous invocation ends in a dead-letter queue; a synchronous caller gets the error itself.
+        dlq = queue(f"{base}DeadLetterQueue", function_dlq_name(ctx.prefix, name), retention_s=fn.dlq_retention_days * DAY)
+        statements.append(Statement(Sid="DeadLetterQueue", Effect=Allow, Action=[asqs.SendMessage], Resource=[GetAtt(dlq, "Arn")]))
     if fn.in_vpc:
         statements += vpc_access()
     env: dict[str, Any] = {"ENVIRONMENT": ctx.env, **_api_environment(name, ctx.spec), **fn.environment}
@@ -66,10 +68,11 @@ def function(name: str, fn: Function, ctx: Context, logs_key: Any) -> Iterable[A
     props: dict[str, Any] = dict(
         FunctionName=fname, Role=GetAtt(role, "Arn"), Architectures=[fn.architecture], MemorySize=fn.memory_mb,
         Timeout=fn.timeout_s, TracingConfig=awslambda.TracingConfig(Mode="Active"),
-        DeadLetterConfig=awslambda.DeadLetterConfig(TargetArn=GetAtt(dlq, "Arn")),
         LoggingConfig=awslambda.LoggingConfig(LogGroup=Ref(group)),
         Environment=awslambda.Environment(Variables=dict(sorted(env.items()))),
         Description=f"{ctx.prefix} {name}")
+    if dlq is not None:
+        props["DeadLetterConfig"] = awslambda.DeadLetterConfig(TargetArn=GetAtt(dlq, "Arn"))
     if fn.reserved_concurrency is not None:
         props["ReservedConcurrentExecutions"] = fn.reserved_concurrency
     if fn.in_vpc:
@@ -88,7 +91,11 @@ def function(name: str, fn: Function, ctx: Context, logs_key: Any) -> Iterable[A
         else:
             props["Code"] = awslambda.Code(S3Bucket=Ref(ARTIFACT_BUCKET), S3Key=ctx.assets[name].key)
     lam = awslambda.Function(f"{base}Function", **props)
-    yield from (group, dlq, dlq_policy, role, lam)
+    yield group
+    if dlq is not None:
+        yield dlq
+        yield sqs.QueuePolicy(f"{base}DeadLetterQueuePolicy", Queues=[Ref(dlq)], PolicyDocument=tls_only(GetAtt(dlq, "Arn"), asqs.Action("*")))
+    yield from (role, lam)
     yield from _event_sources(name, fn, lam, ctx)
     if fn.url is not None:
         yield from _url(base, fn, lam, ctx)
@@ -238,7 +245,7 @@ def _url(base: str, fn: Function, lam: awslambda.Function, ctx: Context) -> Iter
     yield ctx.output(f"{base}UrlDomain", Select(2, Split("/", GetAtt(url, "FunctionUrl"))), "Function URL domain")
 
 
-def function_alarms(ctx: Context, name: str, fn: Function, lam: Any, dlq: Any) -> Iterable[cloudwatch.Alarm]:
+def function_alarms(ctx: Context, name: str, fn: Function, lam: Any, dlq: Any | None) -> Iterable[cloudwatch.Alarm]:
     base = logical_id("Fn", name)
     dims = [cloudwatch.MetricDimension(Name="FunctionName", Value=Ref(lam))]
 
@@ -257,6 +264,8 @@ def function_alarms(ctx: Context, name: str, fn: Function, lam: Any, dlq: Any) -
     yield alarm(ctx, f"{base}ThrottlesAlarm", f"{name}-throttles", f"{name}: invocations were throttled",
                 namespace="AWS/Lambda", metric="Throttles", dimensions={"FunctionName": Ref(lam)}, statistic="Sum",
                 threshold=0, comparison="GreaterThanThreshold", evaluation_periods=1)
+    if dlq is None:
+        return
     yield alarm(ctx, f"{base}DeadLetterAlarm", f"{name}-dlq", f"{name}: failed asynchronous events are waiting in the dead-letter queue",
                 namespace="AWS/SQS", metric="ApproximateNumberOfMessagesVisible", dimensions={"QueueName": GetAtt(dlq, "QueueName")},
                 statistic="Maximum", period=300, threshold=0, comparison="GreaterThanThreshold", evaluation_periods=1)

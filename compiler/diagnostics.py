@@ -78,6 +78,7 @@ CODES: dict[str, str] = {
     "S254": "replication without a DR region or a versioned bucket",
     "S255": "VPC CIDRs that overlap between regions",
     "S256": "health route served by an origin group",
+    "S257": "dead-letter setting on a function nothing invokes asynchronously",
     "W301": "secure default weakened",
     "W302": "runtime AWS deprecates within 180 days",
     "C401": "stack over the CloudFormation resource limit",

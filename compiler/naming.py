@@ -100,8 +100,21 @@ def api_log_group(prefix: str, kind: str) -> str:
     return f"/aws/apigateway/{prefix}-{kind}"
 
 
+def execution_log_group(stage: str) -> str:
+    """The group API Gateway names for a REST stage's execution logs (a Sub: the API's id is known at deploy)."""
+    return f"API-Gateway-Execution-Logs_${{ApiRestApi}}/{stage}"
+
+
 def db_identifier(prefix: str) -> str:
     return f"{prefix}-db"
+
+
+def rotation_function_name(prefix: str) -> str:
+    return f"{prefix}-db-rotation"
+
+
+def rotation_log_group(prefix: str) -> str:
+    return f"/aws/lambda/{rotation_function_name(prefix)}"
 
 
 def db_secret_name(prefix: str) -> str:

@@ -11,9 +11,6 @@
 # scripts/nag/node_modules on first run.
 set -euo pipefail
 
-here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
-nag="$here/nag"
-
 for tool in node npm; do
   if ! command -v "$tool" >/dev/null 2>&1; then
     echo "nag.sh: '$tool' not found. This script needs Node.js (>= 20) and npm," >&2
@@ -21,6 +18,14 @@ for tool in node npm; do
     exit 2
   fi
 done
+
+if ! node -e 'process.exit(+process.versions.node.split(".")[0] >= 20 ? 0 : 1)'; then
+  echo "nag.sh: Node.js $(node --version) is too old; aws-cdk-lib needs Node.js >= 20." >&2
+  exit 2
+fi
+
+here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+nag="$here/nag"
 
 # (Re)install when node_modules is missing or older than the lock file.
 stamp="$nag/node_modules/.package-lock.json"
@@ -33,5 +38,6 @@ if [[ ! -f "$stamp" || "$nag/package-lock.json" -nt "$stamp" || "$nag/package.js
   fi
 fi
 
-[[ $# -gt 0 ]] || set -- out/prod
+# Default: the repository's own out/prod, wherever this is run from.
+if [[ $# -eq 0 ]]; then cd "$here/.."; set -- out/prod; fi
 exec node "$nag/nag.js" "$@"

@@ -235,10 +235,21 @@ class Spec(StrictModel):
         found = self.consumer(queue)
         return 30 if found is None else min_visibility(found[1], found[2])
 
+    def invoked_asynchronously(self, name: str) -> bool:
+        """S3 invokes a function it notifies asynchronously; another function allowed to invoke it may too. APIs, Function URLs
+        and queue mappings invoke synchronously: a failure returns to the caller (or the queue), never to a dead-letter queue."""
+        return (any(ev.target == ("functions", name) for b in self.buckets.values() for ev in b.events.values())
+                or any(f"functions.{name}" in fn.uses for fn in self.functions.values()))
+
     def _event_issues(self) -> list[Issue]:
         from ..diagnostics import did_you_mean
 
         issues = []
+        for fname, fn in self.functions.items():
+            if "dlq_retention_days" in fn.model_fields_set and not self.invoked_asynchronously(fname):
+                issues.append(Issue("S257", ("functions", fname, "dlq_retention_days"),
+                                    "nothing invokes this function asynchronously (no bucket event, no function with `uses: "
+                                    f"functions.{fname}: invoke`), so it has no dead-letter queue: remove dlq_retention_days"))
         for bname, b in self.buckets.items():
             for ename, ev in b.events.items():
                 kind, target = ev.target

@@ -137,7 +137,8 @@ class Function(StrictModel):
         default_factory=dict, description="statement id -> extra IAM statement (a wildcard warns)")
     environment: dict[Annotated[str, Field(pattern=r"^[A-Za-z][A-Za-z0-9_]*$")], str] = Field(default_factory=dict)
     log_retention_days: int = 30
-    dlq_retention_days: int = Field(14, ge=1, le=14, description="dead-letter queue for asynchronous invocations")
+    dlq_retention_days: int = Field(14, ge=1, le=14, description="dead-letter queue of a function invoked asynchronously (by a bucket "
+                                                                 "event or another function); synchronous callers get the error instead")
     url: FunctionUrl | None = None
     events: dict[Name, QueueEvent] = Field(default_factory=dict, description="event source name -> a queue the function consumes")
 

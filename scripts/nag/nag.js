@@ -9,6 +9,9 @@
 // with a hand-made template, one suppressed and one unsuppressed finding).
 // Findings are collected by an INagLogger (cdk-nag's own hook, fed the same events as its
 // annotations and NagReport CSVs), which also sees suppressed findings and their reasons.
+//
+// cdk-nag is pinned to the last 2.x: 3.x moved to Validations.of().acknowledge(), no longer
+// reads cdk_nag Metadata suppressions and drops applies_to-free rule-wide suppressions.
 'use strict';
 const fs = require('fs');
 const os = require('os');

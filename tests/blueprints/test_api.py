@@ -4,10 +4,11 @@ alarms, code assets."""
 import json
 import shutil
 
+import pytest
 
 from compiler.build import compile_spec
 
-from ..conftest import ROOT, props, resources
+from ..conftest import ROOT, build_app, make_spec, props, resources
 
 
 def api(templates, env="prod", region="ap-northeast-1"):
@@ -28,7 +29,7 @@ def test_api_function_settings(templates):
     assert p["Runtime"] == "python3.14" and p["Handler"] == "app.handler" and p["Architectures"] == ["arm64"]
     assert p["MemorySize"] == 1024 and p["Timeout"] == 29 and p["ReservedConcurrentExecutions"] == 10
     assert p["TracingConfig"] == {"Mode": "Active"}
-    assert p["DeadLetterConfig"] == {"TargetArn": {"Fn::GetAtt": ["FnApiDeadLetterQueue", "Arn"]}}
+    assert "DeadLetterConfig" not in p  # the REST API invokes it synchronously: the caller gets the error
     assert p["VpcConfig"]["SecurityGroupIds"] == [{"Fn::ImportValue": "fillup-prod-network-AppSecurityGroupId"}]
     assert p["Code"]["S3Bucket"] == {"Ref": "ArtifactBucket"} and p["Code"]["S3Key"].startswith("assets/")
     env = p["Environment"]["Variables"]
@@ -43,13 +44,46 @@ def test_dev_sizes_differ(templates):
     assert p["MemorySize"] == 512 and "ReservedConcurrentExecutions" not in p
 
 
-def test_log_group_and_dead_letter_queue(templates):
+def test_log_group_and_no_dead_letter_queue_where_nothing_invokes_asynchronously(templates):
     t = fns(templates)
     group = props(t, "FnApiLogGroup")
     assert group["LogGroupName"] == "/aws/lambda/fillup-prod-api" and group["RetentionInDays"] == 30
-    dlq = t["Resources"]["FnApiDeadLetterQueue"]
-    assert dlq["Properties"]["MessageRetentionPeriod"] == 14 * 86400 and dlq["Properties"]["SqsManagedSseEnabled"] is True
+    # REST, WebSocket, the Function URL and queue mappings invoke synchronously: a DLQ there could never fill.
+    assert not resources(t, "AWS::SQS::Queue")
+    assert not [lid for lid in t["Resources"] if "DeadLetter" in lid]
+
+
+ASYNC = """
+app: shop
+regions: {primary: eu-west-1}
+buckets:
+  inbox: {events: {landed: {to: functions.sorter}}}
+functions:
+  sorter: {bootstrap: true, dlq_retention_days: 7}
+  caller: {bootstrap: true, uses: {functions.worker: invoke}}
+  worker: {bootstrap: true}
+  web: {bootstrap: true, url: {auth: AWS_IAM}}
+"""
+
+
+def test_a_dead_letter_queue_exactly_where_invocations_are_asynchronous():
+    app, _ = build_app(make_spec(ASYNC), env="default")
+    [t] = [s.template.to_dict() for s in app.stacks.values() if s.name.endswith("-functions")]
+    with_dlq = {lid for lid, r in resources(t, "AWS::Lambda::Function").items() if "DeadLetterConfig" in r["Properties"]}
+    assert with_dlq == {"FnSorterFunction", "FnWorkerFunction"}  # a bucket event, a function that may invoke it with Event
+    dlq = t["Resources"]["FnSorterDeadLetterQueue"]
+    assert dlq["Properties"]["MessageRetentionPeriod"] == 7 * 86400 and dlq["Properties"]["SqsManagedSseEnabled"] is True
     assert dlq["DeletionPolicy"] == "Retain"
+    assert statements(t, "FnSorterRole")["DeadLetterQueue"]["Resource"] == [{"Fn::GetAtt": ["FnSorterDeadLetterQueue", "Arn"]}]
+    assert "DeadLetterQueue" not in statements(t, "FnWebRole")
+
+
+def test_dead_letter_settings_on_a_synchronous_function_are_refused():
+    from compiler.diagnostics import SpecError
+
+    with pytest.raises(SpecError) as e:
+        make_spec(ASYNC.replace("web: {bootstrap: true,", "web: {bootstrap: true, dlq_retention_days: 3,"))
+    assert [(d.code, d.path) for d in e.value.diagnostics] == [("S257", "functions.web.dlq_retention_days")]
 
 
 def test_roles_are_least_privilege(templates):
@@ -70,7 +104,7 @@ def test_roles_are_least_privilege(templates):
     [post] = manage["PolicyDocument"]["Statement"]
     assert post["Action"] == ["execute-api:ManageConnections"] and "/prod/POST/@connections/*" in post["Resource"][0]["Fn::Sub"]
     ssr_role = statements(t, "FnSsrRole")
-    assert set(ssr_role) == {"OwnLogGroup", "Tracing", "DeadLetterQueue"}
+    assert set(ssr_role) == {"OwnLogGroup", "Tracing"}
     # "*" only where AWS allows nothing narrower.
     for role in ("FnApiRole", "FnWsRole", "FnSsrRole"):
         for sid, s in statements(t, role).items():
@@ -157,7 +191,7 @@ def test_alarms(templates):
     assert [m for m in rate["Metrics"] if m.get("ReturnData")][0]["Expression"] == "IF(inv > 0, 100 * err / inv, 0)"
     assert alarms["FnApiDurationAlarm"]["Threshold"] == round(29 * 1000 * 0.83)
     assert alarms["FnApiThrottlesAlarm"]["Threshold"] == 0
-    assert alarms["FnApiDeadLetterAlarm"]["MetricName"] == "ApproximateNumberOfMessagesVisible"
+    assert "FnApiDeadLetterAlarm" not in alarms  # no DLQ, so no alarm that could never fire
     rest = alarms["ApiRest5xxAlarm"]
     assert (rest["MetricName"], rest["Threshold"], rest["Period"]) == ("5XXError", 10, 300)
     assert rest["Dimensions"] == [{"Name": "ApiName", "Value": "fillup-prod-rest"}]

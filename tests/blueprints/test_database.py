@@ -54,7 +54,7 @@ def test_database_lives_on_the_data_subnets(templates):
 
 def test_credentials_rotate_every_30_days_with_the_hosted_rotation(templates):
     t = data(templates, "prod")
-    assert t["Transform"] == "AWS::SecretsManager-2020-07-23"
+    assert t["Transform"] == "AWS::SecretsManager-2024-09-16"  # the rotation function's runtime follows AWS's upgrades
     rotation = props(t, "DataDatabaseSecretRotation")
     assert rotation["RotationRules"] == {"AutomaticallyAfterDays": 30}
     assert rotation["HostedRotationLambda"]["RotationType"] == "PostgreSQLSingleUser"
