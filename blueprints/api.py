@@ -7,8 +7,8 @@ import json
 from typing import Any, Iterable
 
 from awacs import execute_api
-from awacs.aws import Allow, PolicyDocument, Principal, Statement
-from awacs.sts import AssumeRole
+from awacs import logs as alogs
+from awacs.aws import Allow, PolicyDocument, Statement
 from troposphere import GetAtt, Join, Ref, Sub, apigateway, apigatewayv2, awslambda, iam, xray
 
 from compiler.context import Context
@@ -16,7 +16,8 @@ from compiler.naming import FUNCTIONS, api_log_group, execution_log_group, logic
 from compiler.spec.api import Api, Rest, WebSocket
 
 from .parts import alarm, alarms_on
-from .secure import kms_key, log_group, retain
+from .exceptions import REQUEST_VALIDATION, record, record_wildcards
+from .secure import kms_key, log_group, retain, service_role
 
 ACCESS_LOG_FORMAT = json.dumps({
     "requestId": "$context.requestId", "ip": "$context.identity.sourceIp", "requestTime": "$context.requestTime",
@@ -45,9 +46,13 @@ def build(api: Api, ctx: Context) -> Iterable[Any]:
 
 def _account() -> Iterable[Any]:
     """API Gateway writes execution logs with one role per account and region (the last stack to set it wins)."""
-    role = iam.Role("ApiCloudWatchRole", AssumeRolePolicyDocument=PolicyDocument(Version="2012-10-17", Statement=[Statement(
-        Effect=Allow, Principal=Principal("Service", "apigateway.amazonaws.com"), Action=[AssumeRole])]),
-        ManagedPolicyArns=[Sub("arn:${AWS::Partition}:iam::aws:policy/service-role/AmazonAPIGatewayPushToCloudWatchLogs")])
+    # AWS's AmazonAPIGatewayPushToCloudWatchLogs, narrowed from every account and region to this one: the role serves every
+    # API of the account in this region, so it cannot name their groups.
+    groups = "arn:${AWS::Partition}:logs:${AWS::Region}:${AWS::AccountId}:log-group:*"
+    role = service_role("ApiCloudWatchRole", "apigateway.amazonaws.com", [Statement(
+        Sid="AccountLogs", Effect=Allow, Resource=[Sub(groups), Sub(f"{groups}:log-stream:*")],
+        Action=[alogs.CreateLogGroup, alogs.CreateLogStream, alogs.DescribeLogGroups, alogs.DescribeLogStreams, alogs.PutLogEvents,
+                alogs.GetLogEvents, alogs.FilterLogEvents])])
     # Retained: another environment's stages in this account and region may be logging through this setting.
     yield retain(role)
     yield retain(apigateway.Account("ApiAccount", CloudWatchRoleArn=GetAtt(role, "Arn")))
@@ -70,6 +75,8 @@ def _path_id(path: str) -> str:
 def _rest(rest: Rest, ctx: Context, function_arn: Any, logs_key: Any) -> Iterable[Any]:
     api = apigateway.RestApi("ApiRestApi", Name=rest_api_name(ctx.prefix), Description=f"{ctx.prefix} REST API",
                              EndpointConfiguration=apigateway.EndpointConfiguration(Types=["REGIONAL"]))
+    record(api, REQUEST_VALIDATION, "every route is a Lambda proxy without a model or required parameter: a request validator "
+                                    "would check nothing; the function validates what it receives")
     yield api
     resources: dict[str, Any] = {"/": GetAtt(api, "RootResourceId")}
     for path in sorted({p for _, p in rest.methods} | _prefixes(rest)):
@@ -175,6 +182,7 @@ def _websocket(ws: WebSocket, ctx: Context, function_arn: Any, logs_key: Any) ->
                         PolicyDocument=PolicyDocument(Version="2012-10-17", Statement=[Statement(
                             Sid="PostToConnections", Effect=Allow, Action=[execute_api.ManageConnections],
                             Resource=[Sub(f"arn:${{AWS::Partition}}:execute-api:${{AWS::Region}}:${{AWS::AccountId}}:${{ApiWsApi}}/{ctx.env}/POST/@connections/*")])]))
+    record_wildcards(manage, manage.PolicyDocument.Statement)
     yield from (api, integration, *routes, deployment, logs, stage, permission, manage)
     for metric in ("IntegrationError", "ExecutionError") if alarms_on(ctx) else ():
         yield alarm(ctx, f"ApiWs{metric}Alarm", f"ws-{metric.lower()}", f"WebSocket API: more than 5 {metric} in 5 minutes",

@@ -14,6 +14,7 @@ from compiler.naming import EDGE, FUNCTIONS, logical_id
 from compiler.spec import Spec
 from compiler.spec.regions import EDGE_REGION
 
+from .exceptions import tls_policy
 from .parts import bucket_arn
 from .secure import tls_only_statement
 
@@ -29,13 +30,14 @@ def build(spec: Spec, ctx: Context) -> Iterable[Any]:
         # The copy in the DR region too: bucket policies are not replicated, and CloudFront fails over to the copy.
         name = facts.bucket_in(bucket, ctx.region)
         if name is not None:
-            yield s3.BucketPolicy(logical_id("CdnAccess", bucket, "BucketPolicy"), Bucket=name, PolicyDocument=PolicyDocument(
+            lid = logical_id("CdnAccess", bucket, "BucketPolicy")
+            yield tls_policy(s3.BucketPolicy(lid, Bucket=name, PolicyDocument=PolicyDocument(
                 Version="2012-10-17", Statement=[
                     Statement(Sid="CloudFrontReads", Effect=Allow, Principal=Principal("Service", "cloudfront.amazonaws.com"),
                               Action=[as3.GetObject], Resource=[bucket_arn(name, "*")],
                               Condition=Condition(StringEquals({"AWS:SourceArn": arns(readers)}))),
                     tls_only_statement(bucket_arn(name)),
-                ]))
+                ])), lid)
     for function, readers in facts.url_readers.get(ctx.region, {}).items():
         fn_arn = ctx.ref(FUNCTIONS, f"{logical_id('Fn', function)}Arn")
         for dist in readers:

@@ -12,6 +12,7 @@ from compiler.naming import (DATA, NETWORK, db_identifier, db_secret_name, logic
                              table_name)
 from compiler.spec import Postgres, Spec, Table
 
+from .exceptions import database_port
 from .parts import alarms_on, database_alarms, monitoring, placement
 from .secure import kms_key, log_group, retain
 
@@ -83,6 +84,7 @@ def _postgres(db: Postgres, ctx: Context) -> Iterable[Any]:
         BackupRetentionPeriod=db.backup_retention_days, PreferredBackupWindow=db.backup_window,
         PreferredMaintenanceWindow=db.maintenance_window, CopyTagsToSnapshot=True, AutoMinorVersionUpgrade=True,
         EnableCloudwatchLogsExports=sorted(exports), DependsOn=[g.title for g in exports.values()], **watched), "Snapshot")
+    database_port(instance, db.port)
     if ctx.spec.database_copy == "backups":
         # Snapshots and transaction logs copied to the DR region: restorable there to a point in time.
         instance.AutomaticBackupReplicationRegion = dr

@@ -23,6 +23,7 @@ from compiler.spec import Distribution
 from compiler.spec.cdn import EdgeFunction, Origin
 from compiler.spec.regions import EDGE_REGION
 
+from .exceptions import GEO_RESTRICTION, newest_runtime, record
 from .parts import ARTIFACT_BUCKET, alarm, alarms_on, artifact_bucket, bucket_arn
 from .secure import retain, service_role
 
@@ -95,7 +96,9 @@ def _distribution_and_parts(dname: str, dist: Distribution, ctx: Context) -> Ite
         config["ViewerCertificate"] = cf.ViewerCertificate(CloudFrontDefaultCertificate=True)
     if acl is not None:
         config["WebACLId"] = GetAtt(acl, "Arn")
-    distribution = cf.Distribution(f"{base}Distribution", DistributionConfig=cf.DistributionConfig(**config))
+    distribution = record(cf.Distribution(f"{base}Distribution", DistributionConfig=cf.DistributionConfig(**config)), GEO_RESTRICTION,
+                          "archc offers no geographic restriction: the distribution serves viewers in every country, as the spec's "
+                          "users do; WAF's rate limit and managed rules apply everywhere")
     yield distribution
     if dist.domain and dist.hosted_zone_id:
         for kind in ("A", "AAAA"):
@@ -230,7 +233,10 @@ def _edge_function(ctx: Context, dist: Distribution, edge: EdgeFn, fn: EdgeFunct
         Description=f"{ctx.prefix} {edge.distribution} Lambda@Edge {edge.name} ({', '.join(edge.events)})"))
     # A version is immutable: a new logical ID whenever the code or the function's settings change is what
     # brings them to CloudFront (the version snapshots both).
-    digest = hashlib.sha256(json.dumps([asset.sha256, function.to_dict(), role.to_dict()], sort_keys=True, default=str).encode()).hexdigest()[:12]
+    # (Metadata, where scanners read exceptions, is not a setting: it does not make a new version.)
+    settings = [{k: v for k, v in r.to_dict().items() if k != "Metadata"} for r in (function, role)]
+    digest = hashlib.sha256(json.dumps([asset.sha256, *settings], sort_keys=True, default=str).encode()).hexdigest()[:12]
+    newest_runtime(function, fn.runtime)
     version = retain(awslambda.Version(f"{base}Version{digest}", FunctionName=Ref(function),
                                        Description=f"code {asset.sha256[:12]}, settings {digest}"))
     yield from (role, function, version)

@@ -9,8 +9,8 @@ from awacs import ec2 as aec2
 from awacs import logs as alogs
 from awacs import sqs as asqs
 from awacs import xray as axray
-from awacs.aws import Action, Allow, Condition, Statement, StringEquals
-from troposphere import AccountId, GetAtt, Ref, Select, Split, Sub, awslambda, cloudwatch, sqs
+from awacs.aws import Action, Allow, Condition, PolicyDocument, Statement, StringEquals
+from troposphere import AccountId, GetAtt, Ref, Select, Split, Sub, awslambda, cloudwatch, iam, sqs
 
 from compiler.access import DATABASE_ENV, DATABASE_HOST_ENV, DATABASE_PORT_ENV, ENV_SUFFIX, KEY_ACTIONS
 from compiler.access import scopes as access_scopes
@@ -20,6 +20,7 @@ from compiler.naming import (DATA, IMAGES, NETWORK, QUEUES, STANDBY, STORAGE, ca
 from compiler.spec import Function, Spec
 from compiler.spec.functions import ImageRef
 
+from .exceptions import newest_runtime, record_wildcards
 from .parts import ARTIFACT_BUCKET, alarm, alarms_on, artifact_bucket, bucket_arn
 from .secure import kms_key, log_group, queue, service_role, tls_only
 
@@ -61,9 +62,8 @@ def function(name: str, fn: Function, ctx: Context, logs_key: Any) -> Iterable[A
         granted, variables = connection(ctx, target, level)
         statements += granted
         env.update(variables)
-    statements += [Statement(Sid=sid, Effect=Allow, Action=[Action(*a.split(":", 1)) for a in p.actions], Resource=p.resources)
-                   for sid, p in fn.permissions.items()]
     role = service_role(f"{base}Role", "lambda.amazonaws.com", statements)
+    extra = _permissions(name, fn, ctx, role) if fn.permissions else None
 
     props: dict[str, Any] = dict(
         FunctionName=fname, Role=GetAtt(role, "Arn"), Architectures=[fn.architecture], MemorySize=fn.memory_mb,
@@ -91,11 +91,17 @@ def function(name: str, fn: Function, ctx: Context, logs_key: Any) -> Iterable[A
         else:
             props["Code"] = awslambda.Code(S3Bucket=Ref(ARTIFACT_BUCKET), S3Key=ctx.assets[name].key)
     lam = awslambda.Function(f"{base}Function", **props)
+    if "Runtime" in props:
+        newest_runtime(lam, fn.runtime)
     yield group
     if dlq is not None:
         yield dlq
         yield sqs.QueuePolicy(f"{base}DeadLetterQueuePolicy", Queues=[Ref(dlq)], PolicyDocument=tls_only(GetAtt(dlq, "Arn"), asqs.Action("*")))
-    yield from (role, lam)
+    yield role
+    if extra is not None:
+        lam.DependsOn = [extra.title]
+        yield extra
+    yield lam
     yield from _event_sources(name, fn, lam, ctx)
     if fn.url is not None:
         yield from _url(base, fn, lam, ctx)
@@ -105,6 +111,17 @@ def function(name: str, fn: Function, ctx: Context, logs_key: Any) -> Iterable[A
     api = ctx.spec.api
     if api is not None and api.websocket is not None and api.websocket.function == name:
         yield ctx.output(f"{base}RoleName", Ref(role), f"role of function {name} (the WebSocket API grants it its connections)")
+
+
+def _permissions(name: str, fn: Function, ctx: Context, role: Any) -> iam.PolicyType:
+    """The spec's raw statements, in a policy of their own: scanners judge them apart from archc's, so that a recorded
+    exception for archc's statements never hides a wildcard of the user's; a waived wildcard carries the waiver's reason."""
+    statements = [Statement(Sid=sid, Effect=Allow, Action=[Action(*a.split(":", 1)) for a in p.actions], Resource=p.resources)
+                  for sid, p in fn.permissions.items()]
+    waived = {sid: ctx.spec.waivers[path] for sid in fn.permissions if (path := f"functions.{name}.permissions.{sid}") in ctx.spec.waivers}
+    policy = iam.PolicyType(logical_id("Fn", name, "Permissions"), PolicyName="spec-permissions", Roles=[Ref(role)],
+                            PolicyDocument=PolicyDocument(Version="2012-10-17", Statement=statements))
+    return record_wildcards(policy, statements, waived, frozenset(fn.permissions))
 
 
 def connections(fn: Function) -> dict[str, str]:
@@ -172,7 +189,8 @@ def connection(ctx: Context, target: str, level: str) -> tuple[list[Statement], 
             arn = ctx.ref(DATA, logical_id(name, "TableArn"), primary)
         else:  # the replica: the global table lives in the primary's stack, its replica by the same name here
             arn = Sub(f"arn:${{AWS::Partition}}:dynamodb:${{AWS::Region}}:${{AWS::AccountId}}:table/{table_name(ctx.prefix, name)}")
-        scopes = {"table": arn, "indexes": Sub("${Arn}/index/*", Arn=arn)}
+        # Each index by name (a table without indexes gets no index grant): nothing wider than the spec declares.
+        scopes = {"table": arn, "indexes": [Sub(f"${{Arn}}/index/{ix}", Arn=arn) for ix in sorted(spec.tables[name].indexes)]}
         key, service = ctx.ref(DATA, "TablesKeyArn", region), "dynamodb"
         env[env_var(name, ENV_SUFFIX[kind])] = table_name(ctx.prefix, name)
     elif kind == "queues":
@@ -195,9 +213,10 @@ def connection(ctx: Context, target: str, level: str) -> tuple[list[Statement], 
         scopes = {"function": Sub(f"arn:${{AWS::Partition}}:lambda:${{AWS::Region}}:${{AWS::AccountId}}:function:{function_name(ctx.prefix, name)}")}
         env[env_var(name, ENV_SUFFIX[kind])] = function_name(ctx.prefix, name)
     by_scope = access_scopes(kind, level)
+    resources = {scope: arns if isinstance(arns, list) else [arns] for scope, arns in scopes.items()}
     statements = [Statement(Sid=sid + (camel(scope) if len(by_scope) > 1 else ""), Effect=Allow,
-                            Action=[Action(*a.split(":", 1)) for a in actions], Resource=[scopes[scope]])
-                  for scope, actions in by_scope.items()]
+                            Action=[Action(*a.split(":", 1)) for a in actions], Resource=resources[scope])
+                  for scope, actions in by_scope.items() if resources[scope]]
     if key is not None:
         # The key is used only through the resource's own service, in its region.
         statements.append(Statement(Sid=sid + "Key", Effect=Allow, Action=[Action(*a.split(":", 1)) for a in KEY_ACTIONS[(kind, level)]],

@@ -12,6 +12,8 @@ from troposphere import AccountId, GetAtt, Ref, Sub, iam, kms, logs, s3, sns, sq
 
 from compiler.awsdata import KEEP, STATEFUL_TYPES
 
+from .exceptions import record_wildcards
+
 __all__ = ["KEEP", "STATEFUL_TYPES", "retain", "kms_key", "log_group", "topic", "topic_policy", "bucket", "queue",
            "tls_only_statement", "tls_only", "service_role"]
 
@@ -122,8 +124,10 @@ def tls_only(resource: Any, action: Any) -> PolicyDocument:
 
 
 def service_role(logical_id: str, services: str | list[str], statements: list[Statement], **props: Any) -> iam.Role:
-    """A role only the named AWS services assume, with one inline least-privilege policy."""
-    return iam.Role(logical_id, AssumeRolePolicyDocument=PolicyDocument(Version="2012-10-17", Statement=[Statement(
+    """A role only the named AWS services assume, with one inline least-privilege policy; each wildcard in it is recorded
+    with its reason where scanners read it."""
+    role = iam.Role(logical_id, AssumeRolePolicyDocument=PolicyDocument(Version="2012-10-17", Statement=[Statement(
         Effect=Allow, Principal=Principal("Service", services), Action=[AssumeRole])]),
         Policies=[iam.Policy(PolicyName="least-privilege", PolicyDocument=PolicyDocument(Version="2012-10-17", Statement=statements))],
         **props)
+    return record_wildcards(role, statements)

@@ -13,6 +13,7 @@ from compiler.naming import DATA, db_identifier
 from compiler.spec import Spec
 from compiler.spec.dr import minutes
 
+from .exceptions import REPLICA_ENCRYPTION, database_port, record
 from .parts import alarm, alarms_on, database_alarms, monitoring, placement
 from .secure import retain
 
@@ -49,6 +50,10 @@ def build(spec: Spec, ctx: Context) -> Iterable[Any]:
     else:
         props.update(on_own, SourceDBInstanceAutomatedBackupsArn=dr.failover.restore_from, UseLatestRestorableTime=True)
     instance = retain(StandbyInstance("StandbyDatabaseInstance", **props), "Snapshot")
+    database_port(instance, db.port)
+    record(instance, REPLICA_ENCRYPTION, "encrypted with KmsKeyId, this region's database key: a replica, and an instance "
+                                         "restored from encrypted backups, take their encryption from the source and may not set "
+                                         "StorageEncrypted")
     yield instance
     if alarms_on(ctx):
         if replica:

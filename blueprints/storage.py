@@ -11,11 +11,12 @@ from awacs.aws import Allow, Condition, PolicyDocument, Principal, Statement, St
 from troposphere import AccountId, GetAtt, Ref, Sub, s3
 
 from compiler.context import Context
-from compiler.naming import FUNCTIONS, QUEUES, STORAGE, logical_id
+from compiler.naming import CDN_ACCESS, FUNCTIONS, QUEUES, STORAGE, logical_id
 from compiler.spec import Bucket, Spec
 from compiler.spec.dr import minutes
 from compiler.spec.storage import S3_EVENTS, LifecycleRule
 
+from .exceptions import tls_policy
 from .parts import alarm, alarms_on, bucket_arn
 from .secure import bucket, kms_key, service_role, tls_only_statement
 
@@ -32,12 +33,13 @@ def build(spec: Spec, ctx: Context) -> Iterable[Any]:
             expire_days=spec.logs.retention_days, transitions=spec.logs.transitions, noncurrent_expire_days=1))])
         yield logs
         # S3 server access logs arrive through the logging service, limited to this account's buckets.
-        yield s3.BucketPolicy("StorageLogsBucketPolicy", Bucket=Ref(logs), PolicyDocument=PolicyDocument(Version="2012-10-17", Statement=[
+        tls_policy(logs, "StorageLogsBucketPolicy")
+        yield tls_policy(s3.BucketPolicy("StorageLogsBucketPolicy", Bucket=Ref(logs), PolicyDocument=PolicyDocument(Version="2012-10-17", Statement=[
             Statement(Sid="ServerAccessLogs", Effect=Allow, Principal=Principal("Service", "logging.s3.amazonaws.com"),
                       Action=[as3.PutObject], Resource=[Sub(f"${{{LOGS_ID}.Arn}}/s3/*")],
                       Condition=Condition(StringEquals({"aws:SourceAccount": AccountId}))),
             tls_only_statement(GetAtt(logs, "Arn")),
-        ]))
+        ])), "StorageLogsBucketPolicy")
         yield ctx.output("LogsBucketDomain", GetAtt(logs, "DomainName"), "bucket for CloudFront and S3 access logs")
     key = None
     if any(spec.buckets[b].encryption == "kms" for b in here):
@@ -135,7 +137,14 @@ def _bucket(name: str, s3_name: str, b: Bucket, ctx: Context, logs: Any, key: An
         res.DependsOn = ["StorageLogsBucketPolicy"]
     if b.events and ctx.region in ctx.spec.compute_regions:  # the copy sends its events too, to the DR region's queues
         res.NotificationConfiguration = _notifications(b, ctx)
-    yield res
+    if name in ctx.facts.bucket_readers:
+        # One policy per bucket: the cdn-access stack's, which lets the distributions read, also refuses plain HTTP.
+        yield tls_policy(res, f"{logical_id('CdnAccess', name, 'BucketPolicy')} ({CDN_ACCESS} stack)")
+    else:
+        policy = logical_id("Storage", name, "BucketPolicy")
+        yield tls_policy(res, policy)
+        yield tls_policy(s3.BucketPolicy(policy, Bucket=Ref(res), PolicyDocument=PolicyDocument(
+            Version="2012-10-17", Statement=[tls_only_statement(GetAtt(res, "Arn"))])), policy)
     yield ctx.output(logical_id(name, "BucketArn"), GetAtt(res, "Arn"), f"bucket {name}")
     yield ctx.output(logical_id(name, "BucketDomain"), GetAtt(res, "RegionalDomainName"), f"bucket {name}, regional domain")
 

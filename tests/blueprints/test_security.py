@@ -50,3 +50,83 @@ def test_every_log_group_in_every_template_has_a_key_and_a_retention(templates):
         for lid, group in resources(t, "AWS::Logs::LogGroup").items():
             p = group["Properties"]
             assert "KmsKeyId" in p and "RetentionInDays" in p, (key, lid)
+
+
+def _statements(resource: dict) -> list[dict]:
+    p = resource.get("Properties", {})
+    docs = [pol["PolicyDocument"] for pol in p.get("Policies", [])] + ([p["PolicyDocument"]] if "PolicyDocument" in p else [])
+    return [s for d in docs for s in d["Statement"]]
+
+
+def test_every_iam_wildcard_is_recorded_with_its_reason_for_every_scanner(templates):
+    from blueprints.exceptions import rendered
+
+    seen = 0
+    for key, t in templates.items():
+        for lid, r in t["Resources"].items():
+            if r["Type"] not in ("AWS::IAM::Role", "AWS::IAM::Policy"):
+                continue
+            meta = r.get("Metadata", {})
+            applies = {a for s in meta.get("cdk_nag", {}).get("rules_to_suppress", []) if s["id"] == "AwsSolutions-IAM5"
+                       for a in s.get("applies_to", [])}
+            for s in _statements(r):
+                for res in s.get("Resource", []) if s["Effect"] == "Allow" else []:
+                    if "*" in rendered(res):
+                        seen += 1
+                        assert f"Resource::{rendered(res)}" in applies, (key, lid, s.get("Sid"))
+            if applies:  # the same exception, in cfn_nag's, checkov's and archc's own words
+                assert {x["id"] for x in meta["cfn_nag"]["rules_to_suppress"]} == {"W11", "W12"}
+                assert [x["id"] for x in meta["checkov"]["skip"]][:1] == ["CKV_AWS_111"]
+                assert all(len(x["reason"]) >= 10 for x in meta["archc"]["exceptions"])
+    assert seen > 10
+
+
+def test_no_managed_policy_and_no_index_wildcard(templates):
+    for key, t in templates.items():
+        for lid, r in resources(t, "AWS::IAM::Role").items():
+            assert "ManagedPolicyArns" not in r["Properties"], (key, lid)
+            assert "/index/*" not in str(_statements(r)), (key, lid)
+
+
+def test_every_bucket_refuses_plain_http_and_says_where(templates):
+    import json
+
+    for key, t in templates.items():
+        policies = [json.dumps(p["Properties"]) for p in resources(t, "AWS::S3::BucketPolicy").values()]
+        assert all("DenyInsecureTransport" in p for p in policies), key
+        for lid, b in resources(t, "AWS::S3::Bucket").items():
+            [s10] = [s for s in b["Metadata"]["cdk_nag"]["rules_to_suppress"] if s["id"] == "AwsSolutions-S10"]
+            policy = s10["reason"].split()[3]  # "the bucket policy <Id> ..."
+            if "cdn-access" not in s10["reason"]:
+                assert policy in t["Resources"] and t["Resources"][policy]["Type"] == "AWS::S3::BucketPolicy", (key, lid)
+
+
+def test_a_waived_wildcard_permission_carries_the_waivers_reason():
+    from ..conftest import build_app, make_spec
+
+    spec = make_spec("""
+app: shop
+regions: {primary: eu-west-1}
+waivers: {functions.f.permissions.Models: "any foundation model the team picks at run time"}
+functions:
+  f: {bootstrap: true, permissions: {Models: {actions: ["bedrock:InvokeModel"], resources: ["*"]}}}
+""")
+    app, _ = build_app(spec, env="default")
+    [t] = [s.template.to_dict() for s in app.stacks.values() if s.name.endswith("-functions")]
+    meta = t["Resources"]["FnFPermissions"]["Metadata"]
+    [entry] = [s for s in meta["cdk_nag"]["rules_to_suppress"] if s["applies_to"] == ["Resource::*"] and "foundation model" in s["reason"]]
+    assert entry["reason"] == "any foundation model the team picks at run time"
+    assert "E9106" in meta["cfn-lint"]["config"]["ignore_checks"]
+
+
+def test_an_unwaived_wildcard_is_not_suppressed():
+    from ..conftest import build_app, make_spec
+
+    spec = make_spec("app: shop\nregions: {primary: eu-west-1}\nfunctions:\n"
+                     "  f: {bootstrap: true, permissions: {Models: {actions: [\"bedrock:InvokeModel\"], resources: [\"*\"]}}}\n")
+    app, _ = build_app(spec, env="default")  # a warning (W301), and every scanner still reports it
+    [t] = [s.template.to_dict() for s in app.stacks.values() if s.name.endswith("-functions")]
+    # The user's statements sit in a policy of their own, so the role's recorded X-Ray wildcard cannot hide theirs.
+    assert t["Resources"]["FnFPermissions"]["Properties"]["Roles"] == [{"Ref": "FnFRole"}]
+    assert "Metadata" not in t["Resources"]["FnFPermissions"]
+    assert t["Resources"]["FnFFunction"]["DependsOn"] == ["FnFPermissions"]
