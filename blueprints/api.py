@@ -16,7 +16,7 @@ from compiler.naming import FUNCTIONS, api_log_group, execution_log_group, logic
 from compiler.spec.api import Api, Rest, WebSocket
 
 from .parts import alarm, alarms_on
-from .exceptions import REQUEST_VALIDATION, record, record_wildcards
+from .exceptions import NO_AUTHORIZATION, NO_COGNITO, REQUEST_VALIDATION, record, record_wildcards
 from .secure import kms_key, log_group, retain, service_role
 
 ACCESS_LOG_FORMAT = json.dumps({
@@ -58,6 +58,11 @@ def _account() -> Iterable[Any]:
     yield retain(apigateway.Account("ApiAccount", CloudWatchRoleArn=GetAtt(role, "Arn")))
 
 
+def _settings(resource: Any) -> dict:
+    """What a deployment snapshots (Metadata, where scanners read exceptions, is not part of it)."""
+    return {k: v for k, v in resource.to_dict().items() if k != "Metadata"}
+
+
 def _path_id(path: str) -> str:
     if path == "/":
         return "Root"
@@ -88,23 +93,43 @@ def _rest(rest: Rest, ctx: Context, function_arn: Any, logs_key: Any) -> Iterabl
         resources[path] = res
         yield res
     uri = Sub(LAMBDA_URI, Arn=function_arn)
+    auth = rest.auth
+    authorizer = None
+    if auth.type == "cognito":
+        authorizer = apigateway.Authorizer("ApiRestAuthorizer", RestApiId=Ref(api), Name=f"{ctx.prefix}-cognito", Type="COGNITO_USER_POOLS",
+                                           ProviderARNs=[auth.user_pool_arn], IdentitySource="method.request.header.Authorization")
+        yield authorizer
+    waivers = ctx.spec.waivers
     methods = []
     for method, path in rest.methods:
-        methods.append(apigateway.Method(
+        m = apigateway.Method(
             f"ApiRest{_path_id(path)}{method.capitalize()}Method", RestApiId=Ref(api), ResourceId=_ref(resources[path]),
             HttpMethod=method, AuthorizationType="NONE",
-            Integration=apigateway.Integration(Type="AWS_PROXY", IntegrationHttpMethod="POST", Uri=uri, TimeoutInMillis=29000)))
+            Integration=apigateway.Integration(Type="AWS_PROXY", IntegrationHttpMethod="POST", Uri=uri, TimeoutInMillis=29000))
+        open_route = auth.type == "none" or f"{method} {path}" in auth.public
+        if not open_route and auth.type == "iam":
+            m.AuthorizationType = "AWS_IAM"
+            record(m, NO_COGNITO, "authorized with IAM (SigV4-signed calls whose principal may execute-api:Invoke), the spec's choice")
+        elif not open_route:
+            m.AuthorizationType, m.AuthorizerId = "COGNITO_USER_POOLS", Ref(authorizer)
+        else:
+            reason = waivers.get("api.rest.auth.type" if auth.type == "none" else "api.rest.auth.public")
+            if reason:  # waived: the user's reason; unwaived, every scanner reports it
+                record(record(m, NO_AUTHORIZATION, reason), NO_COGNITO, reason)
+        methods.append(m)
     if rest.cors:
         # Preflight goes to the function too (it answers with the listed origins), wherever ANY does not already.
         covered = {p for m, p in rest.methods if m in ("ANY", "OPTIONS")}
         for path in sorted({p for _, p in rest.methods} - covered):
-            methods.append(apigateway.Method(
+            preflight = apigateway.Method(
                 f"ApiRest{_path_id(path)}OptionsMethod", RestApiId=Ref(api), ResourceId=_ref(resources[path]),
                 HttpMethod="OPTIONS", AuthorizationType="NONE",
-                Integration=apigateway.Integration(Type="AWS_PROXY", IntegrationHttpMethod="POST", Uri=uri)))
+                Integration=apigateway.Integration(Type="AWS_PROXY", IntegrationHttpMethod="POST", Uri=uri))
+            reason = "a CORS preflight carries no credentials (the browser's rule): it must be answered without authorization"
+            methods.append(record(record(preflight, NO_AUTHORIZATION, reason), NO_COGNITO, reason))
     yield from methods
     # A deployment is a snapshot: a new one (a new logical ID) exactly when the methods change.
-    digest = hashlib.sha256(json.dumps([m.to_dict() for m in methods], sort_keys=True, default=str).encode()).hexdigest()[:10]
+    digest = hashlib.sha256(json.dumps([_settings(m) for m in methods], sort_keys=True, default=str).encode()).hexdigest()[:10]
     deployment = apigateway.Deployment(f"ApiRestDeployment{digest}", RestApiId=Ref(api), Description=f"methods {digest}",
                                        DependsOn=[m.title for m in methods])
     logs = log_group("ApiRestAccessLogGroup", api_log_group(ctx.prefix, "rest"), rest.access_log_retention_days, logs_key)
@@ -160,7 +185,16 @@ def _websocket(ws: WebSocket, ctx: Context, function_arn: Any, logs_key: Any) ->
                                            IntegrationUri=Sub(LAMBDA_URI, Arn=function_arn))
     routes = [apigatewayv2.Route(f"ApiWs{_route_id(r)}Route", ApiId=Ref(api), RouteKey=r, AuthorizationType="NONE",
                                  Target=Join("/", ["integrations", Ref(integration)])) for r in ws.routes]
-    digest = hashlib.sha256(json.dumps([r.to_dict() for r in routes] + [integration.to_dict()], sort_keys=True, default=str).encode()).hexdigest()[:10]
+    waived = ctx.spec.waivers.get("api.websocket.auth")
+    for route in routes:
+        if route.RouteKey != "$connect":
+            record(route, NO_AUTHORIZATION, "API Gateway authorizes a WebSocket connection once, at $connect; no other route may "
+                                            "carry an authorizer, and each message arrives on an authorized connection")
+        elif ws.auth == "iam":
+            route.AuthorizationType = "AWS_IAM"
+        elif waived:
+            record(route, NO_AUTHORIZATION, waived)
+    digest = hashlib.sha256(json.dumps([_settings(r) for r in routes] + [integration.to_dict()], sort_keys=True, default=str).encode()).hexdigest()[:10]
     deployment = apigatewayv2.Deployment(f"ApiWsDeployment{digest}", ApiId=Ref(api), Description=f"routes {digest}",
                                          DependsOn=[r.title for r in routes])
     logs = log_group("ApiWsAccessLogGroup", api_log_group(ctx.prefix, "ws"), ws.access_log_retention_days, logs_key)

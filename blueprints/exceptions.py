@@ -31,6 +31,8 @@ DEFAULT_PORT = Check("AwsSolutions-RDS11")
 REPLICA_ENCRYPTION = Check("AwsSolutions-RDS2", checkov=("CKV_AWS_16",))
 REQUEST_VALIDATION = Check("AwsSolutions-APIG2")
 GEO_RESTRICTION = Check("AwsSolutions-CFR1")
+NO_AUTHORIZATION = Check("AwsSolutions-APIG4", archc="E9102")
+NO_COGNITO = Check("AwsSolutions-COG4")
 
 # Why a wildcard in an archc-made statement is the narrowest AWS allows, by the statement's Sid.
 WILDCARD_REASONS = {

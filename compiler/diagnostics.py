@@ -79,6 +79,7 @@ CODES: dict[str, str] = {
     "S255": "VPC CIDRs that overlap between regions",
     "S256": "health route served by an origin group",
     "S257": "dead-letter setting on a function nothing invokes asynchronously",
+    "S258": "authorization settings that do not fit its type",
     "W301": "secure default weakened",
     "W302": "runtime AWS deprecates within 180 days",
     "C401": "stack over the CloudFormation resource limit",

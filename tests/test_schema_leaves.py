@@ -156,6 +156,8 @@ MUTATIONS: dict[str, Callable[[Any], Any]] = {
     "api.rest.cors.max_age_s": other(300, 900),
     "api.rest.access_log_retention_days": other(30, 60),
     "api.rest.sampling.rate": other(0.5, 0.25),
+    "api.rest.auth.user_pool_arn": other("arn:aws:cognito-idp:ap-northeast-1:123456789012:userpool/ap-northeast-1_Other1"),
+    "api.rest.auth.public": lambda cur: (cur or [])[:1] or None,
     "api.rest.sampling.reservoir_per_s": other(2, 3),
     "api.websocket.function": lambda cur: None,  # resolved per base below
     "api.websocket.routes": add("typing"),

@@ -472,6 +472,13 @@ class Spec(StrictModel):
             for sid, p in fn.permissions.items():
                 if any("*" in a for a in p.actions + p.resources):
                     yield f"functions.{name}.permissions.{sid}", "a raw IAM statement with a wildcard grants more than the function may need"
+        rest = self.api.rest if self.api else None
+        if rest is not None and rest.auth.type == "none":
+            yield "api.rest.auth.type", "the REST API's routes need no authorization: anyone who reaches them may call them"
+        if rest is not None and rest.auth.public:
+            yield "api.rest.auth.public", f"{len(rest.auth.public)} route(s) left open to anyone: {', '.join(rest.auth.public)}"
+        if self.api is not None and self.api.websocket is not None and self.api.websocket.auth == "none":
+            yield "api.websocket.auth", "anyone may connect to the WebSocket API and send to its routes"
         for name, d in self.cdn.items():
             if not d.waf.enabled:
                 yield f"cdn.{name}.waf.enabled", "no web application firewall in front of the distribution"

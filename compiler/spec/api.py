@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import re
+from typing import Literal
+
 from pydantic import Field, model_validator
 
 from .base import Issue, StrictModel, raise_issues
@@ -28,6 +30,30 @@ class Sampling(StrictModel):
     reservoir_per_s: int = Field(1, ge=0, le=100000, description="requests a second traced before the rate applies")
 
 
+_POOL = r"^arn:aws[a-z-]*:cognito-idp:[a-z0-9-]+:[0-9]{12}:userpool/[a-z0-9-]+_[A-Za-z0-9]+$"
+
+
+class RestAuth(StrictModel):
+    """Who may call the REST API's routes. `none` (anyone) is a weakened default: it needs a waiver with its reason."""
+
+    type: Literal["none", "iam", "cognito"] = Field("none", description="none: anyone; iam: SigV4-signed calls whose principal "
+                                                    "has execute-api:Invoke; cognito: a valid token of the user pool")
+    user_pool_arn: str | None = Field(None, pattern=_POOL, description="cognito: the user pool whose ID tokens are accepted "
+                                                                       "(Authorization header)")
+    public: list[str] = Field(default_factory=list, description='routes left open to anyone (e.g. "GET /api/health" for monitors); '
+                                                                "a weakened default that needs a waiver")
+
+    @model_validator(mode="after")
+    def _rules(self):
+        issues = []
+        if (self.type == "cognito") != (self.user_pool_arn is not None):
+            issues.append(Issue("S258", ("user_pool_arn",), "type cognito needs user_pool_arn, and only cognito takes it"))
+        if self.type == "none" and self.public:
+            issues.append(Issue("S258", ("public",), "with type none every route is already open: remove public"))
+        raise_issues(issues)
+        return self
+
+
 class Rest(StrictModel):
     function: str
     routes: list[str] = Field(default_factory=lambda: ["ANY /", "ANY /{proxy+}"], description='"METHOD /path" each; ANY for all methods')
@@ -37,6 +63,7 @@ class Rest(StrictModel):
     health: str | None = Field(None, description=("path of the GET route monitors call, e.g. /api/health: it must report the primary "
                                                   "region, so CloudFront never fails it over (named in the DR runbook)"))
     sampling: Sampling | None = Field(None, description="X-Ray sampling of the API's requests (default: X-Ray's 1 a second and 5 %)")
+    auth: RestAuth = Field(RestAuth(), description="who may call the routes (default none: anyone, a weakened default)")
 
     @model_validator(mode="after")
     def _rules(self):
@@ -54,6 +81,9 @@ class Rest(StrictModel):
                 issues.append(Issue("S220", ("routes", i), f'"{route}" is listed twice'))
             else:
                 seen.add(parsed)
+        for i, route in enumerate(self.auth.public):
+            if parse_route(route) not in seen:
+                issues.append(Issue("S220", ("auth", "public", i), f'"{route}" is not a route of this API'))
         raise_issues(issues)
         return self
 
@@ -77,6 +107,8 @@ class WebSocket(StrictModel):
     route_selection: str = Field("$request.body.action", pattern=r"^\$request\.body\.[A-Za-z_][A-Za-z0-9_.]*$")
     throttle: Throttle = Throttle(rate=500, burst=1000)
     access_log_retention_days: int = 14
+    auth: Literal["none", "iam"] = Field("none", description="who may connect ($connect: API Gateway authorizes a WebSocket once): "
+                                         "none (anyone, a weakened default) or iam (SigV4-signed connection requests)")
 
     @model_validator(mode="after")
     def _rules(self):

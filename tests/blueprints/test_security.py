@@ -3,6 +3,8 @@ retention, and the rotation function follows AWS's runtime upgrades."""
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
 from ..conftest import props, resources
@@ -130,3 +132,38 @@ def test_an_unwaived_wildcard_is_not_suppressed():
     assert t["Resources"]["FnFPermissions"]["Properties"]["Roles"] == [{"Ref": "FnFRole"}]
     assert "Metadata" not in t["Resources"]["FnFPermissions"]
     assert t["Resources"]["FnFFunction"]["DependsOn"] == ["FnFPermissions"]
+
+
+def test_rest_routes_need_a_user_pool_token_except_the_waived_public_ones(templates):
+    t = _t(templates, "api")
+    auth = props(t, "ApiRestAuthorizer")
+    assert auth["Type"] == "COGNITO_USER_POOLS" and auth["IdentitySource"] == "method.request.header.Authorization"
+    methods = resources(t, "AWS::ApiGateway::Method")
+    kinds = {lid: (m["Properties"]["HttpMethod"], m["Properties"]["AuthorizationType"]) for lid, m in methods.items()}
+    assert kinds["ApiRestApiEchoPostMethod"] == ("POST", "COGNITO_USER_POOLS")
+    assert methods["ApiRestApiEchoPostMethod"]["Properties"]["AuthorizerId"] == {"Ref": "ApiRestAuthorizer"}
+    open_ = {lid for lid, (verb, kind) in kinds.items() if kind == "NONE"}
+    assert open_ == {"ApiRestApiHealthGetMethod", "ApiRestApiImagesProxyGetMethod"} | {l for l, (v, _) in kinds.items() if v == "OPTIONS"}
+    for lid in open_:  # each open method says why, where scanners read it
+        [reason] = {s["reason"] for s in methods[lid]["Metadata"]["cdk_nag"]["rules_to_suppress"] if s["id"] == "AwsSolutions-APIG4"}
+        assert "preflight" in reason or "monitors" in reason
+
+
+def test_websocket_connections_are_signed_and_only_connect_is_authorized(templates):
+    routes = resources(_t(templates, "api"), "AWS::ApiGatewayV2::Route")
+    by_key = {r["Properties"]["RouteKey"]: r for r in routes.values()}
+    assert by_key["$connect"]["Properties"]["AuthorizationType"] == "AWS_IAM"
+    for key, r in by_key.items():
+        if key != "$connect":
+            assert r["Properties"]["AuthorizationType"] == "NONE" and "at $connect" in json.dumps(r["Metadata"])
+
+
+def test_an_unwaived_open_api_stays_visible_to_every_scanner():
+    from ..conftest import build_app, make_spec
+
+    spec = make_spec("app: shop\nregions: {primary: eu-west-1}\nfunctions: {api: {bootstrap: true, timeout_s: 29}}\n"
+                     "api: {rest: {function: api, routes: [\"GET /items\"]}}\n")
+    app, _ = build_app(spec, env="default")
+    [t] = [s.template.to_dict() for s in app.stacks.values() if s.name.endswith("-api")]
+    assert "Metadata" not in t["Resources"]["ApiRestItemsGetMethod"]
+    assert ("api.rest.auth.type", ) == tuple(p for p, _ in spec.weakened() if p.startswith("api."))
