@@ -46,11 +46,15 @@ class Report:
                 "errors": self.errors, "warnings": self.warnings}
 
 
+# archc's own policy rules (compiler/policy), loaded by cfn-lint beside its own.
+POLICY_RULES = str(Path(__file__).resolve().parent / "policy")
+
+
 def lint_template(path: str, region: str) -> list[Finding]:
     """cfn-lint one template file (runs in a worker process)."""
     from cfnlint.api import ManualArgs, lint_file
 
-    matches = lint_file(Path(path), config=ManualArgs(regions=[region], ignore_checks=sorted(IGNORED_CHECKS)))
+    matches = lint_file(Path(path), config=ManualArgs(regions=[region], ignore_checks=sorted(IGNORED_CHECKS), append_rules=[POLICY_RULES]))
     return [Finding(path, m.linenumber, m.columnnumber, _level(m.rule.severity), m.rule.id, m.message) for m in matches]
 
 
@@ -61,7 +65,8 @@ def _level(severity: str) -> str:
 def _cache_key(sha: str, region: str) -> str:
     import cfnlint.version
 
-    return f"{sha}:{region}:{cfnlint.version.__version__}:{','.join(sorted(IGNORED_CHECKS))}"
+    rules = hashlib.sha256(b"".join(f.read_bytes() for f in sorted(Path(POLICY_RULES).glob("*.py")))).hexdigest()[:12]
+    return f"{sha}:{region}:{cfnlint.version.__version__}:{rules}:{','.join(sorted(IGNORED_CHECKS))}"
 
 
 def lint_envs(out_dir: Path, envs: list[str] | None, workers: int = 2) -> Report:
