@@ -12,6 +12,10 @@ SOURCE = "https://github.com/archc/archc#security-defaults-waivers-and-exception
 ARN_SERVICES = ("s3", "dynamodb", "sqs", "sns", "secretsmanager", "lambda", "ssm", "execute-api", "rds-db", "states", "events")
 
 
+def _found(lid: str, message: str) -> RuleMatch:
+    return RuleMatch(["Resources", lid, "Properties"], message)
+
+
 class _Rule(CloudFormationLintRule):
     source_url = SOURCE
     tags = ["archc", "security"]
@@ -30,10 +34,10 @@ class UnauthenticatedRoute(_Rule):
         out = []
         for lid, p in self._each(cfn, "AWS::ApiGateway::Method"):
             if p.get("AuthorizationType", "NONE") == "NONE" and p.get("HttpMethod") != "OPTIONS":
-                out.append(RuleMatch(["Resources", lid, "Properties"], f"{lid}: {p.get('HttpMethod')} needs no authorization"))
+                out.append(_found(lid, f"{lid}: {p.get('HttpMethod')} needs no authorization"))
         for lid, p in self._each(cfn, "AWS::ApiGatewayV2::Route"):
             if p.get("RouteKey") == "$connect" and p.get("AuthorizationType", "NONE") == "NONE":
-                out.append(RuleMatch(["Resources", lid, "Properties"], f"{lid}: anyone may connect"))
+                out.append(_found(lid, f"{lid}: anyone may connect"))
         return out
 
 
@@ -52,12 +56,8 @@ class UnencryptedStore(_Rule):
             # A replica or a restore takes its encryption from its source, with the key given here.
             "AWS::RDS::DBInstance": lambda p: p.get("StorageEncrypted") is True or "KmsKeyId" in p,
         }
-        out = []
-        for kind, ok in checks.items():
-            for lid, p in self._each(cfn, kind):
-                if not ok(p):
-                    out.append(RuleMatch(["Resources", lid, "Properties"], f"{lid} ({kind}) is not encrypted at rest"))
-        return out
+        return [_found(lid, f"{lid} ({kind}) is not encrypted at rest")
+                for kind, ok in checks.items() for lid, p in self._each(cfn, kind) if not ok(p)]
 
 
 class UnmanagedLogGroup(_Rule):
@@ -66,7 +66,7 @@ class UnmanagedLogGroup(_Rule):
     description = "A log group kept forever, or encrypted only with CloudWatch's own key"
 
     def match(self, cfn):
-        return [RuleMatch(["Resources", lid, "Properties"], f"{lid}: give the log group a KmsKeyId and a RetentionInDays")
+        return [_found(lid, f"{lid}: give the log group a KmsKeyId and a RetentionInDays")
                 for lid, p in self._each(cfn, "AWS::Logs::LogGroup") if "KmsKeyId" not in p or "RetentionInDays" not in p]
 
 
