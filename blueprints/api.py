@@ -16,7 +16,7 @@ from compiler.naming import FUNCTIONS, api_log_group, execution_log_group, logic
 from compiler.spec.api import Api, Rest, WebSocket
 
 from .parts import alarm, alarms_on
-from .exceptions import NO_AUTHORIZATION, NO_COGNITO, REQUEST_VALIDATION, record, record_wildcards
+from .exceptions import NO_AUTHORIZATION, NO_COGNITO, REQUEST_VALIDATION, open_method, record, record_wildcards, settings
 from .secure import kms_key, log_group, retain, service_role
 
 ACCESS_LOG_FORMAT = json.dumps({
@@ -56,11 +56,6 @@ def _account() -> Iterable[Any]:
     # Retained: another environment's stages in this account and region may be logging through this setting.
     yield retain(role)
     yield retain(apigateway.Account("ApiAccount", CloudWatchRoleArn=GetAtt(role, "Arn")))
-
-
-def _settings(resource: Any) -> dict:
-    """What a deployment snapshots (Metadata, where scanners read exceptions, is not part of it)."""
-    return {k: v for k, v in resource.to_dict().items() if k != "Metadata"}
 
 
 def _path_id(path: str) -> str:
@@ -115,7 +110,7 @@ def _rest(rest: Rest, ctx: Context, function_arn: Any, logs_key: Any) -> Iterabl
         else:
             reason = waivers.get("api.rest.auth.type" if auth.type == "none" else "api.rest.auth.public")
             if reason:  # waived: the user's reason; unwaived, every scanner reports it
-                record(record(m, NO_AUTHORIZATION, reason), NO_COGNITO, reason)
+                open_method(m, reason)
         methods.append(m)
     if rest.cors:
         # Preflight goes to the function too (it answers with the listed origins), wherever ANY does not already.
@@ -126,10 +121,10 @@ def _rest(rest: Rest, ctx: Context, function_arn: Any, logs_key: Any) -> Iterabl
                 HttpMethod="OPTIONS", AuthorizationType="NONE",
                 Integration=apigateway.Integration(Type="AWS_PROXY", IntegrationHttpMethod="POST", Uri=uri))
             reason = "a CORS preflight carries no credentials (the browser's rule): it must be answered without authorization"
-            methods.append(record(record(preflight, NO_AUTHORIZATION, reason), NO_COGNITO, reason))
+            methods.append(open_method(preflight, reason))
     yield from methods
     # A deployment is a snapshot: a new one (a new logical ID) exactly when the methods change.
-    digest = hashlib.sha256(json.dumps([_settings(m) for m in methods], sort_keys=True, default=str).encode()).hexdigest()[:10]
+    digest = hashlib.sha256(json.dumps([settings(m) for m in methods], sort_keys=True, default=str).encode()).hexdigest()[:10]
     deployment = apigateway.Deployment(f"ApiRestDeployment{digest}", RestApiId=Ref(api), Description=f"methods {digest}",
                                        DependsOn=[m.title for m in methods])
     logs = log_group("ApiRestAccessLogGroup", api_log_group(ctx.prefix, "rest"), rest.access_log_retention_days, logs_key)
@@ -194,7 +189,7 @@ def _websocket(ws: WebSocket, ctx: Context, function_arn: Any, logs_key: Any) ->
             route.AuthorizationType = "AWS_IAM"
         elif waived:
             record(route, NO_AUTHORIZATION, waived)
-    digest = hashlib.sha256(json.dumps([_settings(r) for r in routes] + [integration.to_dict()], sort_keys=True, default=str).encode()).hexdigest()[:10]
+    digest = hashlib.sha256(json.dumps([settings(r) for r in routes] + [integration.to_dict()], sort_keys=True, default=str).encode()).hexdigest()[:10]
     deployment = apigatewayv2.Deployment(f"ApiWsDeployment{digest}", ApiId=Ref(api), Description=f"routes {digest}",
                                          DependsOn=[r.title for r in routes])
     logs = log_group("ApiWsAccessLogGroup", api_log_group(ctx.prefix, "ws"), ws.access_log_retention_days, logs_key)

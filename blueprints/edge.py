@@ -23,7 +23,7 @@ from compiler.spec import Distribution
 from compiler.spec.cdn import EdgeFunction, Origin
 from compiler.spec.regions import EDGE_REGION
 
-from .exceptions import GEO_RESTRICTION, newest_runtime, record
+from .exceptions import GEO_RESTRICTION, newest_runtime, record, settings
 from .parts import ARTIFACT_BUCKET, alarm, alarms_on, artifact_bucket, bucket_arn
 from .secure import retain, service_role
 
@@ -233,9 +233,7 @@ def _edge_function(ctx: Context, dist: Distribution, edge: EdgeFn, fn: EdgeFunct
         Description=f"{ctx.prefix} {edge.distribution} Lambda@Edge {edge.name} ({', '.join(edge.events)})"))
     # A version is immutable: a new logical ID whenever the code or the function's settings change is what
     # brings them to CloudFront (the version snapshots both).
-    # (Metadata, where scanners read exceptions, is not a setting: it does not make a new version.)
-    settings = [{k: v for k, v in r.to_dict().items() if k != "Metadata"} for r in (function, role)]
-    digest = hashlib.sha256(json.dumps([asset.sha256, *settings], sort_keys=True, default=str).encode()).hexdigest()[:12]
+    digest = hashlib.sha256(json.dumps([asset.sha256, settings(function), settings(role)], sort_keys=True, default=str).encode()).hexdigest()[:12]
     newest_runtime(function, fn.runtime)
     version = retain(awslambda.Version(f"{base}Version{digest}", FunctionName=Ref(function),
                                        Description=f"code {asset.sha256[:12]}, settings {digest}"))

@@ -52,6 +52,16 @@ OBJECTS_REASON = "object keys are chosen at run time: the grant covers the objec
 _OBJECTS = re.compile(r"arn:<AWS::Partition>:s3:::[a-z0-9.-]+/([A-Za-z0-9_.!-]+/)*\*")
 
 
+def settings(resource: Any) -> dict:
+    """A resource as a version or deployment snapshots it: Metadata, where exceptions are recorded, is not a setting."""
+    return {k: v for k, v in resource.to_dict().items() if k != "Metadata"}
+
+
+def open_method(method: Any, reason: str) -> Any:
+    """A REST method answered without authorization, for the reason given (cdk-nag reports it twice: APIG4 and COG4)."""
+    return record(record(method, NO_AUTHORIZATION, reason), NO_COGNITO, reason)
+
+
 def newest_runtime(function: Any, runtime: str) -> Any:
     """cdk-nag's L1 compares with aws-cdk-lib's own runtime list, which may name a runtime before cfn-lint's lifecycle data does."""
     from compiler import runtimes

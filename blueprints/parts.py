@@ -7,12 +7,12 @@ from typing import Any
 
 from awacs import logs as alogs
 from awacs.aws import Allow, Statement
-from troposphere import GetAtt, Parameter, Split, Sub, cloudwatch, ec2, kms, rds
+from troposphere import GetAtt, Parameter, Split, Sub, cloudwatch, ec2, rds
 
 from compiler.context import Context
 from compiler.naming import ALARMS, NETWORK, alarm_name, db_identifier
 
-from .secure import log_group, service_role
+from .secure import key_arn, log_group, service_role
 
 ARTIFACT_BUCKET = "ArtifactBucket"
 TOPIC_OUTPUT = "TopicArn"
@@ -105,7 +105,7 @@ def monitoring(db: Any, ctx: Context, base: str, key: Any) -> tuple[list[Any], d
         props.update(MonitoringInterval=db.monitoring_interval_s, MonitoringRoleArn=GetAtt(role, "Arn"))
     if db.performance_insights_days is not None:
         props.update(EnablePerformanceInsights=True, PerformanceInsightsRetentionPeriod=db.performance_insights_days,
-                     PerformanceInsightsKMSKeyId=GetAtt(key, "Arn") if isinstance(key, kms.Key) else key)
+                     PerformanceInsightsKMSKeyId=key_arn(key))
     return resources, props
 
 

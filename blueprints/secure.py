@@ -15,7 +15,7 @@ from compiler.awsdata import KEEP, STATEFUL_TYPES
 from .exceptions import record_wildcards
 
 __all__ = ["KEEP", "STATEFUL_TYPES", "retain", "kms_key", "log_group", "topic", "topic_policy", "bucket", "queue",
-           "tls_only_statement", "tls_only", "service_role"]
+           "tls_only_statement", "tls_only", "service_role", "key_arn"]
 
 
 def retain(resource: Any, policy: str = "Retain") -> Any:
@@ -50,10 +50,14 @@ def kms_key(logical_id: str, description: str, *, services: tuple[str, ...] = ()
     return retain(key)
 
 
+def key_arn(key: Any) -> Any:
+    """The ARN of a key made in this stack, or the ARN read from another stack as it is."""
+    return GetAtt(key, "Arn") if isinstance(key, kms.Key) else key
+
+
 def log_group(logical_id: str, name: Any, retention_days: int, key: Any) -> logs.LogGroup:
     """Encrypted with the stack's key (or a key ARN read from another stack), kept for the spec's retention, retained."""
-    arn = GetAtt(key, "Arn") if isinstance(key, kms.Key) else key
-    return retain(logs.LogGroup(logical_id, LogGroupName=name, RetentionInDays=retention_days, KmsKeyId=arn))
+    return retain(logs.LogGroup(logical_id, LogGroupName=name, RetentionInDays=retention_days, KmsKeyId=key_arn(key)))
 
 
 def topic(logical_id: str, name: Any, key: kms.Key) -> sns.Topic:

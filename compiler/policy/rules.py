@@ -88,6 +88,5 @@ class WildcardWhereArnKnown(_Rule):
                     actions = actions if isinstance(actions, list) else [actions]
                     if s.get("Effect") == "Allow" and "*" in resources and any(
                             isinstance(a, str) and a.split(":")[0] in ARN_SERVICES for a in actions):
-                        out.append(RuleMatch(["Resources", lid, "Properties"],
-                                             f"{lid}: statement {s.get('Sid', '')!r} allows {', '.join(map(str, actions))} on every resource"))
+                        out.append(_found(lid, f"{lid}: statement {s.get('Sid', '')!r} allows {', '.join(map(str, actions))} on every resource"))
         return out
