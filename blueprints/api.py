@@ -9,14 +9,17 @@ from typing import Any, Iterable
 from awacs import execute_api
 from awacs import logs as alogs
 from awacs.aws import Allow, PolicyDocument, Statement
-from troposphere import GetAtt, Join, Ref, Sub, apigateway, apigatewayv2, awslambda, iam, xray
+from troposphere import GetAtt, Join, Ref, Sub, apigateway, apigatewayv2, awslambda, iam, secretsmanager, wafv2, xray
 
 from compiler.context import Context
-from compiler.naming import FUNCTIONS, api_log_group, execution_log_group, logical_id, rest_api_name, sampling_rule_name, websocket_api_name
+from compiler.naming import (FUNCTIONS, ORIGIN_VERIFY_HEADER, api_log_group, execution_log_group, logical_id,
+                             origin_verify_secret_name, rest_api_name, sampling_rule_name, websocket_api_name)
 from compiler.spec.api import Api, Rest, WebSocket
+from compiler.spec.regions import EDGE_REGION
 
-from .parts import alarm, alarms_on
-from .exceptions import NO_AUTHORIZATION, NO_COGNITO, REQUEST_VALIDATION, open_method, record, record_wildcards, settings
+from .parts import alarm, alarms_on, waf_visibility
+from .exceptions import (NO_AUTHORIZATION, NO_COGNITO, PUBLIC_ENDPOINT, REQUEST_VALIDATION, SECRET_KEY, SECRET_ROTATION, open_method, record,
+                         record_wildcards, settings)
 from .secure import kms_key, log_group, retain, service_role
 
 ACCESS_LOG_FORMAT = json.dumps({
@@ -142,6 +145,10 @@ def _rest(rest: Rest, ctx: Context, function_arn: Any, logs_key: Any) -> Iterabl
                                       Principal="apigateway.amazonaws.com",
                                       SourceArn=Sub(f"arn:${{AWS::Partition}}:execute-api:${{AWS::Region}}:${{AWS::AccountId}}:${{ApiRestApi}}/{ctx.env}/*"))
     yield from (deployment, logs, execution, stage, permission)
+    if rest.origin_verify:
+        yield from _origin_verify(ctx, stage)
+    elif ctx.spec.waivers.get("api.rest.origin_verify"):
+        record(stage, PUBLIC_ENDPOINT, ctx.spec.waivers["api.rest.origin_verify"])
     if rest.sampling is not None:
         # The stage's X-Ray service name ({api}/{stage}) scopes the rule; it is unique in the account and region.
         yield xray.SamplingRule("ApiRestSamplingRule", SamplingRule=xray.SamplingRuleProperty(
@@ -155,6 +162,43 @@ def _rest(rest: Rest, ctx: Context, function_arn: Any, logs_key: Any) -> Iterabl
     yield ctx.output("RestApiId", Ref(api), "REST API id")
     yield ctx.output("RestApiDomain", Sub("${ApiRestApi}.execute-api.${AWS::Region}.${AWS::URLSuffix}"), "REST API regional domain")
     yield ctx.output("RestApiUrl", Sub(f"https://${{ApiRestApi}}.execute-api.${{AWS::Region}}.${{AWS::URLSuffix}}/{ctx.env}"), "REST API stage URL")
+
+
+def origin_verify_value(source: Any) -> Join:
+    """The origin-verify secret's value (`source`: its ARN or name) as a dynamic reference CloudFormation resolves at deploy."""
+    return Join("", ["{{resolve:secretsmanager:", source, ":SecretString}}"])
+
+
+def _origin_verify(ctx: Context, stage: apigateway.Stage) -> Iterable[Any]:
+    """The stage answers only requests that carry CloudFront's origin header: a regional web ACL blocks the rest. Each
+    region's API has its own value (so no region reads another's), replicated to us-east-1 for the distribution."""
+    name = origin_verify_secret_name(ctx.prefix, ctx.region)
+    # Retained like every secret (the data-loss gate treats them alike); named, so the replica is found by name.
+    secret = retain(secretsmanager.Secret(
+        "ApiOriginVerifySecret", Name=name, Description=f"{ctx.prefix}: the {ORIGIN_VERIFY_HEADER} header CloudFront sends to "
+                                                        f"the REST API in {ctx.region}",
+        GenerateSecretString=secretsmanager.GenerateSecretString(PasswordLength=48, ExcludePunctuation=True)))
+    if ctx.region != EDGE_REGION:
+        secret.ReplicaRegions = [secretsmanager.ReplicaRegion(Region=EDGE_REGION)]
+    record(secret, SECRET_ROTATION, "a shared value between CloudFront and this stage's web ACL, not a user's credential: "
+                                    "changing it means changing both together, which a redeploy after replacing the secret does")
+    record(secret, SECRET_KEY, "the replica in us-east-1 would need a key there before this stack exists; the value also sits "
+                               "in the distribution's and the web ACL's configuration, which a key would not cover")
+    yield secret
+    yield ctx.output("OriginVerifySecretName", name, "the origin-verify secret (its replica in us-east-1 has this name)")
+    header = wafv2.FieldToMatch(SingleHeader=wafv2.SingleHeader(Name=ORIGIN_VERIFY_HEADER))
+    acl = wafv2.WebACL(
+        "ApiRestWebAcl", Name=f"{ctx.prefix}-rest-origin", Scope="REGIONAL", VisibilityConfig=waf_visibility(f"{ctx.prefix}-rest-origin"),
+        Description="only CloudFront: requests without its origin header are blocked",
+        DefaultAction=wafv2.DefaultAction(Block=wafv2.BlockAction()),
+        Rules=[wafv2.WebACLRule(
+            Name="from-cloudfront", Priority=0, Action=wafv2.RuleAction(Allow=wafv2.AllowAction()), VisibilityConfig=waf_visibility("from-cloudfront"),
+            Statement=wafv2.Statement(ByteMatchStatement=wafv2.ByteMatchStatement(
+                FieldToMatch=header, PositionalConstraint="EXACTLY", SearchString=origin_verify_value(Ref(secret)),
+                TextTransformations=[wafv2.TextTransformation(Priority=0, Type="NONE")])))])
+    yield acl
+    yield wafv2.WebACLAssociation("ApiRestWebAclAssociation", WebACLArn=GetAtt(acl, "Arn"), DependsOn=[stage.title],
+                                  ResourceArn=Sub(f"arn:${{AWS::Partition}}:apigateway:${{AWS::Region}}::/restapis/${{ApiRestApi}}/stages/{ctx.env}"))
 
 
 def _prefixes(rest: Rest) -> set[str]:

@@ -17,14 +17,15 @@ from troposphere import GetAtt, Ref, Sub, awslambda, certificatemanager, cloudfr
 from compiler.awsdata import (ALL_METHODS, ALL_VIEWER_EXCEPT_HOST, CACHING_DISABLED, CACHING_OPTIMIZED, CLOUDFRONT_ZONE,
                               EDGE_EVENTS, SAFE_METHODS, SECURITY_HEADERS)
 from compiler.context import Context
-from compiler.facts import BUILTIN_HANDLERS, EdgeFn
-from compiler.naming import API, FUNCTIONS, STORAGE, camel, edge_function_name, logical_id, signing_parameter
+from compiler.facts import BUILTIN_HANDLERS, EdgeFn, fetch_signer
+from compiler.naming import API, FUNCTIONS, ORIGIN_VERIFY_HEADER, STORAGE, camel, edge_function_name, logical_id, signing_parameter
 from compiler.spec import Distribution
 from compiler.spec.cdn import EdgeFunction, Origin
 from compiler.spec.regions import EDGE_REGION
 
 from .exceptions import GEO_RESTRICTION, newest_runtime, record, settings
-from .parts import ARTIFACT_BUCKET, alarm, alarms_on, artifact_bucket, bucket_arn
+from .api import origin_verify_value
+from .parts import ARTIFACT_BUCKET, alarm, alarms_on, artifact_bucket, bucket_arn, waf_visibility
 from .secure import retain, service_role
 
 MANAGED_RULES = {"core": "AWSManagedRulesCommonRuleSet", "known_bad_inputs": "AWSManagedRulesKnownBadInputsRuleSet",
@@ -204,6 +205,9 @@ def _origin(oid: str, origin: Origin, ctx: Context, oac: dict, region: str) -> c
     if origin.kind == "api":
         # The stage is part of every REST path: CloudFront adds it (and the origin's own path) in front.
         props.update(DomainName=ctx.ref(API, "RestApiDomain", region), OriginPath=f"/{ctx.env}{origin.path}")
+        if ctx.spec.api.rest.origin_verify:
+            # Overwrites a viewer's header of the same name (CloudFront's rule for origin custom headers).
+            props["OriginCustomHeaders"] = [cf.OriginCustomHeader(HeaderName=ORIGIN_VERIFY_HEADER, HeaderValue=origin_verify_value(ctx.ref(API, "OriginVerifySecretName", region)))]
     elif origin.kind == "function_url":
         props.update(DomainName=ctx.ref(FUNCTIONS, f"{logical_id('Fn', origin.function_url)}UrlDomain", region),
                      OriginAccessControlId=GetAtt(oac["function_url"], "Id"))
@@ -242,29 +246,35 @@ def _edge_function(ctx: Context, dist: Distribution, edge: EdgeFn, fn: EdgeFunct
 
 def _builtin_statements(ctx: Context, dist: Distribution, edge: EdgeFn, fn: EdgeFunction) -> list[Statement]:
     if fn.builtin == "signed_urls":
-        param = fn.signing_parameter or signing_parameter(ctx.spec.app, ctx.env)
-        param_arn = Sub(f"arn:${{AWS::Partition}}:ssm:{EDGE_REGION}:${{AWS::AccountId}}:parameter{param}")
-        return [
-            Statement(Sid="SigningKey", Effect=Allow, Action=[assm.GetParameter], Resource=[param_arn]),
-            # The SecureString's key is chosen when the parameter is created, so the key is "*"; but only through
-            # SSM in us-east-1 and only for this one parameter (SSM puts its ARN in the encryption context).
-            Statement(Sid="SigningKeyDecrypt", Effect=Allow, Action=[akms.Decrypt], Resource=["*"],
-                      Condition=Condition(StringEquals({"kms:ViaService": f"ssm.{EDGE_REGION}.amazonaws.com",
-                                                        "kms:EncryptionContext:PARAMETER_ARN": param_arn}))),
-        ]
+        return _signing_key(ctx, fn)
+    statements = []
+    signer = fetch_signer(ctx.spec, edge) if fn.builtin == "fetch_on_miss" else None
+    if signer is not None:  # it signs its call to the API with the key the behavior it passes through checks
+        statements += _signing_key(ctx, signer)
     if fn.builtin == "fetch_on_miss" and fn.write_back:
         origin = dist.origins[dist.behaviors[edge.patterns[0]].origin]
         bucket = ctx.facts.bucket_names[origin.bucket]
         prefix = origin.path.strip("/") + "/" if origin.path else ""
-        return [Statement(Sid="WriteBack", Effect=Allow, Action=[as3.PutObject],
-                          Resource=[bucket_arn(bucket, f"{prefix}*")])]
-    return []
+        statements.append(Statement(Sid="WriteBack", Effect=Allow, Action=[as3.PutObject], Resource=[bucket_arn(bucket, f"{prefix}*")]))
+    return statements
+
+
+def _signing_key(ctx: Context, fn: EdgeFunction) -> list[Statement]:
+    """Read (and decrypt) the URL-signing key of a signed_urls function."""
+    param = fn.signing_parameter or signing_parameter(ctx.spec.app, ctx.env)
+    param_arn = Sub(f"arn:${{AWS::Partition}}:ssm:{EDGE_REGION}:${{AWS::AccountId}}:parameter{param}")
+    return [
+        Statement(Sid="SigningKey", Effect=Allow, Action=[assm.GetParameter], Resource=[param_arn]),
+        # The SecureString's key is chosen when the parameter is created, so the key is "*"; but only through
+        # SSM in us-east-1 and only for this one parameter (SSM puts its ARN in the encryption context).
+        Statement(Sid="SigningKeyDecrypt", Effect=Allow, Action=[akms.Decrypt], Resource=["*"],
+                  Condition=Condition(StringEquals({"kms:ViaService": f"ssm.{EDGE_REGION}.amazonaws.com",
+                                                    "kms:EncryptionContext:PARAMETER_ARN": param_arn}))),
+    ]
 
 
 def _web_acl(logical: str, name: str, dist: Distribution) -> wafv2.WebACL:
-    def visibility(metric: str) -> wafv2.VisibilityConfig:
-        return wafv2.VisibilityConfig(CloudWatchMetricsEnabled=True, MetricName=metric, SampledRequestsEnabled=True)
-
+    visibility = waf_visibility
     rules = [wafv2.WebACLRule(Name=MANAGED_RULES[r], Priority=i, OverrideAction=wafv2.OverrideAction(**{"None": {}}),
                               Statement=wafv2.Statement(ManagedRuleGroupStatement=wafv2.ManagedRuleGroupStatement(
                                   VendorName="AWS", Name=MANAGED_RULES[r])),

@@ -33,6 +33,9 @@ REQUEST_VALIDATION = Check("AwsSolutions-APIG2")
 GEO_RESTRICTION = Check("AwsSolutions-CFR1")
 NO_AUTHORIZATION = Check("AwsSolutions-APIG4", archc="E9102")
 NO_COGNITO = Check("AwsSolutions-COG4")
+PUBLIC_ENDPOINT = Check("AwsSolutions-APIG3", archc="E9101")
+SECRET_ROTATION = Check("AwsSolutions-SMG4", checkov=("CKV2_AWS_57",))
+SECRET_KEY = Check(checkov=("CKV_AWS_149",))
 
 # Why a wildcard in an archc-made statement is the narrowest AWS allows, by the statement's Sid.
 WILDCARD_REASONS = {
@@ -100,7 +103,7 @@ def record(resource: Any, check: Check, reason: str, applies_to: list[str] | Non
         _append(meta, ("checkov", "skip"), {"id": rid, "comment": reason})
     if check.archc:
         _append(meta, ("cfn-lint", "config", "ignore_checks"), check.archc)
-    _append(meta, ("archc", "exceptions"), {"rule": check.archc or check.cdk_nag, "reason": reason})
+    _append(meta, ("archc", "exceptions"), {"rule": check.archc or check.cdk_nag or (check.checkov + check.cfn_nag)[0], "reason": reason})
     resource.Metadata = meta
     return resource
 

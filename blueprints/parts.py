@@ -7,7 +7,7 @@ from typing import Any
 
 from awacs import logs as alogs
 from awacs.aws import Allow, Statement
-from troposphere import GetAtt, Parameter, Split, Sub, cloudwatch, ec2, rds
+from troposphere import GetAtt, Parameter, Split, Sub, cloudwatch, ec2, rds, wafv2
 
 from compiler.context import Context
 from compiler.naming import ALARMS, NETWORK, alarm_name, db_identifier
@@ -26,6 +26,10 @@ def bucket_arn(name: str, keys: str | None = None) -> Sub:
 def artifact_bucket() -> Parameter:
     return Parameter(ARTIFACT_BUCKET, Type="String", AllowedPattern="^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$",
                      Description="S3 bucket holding the Lambda code assets (filled in by archc plan)")
+
+
+def waf_visibility(metric: str) -> wafv2.VisibilityConfig:
+    return wafv2.VisibilityConfig(CloudWatchMetricsEnabled=True, MetricName=metric, SampledRequestsEnabled=True)
 
 
 def alarms_on(ctx: Context) -> bool:

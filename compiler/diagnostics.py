@@ -80,6 +80,8 @@ CODES: dict[str, str] = {
     "S256": "health route served by an origin group",
     "S257": "dead-letter setting on a function nothing invokes asynchronously",
     "S258": "authorization settings that do not fit its type",
+    "S259": "origin verification on a REST API no distribution serves",
+    "S260": "a path a signed behavior protects, reachable through another behavior unsigned",
     "W301": "secure default weakened",
     "W302": "runtime AWS deprecates within 180 days",
     "C401": "stack over the CloudFormation resource limit",

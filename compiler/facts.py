@@ -8,6 +8,7 @@ from typing import Any
 
 from .naming import LOGS_BUCKET, bucket_name, signing_parameter
 from .spec import Spec
+from .spec.cdn import pattern_prefix
 from .spec.regions import EDGE_REGION
 
 BUILTIN_HANDLERS = {"signed_urls": "viewer_request.handler", "fetch_on_miss": "origin_response.handler"}
@@ -92,11 +93,22 @@ def regional_domain(name: str, region: str) -> str:
     return f"{name}.s3.{region}.amazonaws.com"
 
 
-def _prefix(pattern: str) -> str:
-    """'/images/*' -> '/images/'; 'default' -> '/'."""
-    if pattern == "default":
-        return "/"
-    return pattern.split("*", 1)[0] if "*" in pattern else pattern
+def _signing(spec: Spec, env: str, fn: Any, prefixes: list[str]) -> dict[str, Any]:
+    return {"parameter": fn.signing_parameter or signing_parameter(spec.app, env), "region": EDGE_REGION, "cache_seconds": 300,
+            "protected_prefixes": prefixes}
+
+
+def fetch_signer(spec: Spec, fn: EdgeFn) -> Any:
+    """The signed_urls function a fetch_on_miss call passes through (it calls the API through the distribution's own
+    behaviors when the API's domain is not known), or None."""
+    dist = spec.cdn[fn.distribution]
+    pattern = fn.patterns[0]
+    fallback = dist.origins[dist.origins[dist.behaviors[pattern].origin].failover.origin]
+    if fallback.http is not None:
+        return None
+    through, _ = dist.behavior_for(fallback.path + pattern_prefix(pattern) + "x")
+    checker = dist.signed_by(through)
+    return dist.edge_functions[checker] if checker else None
 
 
 def edge_config(spec: Spec, env: str, facts: Facts, fn: EdgeFn) -> dict[str, Any]:
@@ -107,8 +119,7 @@ def edge_config(spec: Spec, env: str, facts: Facts, fn: EdgeFn) -> dict[str, Any
     spec_fn = dist.edge_functions[fn.name]
     config: dict[str, Any] = {"origins": {}, "routes": [], "api_timeout_seconds": 10}
     if spec_fn.builtin == "signed_urls":
-        config["signing"] = {"parameter": spec_fn.signing_parameter or signing_parameter(spec.app, env), "region": EDGE_REGION,
-                             "cache_seconds": 300, "protected_prefixes": sorted({_prefix(p) for p in fn.patterns})}
+        config["signing"] = _signing(spec, env, spec_fn, sorted({pattern_prefix(p) for p in fn.patterns}))
     elif spec_fn.builtin == "fetch_on_miss":
         origin = dist.origins[dist.behaviors[fn.patterns[0]].origin]
         fallback = dist.origins[origin.failover.origin]
@@ -118,6 +129,10 @@ def edge_config(spec: Spec, env: str, facts: Facts, fn: EdgeFn) -> dict[str, Any
                                    "path": origin.path, "auth_method": "none"}
         domain = fallback.http if fallback.http is not None else "$distribution"
         config["origins"]["api"] = {"type": "custom", "domain": domain, "path": fallback.path}
+        checker = fetch_signer(spec, fn)
+        if checker is not None:  # the call goes through a behavior that checks a signature: sign it with that key
+            config["origins"]["api"]["signed"] = True
+            config["signing"] = _signing(spec, env, checker, [])
         config["failover_origin"] = "api"
         config["write_back"] = {"enabled": spec_fn.write_back, "bucket": bucket, "region": region,
                                 "prefix": origin.path.strip("/") + "/" if origin.path else "", "cache_control": "max-age=31536000"}

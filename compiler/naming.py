@@ -122,6 +122,14 @@ def db_secret_name(prefix: str) -> str:
     return f"{prefix}/database"
 
 
+def origin_verify_secret_name(prefix: str, region: str) -> str:
+    """The origin-verify value of the REST API in a region; its replica in us-east-1 (for CloudFront) has the same name."""
+    return f"{prefix}/origin-verify/{region}"
+
+
+ORIGIN_VERIFY_HEADER = "x-origin-verify"  # CloudFront sends it to the REST API; the stage's web ACL lets nothing else in
+
+
 def alarm_name(prefix: str, name: str) -> str:
     return f"{prefix}-{name}"
 

@@ -91,7 +91,12 @@ def _validate_all(file: str, data: dict, positions: Positions) -> Spec | list[Di
                 # (it is taken out too, without a report); so is a rule about a value taken out or its model.
                 if not attempt or is_rule:
                     found = _diagnostics(file, err, positions)
-                    diagnostics.extend(d for d in found if not any(_under(d.path, r) or _above(d.path, r) for r in removed))
+                    at = _clean(err["loc"])[0]
+                    reads = [[at + p for p in i.reads] for i in err["ctx"]["issues"]] if err["type"] == RULES_ERROR else [()] * len(found)
+                    # A rule is also a consequence when a part it read was taken out (it judged what was left).
+                    diagnostics.extend(d for d, read in zip(found, reads) if not any(
+                        _under(d.path, r) or _above(d.path, r) or any(_under(dotted(p), r) or _above(dotted(p), r) for p in read)
+                        for r in removed))
                 # Take the offending values out so the models around them validate and their rules run too.
                 # A rule about a whole mapping (no field) leaves it in: removing it would invent new mistakes.
                 base = _clean(err["loc"])[0]

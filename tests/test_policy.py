@@ -37,7 +37,33 @@ def _queue(props: dict) -> dict:
     return {"Queue": {"Type": "AWS::SQS::Queue", "DeletionPolicy": "Retain", "UpdateReplacePolicy": "Retain", "Properties": props}}
 
 
+def _stage(guarded: bool) -> dict:
+    out = {"Api": {"Type": "AWS::ApiGateway::RestApi", "Properties": {"Name": "a"}},
+           "Stage": {"Type": "AWS::ApiGateway::Stage", "Properties": {"RestApiId": {"Ref": "Api"}, "StageName": "prod", "DeploymentId": "d"}}}
+    if guarded:
+        out["Acl"] = {"Type": "AWS::WAFv2::WebACL", "Properties": {
+            "Scope": "REGIONAL", "DefaultAction": {"Block": {}},
+            "VisibilityConfig": {"CloudWatchMetricsEnabled": True, "MetricName": "m", "SampledRequestsEnabled": True}}}
+        out["Assoc"] = {"Type": "AWS::WAFv2::WebACLAssociation", "Properties": {
+            "WebACLArn": {"Fn::GetAtt": ["Acl", "Arn"]},
+            "ResourceArn": {"Fn::Sub": "arn:${AWS::Partition}:apigateway:${AWS::Region}::/restapis/${Api}/stages/prod"}}}
+    return out
+
+
+def _function(invoker: str | None) -> dict:
+    out = {**_queue({"SqsManagedSseEnabled": True}), "Role": {"Type": "AWS::IAM::Role", "Properties": {"AssumeRolePolicyDocument": TRUST}},
+           "Fn": {"Type": "AWS::Lambda::Function", "Properties": {
+               "Runtime": "python3.13", "Handler": "a.h", "Role": {"Fn::GetAtt": ["Role", "Arn"]}, "Code": {"ZipFile": "x"},
+               "DeadLetterConfig": {"TargetArn": {"Fn::GetAtt": ["Queue", "Arn"]}}}}}
+    if invoker:
+        out["Invoke"] = {"Type": "AWS::Lambda::Permission", "Properties": {
+            "FunctionName": {"Fn::GetAtt": ["Fn", "Arn"]}, "Action": "lambda:InvokeFunction", "Principal": invoker}}
+    return out
+
+
 CASES = {
+    "E9101": (_stage(False), _stage(True), "Stage"),
+    "E9105": (_function("apigateway.amazonaws.com"), _function("s3.amazonaws.com"), "Fn"),
     "E9102": (_api("NONE"), _api("AWS_IAM"), "Method"),
     "E9103": (_queue({}), _queue({"SqsManagedSseEnabled": True}), "Queue"),
     "E9104": (_log({"RetentionInDays": 30}), _log({"RetentionInDays": 30, "KmsKeyId": KEY}), "Logs"),
@@ -63,3 +89,17 @@ def test_each_policy_rule_fails_a_template_that_breaks_it_and_passes_one_that_ke
 
 def test_a_cors_preflight_is_not_an_unauthenticated_route(tmp_path):
     assert "E9102" not in _ids(tmp_path, _api("NONE", "OPTIONS"))
+
+
+def test_a_function_another_may_invoke_may_keep_a_dead_letter_queue(tmp_path):
+    resources = _function(None)
+    resources["Caller"] = {"Type": "AWS::IAM::Policy", "Properties": {"PolicyName": "c", "Roles": [{"Ref": "Role"}], "PolicyDocument": {
+        "Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "lambda:InvokeFunction", "Resource": {"Fn::GetAtt": ["Fn", "Arn"]}}]}}}
+    assert "E9105" not in _ids(tmp_path, resources)
+    assert "E9105" in _ids(tmp_path, _function(None))
+
+
+def test_a_private_rest_api_is_not_a_public_endpoint(tmp_path):
+    resources = _stage(False)
+    resources["Api"]["Properties"]["EndpointConfiguration"] = {"Types": ["PRIVATE"]}
+    assert "E9101" not in _ids(tmp_path, resources)

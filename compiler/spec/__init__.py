@@ -407,6 +407,12 @@ class Spec(StrictModel):
                     elif fn.url.auth != "AWS_IAM":
                         issues.append(Issue("S239", at + ("function_url",),
                                             f"CloudFront signs requests to a function URL with origin access control: set functions.{origin.function_url}.url.auth to AWS_IAM"))
+        rest = self.api.rest if self.api else None
+        if rest is not None and rest.origin_verify and not any(o.api for d in self.cdn.values() for o in d.origins.values()):
+            issues.append(Issue("S259", ("api", "rest", "origin_verify"),
+                                "no distribution serves the REST API, so nothing can send the header it would check: add it as an "
+                                "origin (cdn.NAME.origins.X: {api: rest}), or set origin_verify: false (a weakened default)",
+                                reads=(("cdn",),)))
         return issues
 
     def _name_issues(self) -> list[Issue]:
@@ -477,6 +483,8 @@ class Spec(StrictModel):
             yield "api.rest.auth.type", "the REST API's routes need no authorization: anyone who reaches them may call them"
         if rest is not None and rest.auth.public:
             yield "api.rest.auth.public", f"{len(rest.auth.public)} route(s) left open to anyone: {', '.join(rest.auth.public)}"
+        if rest is not None and not rest.origin_verify:
+            yield "api.rest.origin_verify", "the regional endpoint answers anyone: a caller who knows its domain skips CloudFront, its WAF and its edge checks"
         if self.api is not None and self.api.websocket is not None and self.api.websocket.auth == "none":
             yield "api.websocket.auth", "anyone may connect to the WebSocket API and send to its routes"
         for name, d in self.cdn.items():

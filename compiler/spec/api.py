@@ -64,6 +64,9 @@ class Rest(StrictModel):
                                                   "region, so CloudFront never fails it over (named in the DR runbook)"))
     sampling: Sampling | None = Field(None, description="X-Ray sampling of the API's requests (default: X-Ray's 1 a second and 5 %)")
     auth: RestAuth = Field(RestAuth(), description="who may call the routes (default none: anyone, a weakened default)")
+    origin_verify: bool = Field(True, description="answer only what a distribution of this spec forwards: CloudFront sends a "
+                                "random header (a Secrets Manager secret) that a regional WAF web ACL on the stage checks; "
+                                "false leaves the regional endpoint open to anyone (a weakened default)")
 
     @model_validator(mode="after")
     def _rules(self):

@@ -25,6 +25,7 @@ class Issue:
     code: str
     at: tuple[str | int, ...]
     message: str
+    reads: tuple[tuple[str | int, ...], ...] = ()  # other parts the rule looked at (relative, like `at`)
 
 
 def raise_issues(issues: Iterable[Issue]) -> None:

@@ -194,7 +194,7 @@ class Distribution(StrictModel):
             issues.append(Issue("S103", ("behaviors",), 'missing the "default" behavior (every other path)'))
         if self.spa is not None and self.index is None:
             issues.append(Issue("S238", ("spa",), "a single-page app needs `index` (e.g. index.html)"))
-        if self.error_page is not None:
+        if self.error_page is not None and "default" in self.behaviors:
             pattern, b = self.behavior_for(self.error_page.path)
             origin = self.origins.get(b.origin)
             if origin is not None and origin.kind != "bucket":
@@ -202,8 +202,47 @@ class Distribution(StrictModel):
                                     "which is not a bucket: CloudFront fetches the error page through the behaviors, so put it on a path "
                                     "a bucket origin serves"))
         issues += self._origin_rules() + self._behavior_rules()
+        if not issues:
+            issues += self._signature_rules()
         raise_issues(issues)
         return self
+
+    def signed_by(self, pattern: str) -> str | None:
+        """The signed_urls function checking a behavior's requests at viewer-request, if any."""
+        fname = self.behaviors[pattern].edge.get("viewer-request")
+        fn = self.edge_functions.get(fname) if fname else None
+        return fname if fn is not None and fn.builtin == "signed_urls" else None
+
+    def reaches(self, pattern: str) -> list[tuple[tuple[str, str], str]]:
+        """(backend, path prefix there) for each origin a behavior's requests may reach: its origin and failover twin.
+        The REST API is one backend whichever origin names it, a bucket one whichever path it is read under."""
+        origin = self.origins[self.behaviors[pattern].origin]
+        members = [origin] + ([self.origins[origin.failover.origin]] if origin.failover and origin.failover.origin else [])
+        return [((m.kind, m.bucket or m.api or m.function_url or m.http), m.path + pattern_prefix(pattern)) for m in members]
+
+    def _signature_rules(self) -> list[Issue]:
+        """A path a signed behavior protects must not be reachable through another behavior without the signature."""
+        issues, seen = [], set()
+        for sp in self.behaviors:
+            fname = self.signed_by(sp)
+            for backend, protected in self.reaches(sp) if fname else ():
+                for up in self.behaviors:
+                    if self.signed_by(up):
+                        continue
+                    for other, space in self.reaches(up):
+                        if other != backend or not (space.startswith(protected) or protected.startswith(space)):
+                            continue
+                        origin_path = space[: len(space) - len(pattern_prefix(up))]
+                        viewer = pattern_prefix(up) if space.startswith(protected) else protected[len(origin_path):]
+                        if self.behavior_for(viewer + "x")[0] != up or (up, protected) in seen:
+                            continue
+                        seen.add((up, protected))
+                        what = "the REST API" if backend[0] == "api" else f'{backend[0].replace("_", " ")} "{backend[1]}"'
+                        issues.append(Issue("S260", ("behaviors", up),
+                                            f'"{up}" reaches {what} under {protected} without a signature, which "{sp}" requires '
+                                            f'({fname}): add a behavior "{viewer}*" before "{up}" with `edge: {{viewer-request: {fname}}}`',
+                                            reads=(("behaviors",), ("origins",))))
+        return issues
 
     def behavior_for(self, path: str) -> tuple[str, Behavior]:
         """The behavior CloudFront picks for a request path: the first pattern that matches, in order, else the default."""
@@ -251,6 +290,13 @@ class Distribution(StrictModel):
                     continue
                 issues += _event_issues(("behaviors", pattern, "edge", event), event, fn, fname, origin)
         return issues
+
+
+def pattern_prefix(pattern: str) -> str:
+    """'/images/*' -> '/images/'; 'default' -> '/'."""
+    if pattern == "default":
+        return "/"
+    return pattern.split("*", 1)[0] if "*" in pattern else pattern
 
 
 def _matches(pattern: str, path: str) -> bool:

@@ -28,7 +28,9 @@ Schema (unknown keys are rejected; defaults in brackets)::
                 "path": "/prod", "protocol": "https",   # [https] | http (tests)
                 "port": 443,                    # [443 for https, 80 for http]
                 "read_timeout": 30, "keepalive_timeout": 5,
-                "ssl_protocols": ["TLSv1.2"], "custom_headers": {}}
+                "ssl_protocols": ["TLSv1.2"], "custom_headers": {},
+                "signed": false}                # [false] sign each call with the signing key (a
+                                                # path the distribution protects); needs "signing"
       },
       "routes": [{"prefix": "/api/", "origin": "api"},   # longest prefix wins;
                  {"prefix": "/images/", "origin": "s3"}], # no match = origin untouched
@@ -90,6 +92,7 @@ class Origin:
     keepalive_timeout: int = 5
     ssl_protocols: tuple[str, ...] = ("TLSv1.2",)
     custom_headers: dict = field(default_factory=dict)
+    signed: bool = False  # origin_response signs its call (expires + signature) with the signing key
 
 
 @dataclass(frozen=True)
@@ -133,7 +136,7 @@ def _take(raw: Any, where: str, required: tuple = (), optional: tuple = ()) -> d
 def _origin(name: str, raw: Any) -> Origin:
     where = f"origins.{name}"
     r = _take(raw, where, ("domain",), ("type", "path", "region", "auth_method", "protocol", "port",
-                                       "read_timeout", "keepalive_timeout", "ssl_protocols", "custom_headers"))
+                                       "read_timeout", "keepalive_timeout", "ssl_protocols", "custom_headers", "signed"))
     kind = r.get("type", "s3" if name == "s3" else "custom")
     path = r.get("path", "")
     protocol = r.get("protocol", "https")
@@ -148,7 +151,8 @@ def _origin(name: str, raw: Any) -> Origin:
         auth_method=r.get("auth_method", "origin-access-identity"), protocol=protocol,
         port=int(r.get("port", 443 if protocol == "https" else 80)),
         read_timeout=int(r.get("read_timeout", 30)), keepalive_timeout=int(r.get("keepalive_timeout", 5)),
-        ssl_protocols=tuple(r.get("ssl_protocols", ("TLSv1.2",))), custom_headers=dict(r.get("custom_headers", {})))
+        ssl_protocols=tuple(r.get("ssl_protocols", ("TLSv1.2",))), custom_headers=dict(r.get("custom_headers", {})),
+        signed=r.get("signed", False) is True)
     if origin.auth_method not in AUTH_METHODS:
         raise ConfigError(f"{where}.auth_method must be one of {AUTH_METHODS}")
     if kind == "s3" and origin.auth_method == "origin-access-identity" and not origin.region:
@@ -181,6 +185,8 @@ def parse(raw: Any) -> EdgeConfig:
                           signature_param=s.get("signature_param", "signature"))
         if signing.cache_seconds < 0 or any(not p.startswith("/") for p in signing.protected_prefixes):
             raise ConfigError("signing: cache_seconds must be >= 0 and protected_prefixes must start with /")
+    if signing is None and any(o.signed for o in origins.values()):
+        raise ConfigError("origins: a signed origin needs the signing section (the key to sign with)")
     wb = WriteBack()
     if "write_back" in r:
         w = _take(r["write_back"], "write_back", (),

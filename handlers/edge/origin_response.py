@@ -9,6 +9,10 @@ else base64); redirects are passed through, not followed. A response over CloudF
 1 MB limit for generated origin responses, or an unreachable API, gives a 502
 (``cache-control: no-store``).
 
+When the API origin is ``signed`` (the distribution checks a signature on the path
+called, e.g. an /api/images/* behavior), the call carries its own ``expires`` and
+``signature`` (valid 60 s), made with the signing key (``keys.py``, as viewer_request).
+
 Write-back (``write_back.enabled``): an API 200 for a request without a query string
 is stored with ``s3:PutObject`` at ``write_back.prefix + URI`` (decoded, no leading
 slash) with the API's content type and ``write_back.cache_control``, so the next miss
@@ -21,15 +25,18 @@ from __future__ import annotations
 
 import base64
 import logging
+import time
 import urllib.error
 import urllib.request
 from http import HTTPStatus
-from urllib.parse import unquote
+from urllib.parse import unquote, urlencode
 
 import boto3
 from botocore.config import Config
 
 import config
+import keys
+import signing
 
 log = logging.getLogger()
 log.setLevel(logging.INFO)
@@ -54,14 +61,23 @@ class _NoRedirect(urllib.request.HTTPRedirectHandler):
 _opener = urllib.request.build_opener(urllib.request.ProxyHandler({}), _NoRedirect)
 
 
-def _api_url(o: config.Origin, request: dict, distribution: str) -> str:
+SIGNED_FOR_SECONDS = 60  # a signed call to the API is good for a minute: it is made at once
+
+
+def _api_url(o: config.Origin, request: dict, distribution: str, cfg: config.EdgeConfig) -> str:
     default_port = 443 if o.protocol == "https" else 80
     # The API's own domain is only known after deploy; "$distribution" calls it through this
     # distribution (its API behavior), whose domain every event carries.
     domain = distribution if o.domain == config.DISTRIBUTION_DOMAIN else o.domain
     host = domain if o.port == default_port else f"{domain}:{o.port}"
     qs = request.get("querystring", "")
-    return f"{o.protocol}://{host}{o.path}{request['uri']}" + (f"?{qs}" if qs else "")
+    path = f"{o.path}{request['uri']}"
+    if o.signed:
+        # The distribution checks a signature on this path too: sign the call with the viewer-request key.
+        s, expires = cfg.signing, int(time.time()) + SIGNED_FOR_SECONDS
+        own = urlencode({s.expires_param: expires, s.signature_param: signing.sign(path, expires, keys.signing_keys(s)[0], s.expires_param)})
+        qs = f"{qs}&{own}" if qs else own
+    return f"{o.protocol}://{host}{path}" + (f"?{qs}" if qs else "")
 
 
 def _fetch(url: str, timeout: float, limit: int):
@@ -115,7 +131,7 @@ def handler(event, context):
     api, wb = cfg.origins[cfg.failover_origin], cfg.write_back
     limit = max(RESPONSE_LIMIT, wb.max_object_bytes if wb.enabled else 0)
     try:
-        url = _api_url(api, request, cf["config"]["distributionDomainName"])
+        url = _api_url(api, request, cf["config"]["distributionDomainName"], cfg)
         status, headers, body = _fetch(url, cfg.api_timeout_seconds, limit)
     except Exception as exc:
         log.warning("failover to %s failed for %s: %r", api.domain, request["uri"], exc)

@@ -18,45 +18,14 @@ generated 403 (``cache-control: no-store``). A valid one is forwarded with the
 from __future__ import annotations
 
 import logging
-import time
 from urllib.parse import unquote_plus
 
-import boto3
-from botocore.config import Config
-
 import config
+import keys
 import signing
 
 log = logging.getLogger()
 log.setLevel(logging.INFO)
-
-RETRY_AFTER_FAILURE = 30.0
-_ssm = None
-_keys: list[str] = []
-_keys_valid_until = 0.0
-
-
-def _signing_keys(cfg: config.Signing) -> list[str]:
-    """Keys from SSM, cached per container for cfg.cache_seconds."""
-    global _ssm, _keys, _keys_valid_until
-    now = time.monotonic()
-    if _keys and now < _keys_valid_until:
-        return _keys
-    try:
-        if _ssm is None:
-            _ssm = boto3.client("ssm", region_name=cfg.region, config=Config(
-                connect_timeout=1, read_timeout=2, retries={"max_attempts": 2, "mode": "standard"}))
-        value = _ssm.get_parameter(Name=cfg.parameter, WithDecryption=True)["Parameter"]["Value"]
-        keys = signing.parse_keys(value)
-        if not keys:
-            raise ValueError("signing parameter is empty")
-        _keys, _keys_valid_until = keys, now + cfg.cache_seconds
-    except Exception:
-        if not _keys:
-            raise
-        log.exception("signing key refresh failed; keeping the cached keys")
-        _keys_valid_until = now + min(RETRY_AFTER_FAILURE, cfg.cache_seconds)
-    return _keys
 
 
 def _response(status: int, description: str, body: str) -> dict:
@@ -97,11 +66,11 @@ def handler(event, context):
         log.info("403 %s: missing or repeated signature parameters", uri)
         return _response(403, "Forbidden", "Forbidden: missing or invalid signature\n")
     try:
-        keys = _signing_keys(cfg)
+        current = keys.signing_keys(cfg)
     except Exception:
         log.exception("no signing key available")
         return _response(503, "Service Unavailable", "Service Unavailable\n")
-    if not signing.verify(uri, expires[0], sig[0], keys, expires_param=cfg.expires_param):
+    if not signing.verify(uri, expires[0], sig[0], current, expires_param=cfg.expires_param):
         log.info("403 %s: bad, malformed or expired signature", uri)
         return _response(403, "Forbidden", "Forbidden: missing or invalid signature\n")
     request["querystring"] = "&".join(rest)

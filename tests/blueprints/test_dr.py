@@ -136,8 +136,12 @@ def test_dr_off_collapses_to_one_region(reference):
     dev = apps["dev"]
     assert {s.region for s in dev.stacks.values()} == {"ap-northeast-1", "us-east-1"}
     dumped = json.dumps({sid: s.template.to_dict() for sid, s in dev.stacks.items()})
-    for marker in ("ReplicationConfiguration", "AWS::DynamoDB::GlobalTable", "ReplicaRegions", "AutomaticBackupReplication", "-dr\""):
+    for marker in ("ReplicationConfiguration", "AWS::DynamoDB::GlobalTable", "AutomaticBackupReplication", "-dr\""):
         assert marker not in dumped
+    # The one secret replica: the REST API's origin-verify value, to us-east-1 where the distribution reads it.
+    replicas = [(lid, r) for s in dev.stacks.values() for lid, r in s.template.to_dict()["Resources"].items()
+                if "ReplicaRegions" in r.get("Properties", {})]
+    assert [(lid, r["Properties"]["ReplicaRegions"]) for lid, r in replicas] == [("ApiOriginVerifySecret", [{"Region": "us-east-1"}])]
     assert render(dev, specs["dev"]) is None
 
 

@@ -272,9 +272,10 @@ def test_compiled_edge_config_is_accepted_by_the_edge_handlers(tmp_path, compile
     signing = _load_config(tmp_path / "verify-signature")
     config = _load_config(tmp_path / "fetch-on-miss")
     assert config.failover_origin == "api" and config.origins["api"].domain == "$distribution"
-    assert config.origins["api"].path == "/api"  # through the distribution's /api/* behavior
+    assert config.origins["api"].path == "/api"  # through the distribution's /api/images/* behavior, which checks a signature:
+    assert config.origins["api"].signed and config.signing.parameter == signing.signing.parameter  # so it signs its call
     assert config.write_back.enabled and config.origins["s3"].path == "/processed"
-    assert signing.signing.protected_prefixes == ("/images/",)
+    assert signing.signing.protected_prefixes == ("/api/images/", "/images/")
 
 
 def _load_config(tmp_path):

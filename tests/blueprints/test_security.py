@@ -162,8 +162,9 @@ def test_an_unwaived_open_api_stays_visible_to_every_scanner():
     from ..conftest import build_app, make_spec
 
     spec = make_spec("app: shop\nregions: {primary: eu-west-1}\nfunctions: {api: {bootstrap: true, timeout_s: 29}}\n"
-                     "api: {rest: {function: api, routes: [\"GET /items\"]}}\n")
+                     "api: {rest: {function: api, routes: [\"GET /items\"], origin_verify: false}}\n")
     app, _ = build_app(spec, env="default")
     [t] = [s.template.to_dict() for s in app.stacks.values() if s.name.endswith("-api")]
     assert "Metadata" not in t["Resources"]["ApiRestItemsGetMethod"]
-    assert ("api.rest.auth.type", ) == tuple(p for p, _ in spec.weakened() if p.startswith("api."))
+    assert "Metadata" not in t["Resources"]["ApiRestStage"]  # the public endpoint too: no waiver, no suppression
+    assert ("api.rest.auth.type", "api.rest.origin_verify") == tuple(p for p, _ in spec.weakened() if p.startswith("api."))

@@ -23,7 +23,7 @@ import pytest
 from moto import mock_aws
 
 EDGE_SRC = Path(__file__).resolve().parents[2] / "handlers" / "edge"
-MODULES = ("config", "signing", "viewer_request", "origin_request", "origin_response")
+MODULES = ("config", "keys", "signing", "viewer_request", "origin_request", "origin_response")
 PARAM = "/fillup/test/edge/url-signing-key"
 BUCKET = "fillup-test-cache"
 S3_REGION = "ap-northeast-1"
@@ -445,6 +445,7 @@ def test_config_is_read_from_the_module_directory_and_cached(edge):
     (lambda c: c["routes"].append({"prefix": "/x/", "origin": "nowhere"}), "origin must be one of"),
     (lambda c: c.update(api_timeout_seconds=60), "api_timeout_seconds"),
     (lambda c: c["signing"].update(secret="inline"), "unknown keys"),
+    (lambda c: (c.pop("signing"), c["origins"]["api"].update(signed=True)), "needs the signing section"),
 ])
 def test_config_rejects_inconsistent_values(edge, mutate, message):
     cfg = make_config()
@@ -467,3 +468,26 @@ def test_api_reached_through_the_distribution_when_its_domain_is_not_known(edge,
     out = ors.handler(event, None)
     assert api_server.seen == ["/prod/images/cat.png"]
     assert out["status"] == "200" and base64.b64decode(out["body"]) == PNG
+
+
+def test_a_signed_api_origin_gets_a_call_the_viewer_request_check_accepts(edge, api_server, bucket, ssm_key):
+    # The image route is signed on every path (an /api/images/* behavior checks it too): the function signs its own
+    # call, and what the API's path receives passes viewer_request's check with the same key.
+    cfg = make_config(api_port=api_server.server_port)
+    cfg["origins"]["api"]["signed"] = True
+    edge.configure(cfg)
+    ors = edge.load("origin_response")
+    event = cf_event("origin-response", "/images/cat.png", origin=copy.deepcopy(S3_ORIGIN_IN_EVENT), response=s3_response(404))
+    out = ors.handler(event, None)
+    assert out["status"] == "200"
+    (called,) = api_server.seen
+    path, query = called.split("?")
+    assert path == "/prod/images/cat.png"
+    cfg["signing"]["protected_prefixes"] = ["/prod/images/"]
+    edge.configure(cfg)
+    vr = edge.load("viewer_request")
+    importlib.reload(edge.load("config"))
+    checked = vr.handler(cf_event("viewer-request", path, querystring=query), None)
+    assert checked.get("status") is None and checked["querystring"] == ""  # forwarded, the signature stripped
+    forged = vr.handler(cf_event("viewer-request", "/prod/images/dog.png", querystring=query), None)
+    assert forged["status"] == "403"  # the signature is for the path called, nothing else
