@@ -12,10 +12,10 @@ from awacs import xray as axray
 from awacs.aws import Action, Allow, Condition, PolicyDocument, Statement, StringEquals
 from troposphere import AccountId, GetAtt, Ref, Select, Split, Sub, awslambda, cloudwatch, iam, sqs
 
-from compiler.access import DATABASE_ENV, DATABASE_HOST_ENV, DATABASE_PORT_ENV, ENV_SUFFIX, KEY_ACTIONS
+from compiler.access import DATABASE_HOST_ENV, DATABASE_NAME_ENV, DATABASE_PORT_ENV, DATABASE_USER_ENV, ENV_SUFFIX, KEY_ACTIONS, database_user
 from compiler.access import scopes as access_scopes
 from compiler.context import Context
-from compiler.naming import (DATA, IMAGES, NETWORK, QUEUES, STANDBY, STORAGE, camel, db_secret_name, env_var, function_dlq_name,
+from compiler.naming import (DATA, IMAGES, NETWORK, QUEUES, STANDBY, STORAGE, camel, env_var, function_dlq_name,
                              function_log_group, function_name, logical_id, table_name)
 from compiler.spec import Function, Spec
 from compiler.spec.functions import ImageRef
@@ -59,7 +59,7 @@ def function(name: str, fn: Function, ctx: Context, logs_key: Any) -> Iterable[A
         statements += vpc_access()
     env: dict[str, Any] = {"ENVIRONMENT": ctx.env, **_api_environment(name, ctx.spec), **fn.environment}
     for target, level in connections(fn).items():
-        granted, variables = connection(ctx, target, level)
+        granted, variables = connection(ctx, name, target, level)
         statements += granted
         env.update(variables)
     role = service_role(f"{base}Role", "lambda.amazonaws.com", statements)
@@ -165,7 +165,7 @@ class EsmScaling(awslambda.ScalingConfig):
     props = {"MaximumConcurrency": (int, True)}
 
 
-def connection(ctx: Context, target: str, level: str) -> tuple[list[Statement], dict[str, Any]]:
+def connection(ctx: Context, function: str, target: str, level: str) -> tuple[list[Statement], dict[str, Any]]:
     """The statements and environment variables one `uses:` entry gives (compiler/access.py has the actions). In the DR
     region a function uses the DR copy of each resource that has one: the replica bucket, the table's replica, the
     region's own queue, the replica of the database secret and the standby database."""
@@ -199,16 +199,18 @@ def connection(ctx: Context, target: str, level: str) -> tuple[list[Statement], 
             key, service = ctx.ref(QUEUES, "QueuesKeyArn", region), "sqs"
         env[env_var(name, ENV_SUFFIX[kind])] = ctx.ref(QUEUES, logical_id(name, "QueueUrl"), region)
     elif kind == "database":
-        # By name in every region (Secrets Manager adds a random six-character suffix to the ARN).
-        secret = db_secret_name(ctx.prefix)
-        scopes = {"secret": Sub(f"arn:${{AWS::Partition}}:secretsmanager:{region}:${{AWS::AccountId}}:secret:{secret}-??????")}
-        key, service = ctx.ref(DATA, "DatabaseKeyArn", region), "secretsmanager"
-        env[DATABASE_ENV] = secret
-        # The secret's own host is the primary's (its replica is a copy): the host to use is the one in this region.
+        # IAM authentication as the function's own user, on the instance of this region (a replica has its own resource
+        # id): no password, and no read of the master secret. The users exist once database-users.sql has run.
         endpoint = DATA if region == primary else (STANDBY if spec.standby else None)
+        user = database_user(function)
+        scopes = {"user": []}
         if endpoint is not None:
+            scopes["user"] = [Sub(f"arn:${{AWS::Partition}}:rds-db:{region}:${{AWS::AccountId}}:dbuser:${{Id}}/{user}",
+                                  Id=ctx.ref(endpoint, "DatabaseResourceId", region))]
             env[DATABASE_HOST_ENV] = ctx.ref(endpoint, "DatabaseEndpoint", region)
             env[DATABASE_PORT_ENV] = ctx.ref(endpoint, "DatabasePort", region)
+            env[DATABASE_NAME_ENV] = spec.database.database_name
+            env[DATABASE_USER_ENV] = user
     else:  # functions: by name, so that two functions may use each other
         scopes = {"function": Sub(f"arn:${{AWS::Partition}}:lambda:${{AWS::Region}}:${{AWS::AccountId}}:function:{function_name(ctx.prefix, name)}")}
         env[env_var(name, ENV_SUFFIX[kind])] = function_name(ctx.prefix, name)

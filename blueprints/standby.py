@@ -67,3 +67,4 @@ def build(spec: Spec, ctx: Context) -> Iterable[Any]:
         yield from database_alarms(ctx, "StandbyDatabase", Ref(instance))
     yield ctx.output("DatabaseEndpoint", GetAtt(instance, "Endpoint.Address"), "PostgreSQL endpoint address in this region")
     yield ctx.output("DatabasePort", GetAtt(instance, "Endpoint.Port"), "PostgreSQL port")
+    yield ctx.output("DatabaseResourceId", GetAtt(instance, "DbiResourceId"), "resource id for IAM database authentication (its own)")

@@ -33,7 +33,7 @@ ACTIONS: dict[tuple[str, str], tuple[Grant, ...]] = {
     ("queues", "send"): _SEND,
     ("queues", "consume"): _CONSUME,
     ("queues", "send-consume"): _SEND + _CONSUME,
-    ("database", "connect"): (Grant("secret", ("secretsmanager:DescribeSecret", "secretsmanager:GetSecretValue")),),
+    ("database", "connect"): (Grant("user", ("rds-db:connect",)),),  # IAM authentication as the function's own user
     ("functions", "invoke"): (Grant("function", ("lambda:InvokeFunction",)),),
 }
 
@@ -48,14 +48,20 @@ KEY_ACTIONS: dict[tuple[str, str], tuple[str, ...]] = {
     ("queues", "send"): ("kms:Decrypt", "kms:GenerateDataKey"),
     ("queues", "consume"): ("kms:Decrypt",),
     ("queues", "send-consume"): ("kms:Decrypt", "kms:GenerateDataKey"),
-    ("database", "connect"): ("kms:Decrypt",),
 }
 
 # kind -> the environment variable's suffix (database: the whole name)
 ENV_SUFFIX = {"buckets": "BUCKET", "tables": "TABLE", "queues": "QUEUE_URL", "functions": "FUNCTION"}
-DATABASE_ENV = "DB_SECRET_ID"  # the secret's name: the same in every region (its ARN is not)
-DATABASE_HOST_ENV = "DB_HOST"  # the database in the function's region (the secret's own host field names the primary)
+DATABASE_HOST_ENV = "DB_HOST"  # the database in the function's region
 DATABASE_PORT_ENV = "DB_PORT"
+DATABASE_NAME_ENV = "DB_NAME"
+DATABASE_USER_ENV = "DB_USER"  # the function's own database user: it signs in with an IAM token (rds.generate_db_auth_token)
+DATABASE_ENVS = (DATABASE_HOST_ENV, DATABASE_PORT_ENV, DATABASE_NAME_ENV, DATABASE_USER_ENV)
+
+
+def database_user(function: str) -> str:
+    """A function's PostgreSQL user: its own (never the master, whose password rotates: rds_iam would disable it)."""
+    return "fn_" + function.replace("-", "_")
 
 
 def scopes(kind: str, level: str) -> dict[str, tuple[str, ...]]:
@@ -71,6 +77,6 @@ def markdown_table() -> str:
     rows = ["| kind | level | actions, by ARN | on the resource's KMS key | environment variable |", "|---|---|---|---|---|"]
     for kind, level in ACTIONS:
         actions = "; ".join(f"{scope}: {', '.join(a)}" for scope, a in scopes(kind, level).items())
-        env = f"{DATABASE_ENV}`, `{DATABASE_HOST_ENV}`, `{DATABASE_PORT_ENV}" if kind == "database" else f"NAME_{ENV_SUFFIX[kind]}"
+        env = "`, `".join(DATABASE_ENVS) if kind == "database" else f"NAME_{ENV_SUFFIX[kind]}"
         rows.append(f"| `{kind}` | `{level}` | {actions} | {', '.join(KEY_ACTIONS.get((kind, level), ())) or '-'} | `{env}` |")
     return "\n".join(rows) + "\n"

@@ -71,13 +71,13 @@ def compile_document(document: Document, envs: list[str] | None, base: Path) -> 
 
 def render_all(c: Compiled) -> dict[str, tuple[dict[str, bytes], Manifest]]:
     """Every file of each out/<env> and its manifest, in memory."""
-    from .runbook import RUNBOOK, render
+    from . import dbusers, runbook
 
     out = {}
     for env, app in c.apps.items():
-        book = render(app, c.specs[env])
+        documents = {runbook.RUNBOOK: runbook.render(app, c.specs[env]), dbusers.DATABASE_USERS: dbusers.render(app, c.specs[env])}
         out[env] = prepare(app, c.spec_sha256, deploy_settings(c.specs[env], env), c.assets[env], c.file, c.weakened[env],
-                           {RUNBOOK: book} if book else None)
+                           {name: text for name, text in documents.items() if text} or None)
     return out
 
 

@@ -107,7 +107,7 @@ def write_env(out_dir: Path, env: str, files: dict[str, bytes]) -> Path:
 def prepare(app: App, spec_sha256: str, deploy: DeploySettings, assets: dict | None = None, file: str = "arch.yaml",
             weakened: Iterable[Weakened] = (), documents: dict[str, str] | None = None) -> tuple[dict[str, bytes], Manifest]:
     """Every file of out/<env> and the manifest, in memory (pure); a template over 1 MB is a compile error. `documents`
-    are Markdown files written beside them (the DR runbook)."""
+    are text files written beside them (the DR runbook, the database users' SQL)."""
     artifacts = render(app)
     too_big = [a.entry for a in artifacts if a.entry.bytes > URL_BODY_LIMIT]
     if too_big:

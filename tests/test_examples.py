@@ -173,4 +173,4 @@ def test_readme_access_table_is_the_connection_data_and_the_compiled_policies_ag
     assert statements["TableConnectionsReadWriteKey"]["Action"] == list(KEY_ACTIONS[("tables", "read-write")])
     api = templates[("prod", "ap-northeast-1", "fillup-prod-functions")]["Resources"]["FnApiRole"]["Properties"]
     api_statements = {s["Sid"]: s for s in api["Policies"][0]["PolicyDocument"]["Statement"]}
-    assert api_statements["DatabaseConnect"]["Action"] == list(scopes("database", "connect")["secret"])
+    assert api_statements["DatabaseConnect"]["Action"] == list(scopes("database", "connect")["user"])

@@ -33,8 +33,11 @@ def test_api_function_settings(templates):
     assert p["VpcConfig"]["SecurityGroupIds"] == [{"Fn::ImportValue": "fillup-prod-network-AppSecurityGroupId"}]
     assert p["Code"]["S3Bucket"] == {"Ref": "ArtifactBucket"} and p["Code"]["S3Key"].startswith("assets/")
     env = p["Environment"]["Variables"]
-    assert env["DB_SECRET_ID"] == "fillup-prod/database"
+    assert (env["DB_USER"], env["DB_NAME"]) == ("fn_api", "app")  # its own user, signing in with an IAM token
     assert env["DB_HOST"] == {"Fn::ImportValue": "fillup-prod-data-DatabaseEndpoint"}
+    statements = json.dumps(props(t, "FnApiRole")["Policies"])
+    assert "rds-db:connect" in statements and "dbuser:${Id}/fn_api" in statements
+    assert "secretsmanager" not in statements  # the master secret is not the application's
     assert p["Environment"]["Variables"]["API_BASE_PATH"] == "/api"
     assert p["LoggingConfig"] == {"LogGroup": {"Ref": "FnApiLogGroup"}}
 
@@ -90,9 +93,10 @@ def test_roles_are_least_privilege(templates):
     t = fns(templates)
     api_role = statements(t, "FnApiRole")
     assert api_role["OwnLogGroup"]["Resource"] == [{"Fn::GetAtt": ["FnApiLogGroup", "Arn"]}]
-    assert api_role["DatabaseConnect"]["Resource"] == [
-        {"Fn::Sub": "arn:${AWS::Partition}:secretsmanager:ap-northeast-1:${AWS::AccountId}:secret:fillup-prod/database-??????"}]
-    assert api_role["DatabaseConnectKey"]["Condition"] == {"StringEquals": {"kms:ViaService": "secretsmanager.ap-northeast-1.amazonaws.com"}}
+    assert api_role["DatabaseConnect"]["Resource"] == [{"Fn::Sub": [
+        "arn:${AWS::Partition}:rds-db:ap-northeast-1:${AWS::AccountId}:dbuser:${Id}/fn_api",
+        {"Id": {"Fn::ImportValue": "fillup-prod-data-DatabaseResourceId"}}]}]
+    assert "DatabaseConnectKey" not in api_role  # IAM authentication: no secret to read, no key to use
     assert "VpcInterfaces" in api_role
     ws_role = statements(t, "FnWsRole")
     assert "VpcInterfaces" not in ws_role and "DatabaseConnect" not in ws_role
@@ -202,7 +206,7 @@ def test_alarms(templates):
 def test_dr_region_api_reads_the_dr_copy_of_the_database(templates, compiled):
     t = fns(templates, "prod", "us-west-2")
     env = props(t, "FnApiFunction")["Environment"]["Variables"]
-    assert env["DB_SECRET_ID"] == "fillup-prod/database"  # the secret's replica, by the same name
+    assert env["DB_USER"] == "fn_api"  # the same user: roles replicate with the database
     assert env["DB_HOST"] == {"Fn::ImportValue": "fillup-prod-standby-DatabaseEndpoint"}
     edges = compiled["manifests"]["prod"]["edges"]
     assert not [e for e in edges if e["consumer"] == "us-west-2/fillup-prod-functions" and e["producer"].startswith("ap-northeast-1/")]

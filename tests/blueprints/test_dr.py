@@ -83,8 +83,13 @@ def test_reference_dr_functions_use_the_replicas_and_the_standby(reference):
     fns = _dr_templates(apps["prod"], specs["prod"])["fillup-prod-functions"]["Resources"]
     env = fns["FnProcessorFunction"]["Properties"]["Environment"]["Variables"]
     assert env["DOCUMENTS_BUCKET"] == "fillup-prod-documents-us-west-2"
-    assert env["DB_SECRET_ID"] == "fillup-prod/database"
+    assert env["DB_USER"] == "fn_processor" and env["DB_NAME"] == "app"
     assert env["DB_HOST"] == {"Fn::ImportValue": "fillup-prod-standby-DatabaseEndpoint"}
+    # IAM authentication on the standby: its own resource id, in this region.
+    statements = fns["FnProcessorRole"]["Properties"]["Policies"][0]["PolicyDocument"]["Statement"]
+    [connect] = [st for st in statements if st["Action"] == ["rds-db:connect"]]
+    assert connect["Resource"] == [{"Fn::Sub": ["arn:${AWS::Partition}:rds-db:us-west-2:${AWS::AccountId}:dbuser:${Id}/fn_processor",
+                                                {"Id": {"Fn::ImportValue": "fillup-prod-standby-DatabaseResourceId"}}]}]
     assert env["UPLOADS_QUEUE_URL"] == {"Fn::ImportValue": "fillup-prod-queues-UploadsQueueUrl"}
     # Disabled until failover: the primary processes each upload; the DR queue keeps the copies' events.
     assert fns["FnProcessorUploadsEventSource"]["Properties"]["Enabled"] is False
