@@ -20,7 +20,7 @@ from compiler.context import Context
 from compiler.facts import BUILTIN_HANDLERS, EdgeFn, fetch_signer
 from compiler.naming import API, FUNCTIONS, ORIGIN_VERIFY_HEADER, STORAGE, camel, edge_function_name, logical_id, signing_parameter
 from compiler.spec import Distribution
-from compiler.spec.cdn import EdgeFunction, Origin
+from compiler.spec.cdn import EdgeFunction, Origin, pattern_prefix
 from compiler.spec.regions import EDGE_REGION
 
 from .exceptions import GEO_RESTRICTION, newest_runtime, record, settings
@@ -275,15 +275,31 @@ def _signing_key(ctx: Context, fn: EdgeFunction) -> list[Statement]:
 
 def _web_acl(logical: str, name: str, dist: Distribution) -> wafv2.WebACL:
     visibility = waf_visibility
-    rules = [wafv2.WebACLRule(Name=MANAGED_RULES[r], Priority=i, OverrideAction=wafv2.OverrideAction(**{"None": {}}),
-                              Statement=wafv2.Statement(ManagedRuleGroupStatement=wafv2.ManagedRuleGroupStatement(
-                                  VendorName="AWS", Name=MANAGED_RULES[r])),
-                              VisibilityConfig=visibility(MANAGED_RULES[r]))
-             for i, r in enumerate(dist.waf.managed_rules)]
+    # The core rule set blocks bodies over 8 KB (SizeRestrictions_BODY); paths that take writes may carry more (API
+    # Gateway takes 10 MB): the rule only counts there, and a rule after it blocks on its label everywhere else.
+    writes = sorted({pattern_prefix(p) if "*" in p or "?" in p else p for p, b in dist.behaviors.items() if b.methods == "all"})
+    rules = []
+    for r in dist.waf.managed_rules:
+        group = wafv2.ManagedRuleGroupStatement(VendorName="AWS", Name=MANAGED_RULES[r])
+        if r == "core" and writes:
+            group.RuleActionOverrides = [wafv2.RuleActionOverride(Name="SizeRestrictions_BODY", ActionToUse=wafv2.RuleAction(Count=wafv2.CountAction()))]
+        rules.append(wafv2.WebACLRule(Name=MANAGED_RULES[r], Priority=len(rules), OverrideAction=wafv2.OverrideAction(**{"None": {}}),
+                                      Statement=wafv2.Statement(ManagedRuleGroupStatement=group), VisibilityConfig=visibility(MANAGED_RULES[r])))
+        if r == "core" and writes:
+            paths = [wafv2.Statement(ByteMatchStatement=wafv2.ByteMatchStatement(
+                FieldToMatch=wafv2.FieldToMatch(UriPath={}), PositionalConstraint="STARTS_WITH" if w.endswith("/") else "EXACTLY",
+                SearchString=w, TextTransformations=[wafv2.TextTransformation(Priority=0, Type="NONE")])) for w in writes]
+            write_path = paths[0] if len(paths) == 1 else wafv2.Statement(OrStatement=wafv2.OrStatement(Statements=paths))
+            rules.append(wafv2.WebACLRule(
+                Name="body-size-outside-writes", Priority=len(rules), Action=wafv2.RuleAction(Block=wafv2.BlockAction()),
+                VisibilityConfig=visibility("body-size-outside-writes"),
+                Statement=wafv2.Statement(AndStatement=wafv2.AndStatement(Statements=[
+                    wafv2.Statement(LabelMatchStatement=wafv2.LabelMatchStatement(
+                        Scope="LABEL", Key="awswaf:managed:aws:core-rule-set:SizeRestrictions_Body")),
+                    wafv2.Statement(NotStatement=wafv2.NotStatement(Statement=write_path))]))))
     rules.append(wafv2.WebACLRule(Name="rate-limit-per-ip", Priority=len(rules), Action=wafv2.RuleAction(Block=wafv2.BlockAction()),
                                   Statement=wafv2.Statement(RateBasedStatement=wafv2.RateBasedStatement(
                                       Limit=dist.waf.rate_limit_per_5min, AggregateKeyType="IP", EvaluationWindowSec=300)),
                                   VisibilityConfig=visibility("rate-limit-per-ip")))
     return wafv2.WebACL(logical, Name=name, Scope="CLOUDFRONT", DefaultAction=wafv2.DefaultAction(Allow=wafv2.AllowAction()),
                         Rules=rules, VisibilityConfig=visibility(name))
-

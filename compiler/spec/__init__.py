@@ -492,6 +492,9 @@ class Spec(StrictModel):
                 yield f"cdn.{name}.waf.enabled", "no web application firewall in front of the distribution"
             if not d.logging:
                 yield f"cdn.{name}.logging", "no access logs: requests to the distribution leave no trace"
+            if d.spa is not None and d.spa.routing == "error_responses" and any(o.kind != "bucket" for o in d.origins.values()):
+                yield (f"cdn.{name}.spa.routing", "every 403 and 404 of the distribution becomes the index page with 200: an API's "
+                                                  "errors and WAF's blocks reach clients as HTML")
         watched = self.functions or self.database is not None or self.cdn or self.api is not None
         if self.alarms is None and watched:
             yield "alarms", "no `alarms:` section: failures of the functions, APIs, database and CDN raise no alarm"

@@ -139,9 +139,17 @@ class EdgeFunction(StrictModel):
 
 class Spa(StrictModel):
     routing: Literal["error_responses", "function"] = Field(
-        "error_responses", description="error_responses: 403/404 -> the index for the whole distribution (API errors too); "
-                                       "function: a CloudFront Function on the default behavior rewrites extension-less paths")
+        "function", description="function: a CloudFront Function on the default behavior rewrites extension-less paths to the "
+                                "index; error_responses: every 403/404 of the distribution becomes the index with 200 (API errors "
+                                "and WAF blocks too: a weakened default beside an API or function origin)")
     error_ttl_s: int = Field(10, ge=0, le=31536000, description="how long CloudFront caches the rewritten error (error_responses)")
+
+    @model_validator(mode="after")
+    def _rules(self):
+        if self.routing == "function" and "error_ttl_s" in self.model_fields_set:
+            raise_issues([Issue("S238", ("error_ttl_s",), "error_ttl_s belongs to routing: error_responses (a function rewrites the "
+                                "request; no error is cached)")])
+        return self
 
 
 class ErrorPage(StrictModel):

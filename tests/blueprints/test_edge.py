@@ -5,7 +5,7 @@ import zipfile
 
 import pytest
 
-from ..conftest import SHIPPED, build_app, props, resources, shipped_spec, with_updates
+from ..conftest import SHIPPED, build_app, make_spec, props, resources, shipped_spec, with_updates
 
 ENVS = ["dev", "staging", "prod"]
 
@@ -80,8 +80,8 @@ def test_site_behaviors_spa_tls_http3_logging(templates):
     assets = next(b for b in config["CacheBehaviors"] if b["PathPattern"] == "/assets/*")
     policy = props(edge(templates), "EdgeAppImmutableCachePolicy")["CachePolicyConfig"]
     assert assets["CachePolicyId"] == {"Ref": "EdgeAppImmutableCachePolicy"} and policy["DefaultTTL"] == 31536000
-    assert [(e["ErrorCode"], e["ResponsePagePath"], e["ErrorCachingMinTTL"]) for e in config["CustomErrorResponses"]][:2] == \
-        [(403, "/index.html", 10), (404, "/index.html", 10)]
+    # The SPA by a function on the default behavior: no 403/404 becomes the index, so API errors stay API errors.
+    assert [e["ErrorCode"] for e in config["CustomErrorResponses"]] == [500, 502, 503, 504]
     assert config["ViewerCertificate"] == {"AcmCertificateArn": {"Ref": "EdgeAppCertificate"}, "MinimumProtocolVersion": "TLSv1.2_2021",
                                            "SslSupportMethod": "sni-only"}
     assert config["HttpVersion"] == "http2and3" and config["IPV6Enabled"] is True and config["PriceClass"] == "PriceClass_200"
@@ -102,7 +102,8 @@ def test_waf_in_prod_and_not_in_dev(templates):
     acl = props(edge(templates), "EdgeAppWebAcl")
     assert acl["Scope"] == "CLOUDFRONT"
     names = [r["Name"] for r in acl["Rules"]]
-    assert names == ["AWSManagedRulesCommonRuleSet", "AWSManagedRulesKnownBadInputsRuleSet", "rate-limit-per-ip"]
+    assert names == ["AWSManagedRulesCommonRuleSet", "body-size-outside-writes", "AWSManagedRulesKnownBadInputsRuleSet",
+                     "rate-limit-per-ip"]
     assert acl["Rules"][-1]["Statement"]["RateBasedStatement"]["Limit"] == 2000
     assert dist(templates)["WebACLId"] == {"Fn::GetAtt": ["EdgeAppWebAcl", "Arn"]}
     assert "EdgeAppWebAcl" not in edge(templates, "dev")["Resources"] and "WebACLId" not in dist(templates, "dev")
@@ -248,8 +249,7 @@ def test_api_only_images_and_a_single_region():
 
 
 def test_spa_routing_by_function_keeps_api_errors():
-    spec = with_updates(shipped_spec(), "cdn.app.spa.routing", "function")
-    app, _ = build_app(spec)
+    app, _ = build_app(shipped_spec())
     t = app.stacks["us-east-1/fillup-prod-edge"].template.to_dict()
     config = t["Resources"]["EdgeAppDistribution"]["Properties"]["DistributionConfig"]
     assert all(e["ErrorCode"] >= 500 for e in config["CustomErrorResponses"])  # only the 5xx page is left
@@ -257,6 +257,31 @@ def test_spa_routing_by_function_keeps_api_errors():
     assert assoc == {"EventType": "viewer-request", "FunctionARN": {"Fn::GetAtt": ["EdgeAppSpaRoutingFunction", "FunctionARN"]}}
     fn = t["Resources"]["EdgeAppSpaRoutingFunction"]["Properties"]
     assert fn["FunctionConfig"]["Runtime"] == "cloudfront-js-2.0" and "'/index.html'" in fn["FunctionCode"]
+
+
+def test_spa_error_responses_beside_an_api_is_a_weakened_default():
+    spec = with_updates(shipped_spec(), "cdn.app.spa.routing", "error_responses")
+    assert "cdn.app.spa.routing" in dict(spec.weakened())
+    app, _ = build_app(spec)
+    config = props(app.stacks["us-east-1/fillup-prod-edge"].template.to_dict(), "EdgeAppDistribution")["DistributionConfig"]
+    assert [(e["ErrorCode"], e["ResponseCode"], e["ResponsePagePath"]) for e in config["CustomErrorResponses"]][:2] == \
+        [(403, 200, "/index.html"), (404, 200, "/index.html")]
+    only_buckets = make_spec("app: site\nregions: {primary: eu-west-1}\nbuckets: {site: {}}\ncdn: {web: {origins: {site: {bucket: site}}, "
+                             "index: index.html, spa: {routing: error_responses}, behaviors: {default: {origin: site}}}}\n")
+    assert "cdn.web.spa.routing" not in dict(only_buckets.weakened())  # no API whose errors it could hide
+
+
+def test_waf_lets_write_paths_carry_bodies_over_8_kb_and_blocks_them_elsewhere(templates):
+    rules = props(edge(templates), "EdgeAppWebAcl")["Rules"]
+    core = next(r for r in rules if r["Name"] == "AWSManagedRulesCommonRuleSet")
+    assert core["Statement"]["ManagedRuleGroupStatement"]["RuleActionOverrides"] == [
+        {"Name": "SizeRestrictions_BODY", "ActionToUse": {"Count": {}}}]  # the rule's exact name: WAF ignores a wrong one
+    size = next(r for r in rules if r["Name"] == "body-size-outside-writes")
+    assert size["Priority"] == core["Priority"] + 1 and size["Action"] == {"Block": {}}
+    label, outside = size["Statement"]["AndStatement"]["Statements"]
+    assert label["LabelMatchStatement"] == {"Scope": "LABEL", "Key": "awswaf:managed:aws:core-rule-set:SizeRestrictions_Body"}
+    match = outside["NotStatement"]["Statement"]["ByteMatchStatement"]
+    assert (match["SearchString"], match["PositionalConstraint"]) == ("/api/echo", "EXACTLY")  # the one `methods: all` path
 
 
 def test_every_behavior_adds_the_security_headers(templates):
