@@ -256,6 +256,11 @@ def _builtin_statements(ctx: Context, dist: Distribution, edge: EdgeFn, fn: Edge
         bucket = ctx.facts.bucket_names[origin.bucket]
         prefix = origin.path.strip("/") + "/" if origin.path else ""
         statements.append(Statement(Sid="WriteBack", Effect=Allow, Action=[as3.PutObject], Resource=[bucket_arn(bucket, f"{prefix}*")]))
+        if ctx.spec.buckets[origin.bucket].encryption == "kms":  # the object is encrypted with the bucket's key, through S3 there
+            primary = ctx.spec.regions.primary
+            statements.append(Statement(Sid="WriteBackKey", Effect=Allow, Action=[akms.GenerateDataKey],
+                                        Resource=[ctx.ref(STORAGE, "BucketsKeyArn", primary)],
+                                        Condition=Condition(StringEquals({"kms:ViaService": f"s3.{primary}.amazonaws.com"}))))
     return statements
 
 

@@ -96,7 +96,8 @@ class BucketEvent(StrictModel):
 
 class Bucket(StrictModel):
     versioning: bool = Field(True, description="keep every version of every object (needed for replication)")
-    encryption: Literal["s3", "kms"] = Field("s3", description="s3: SSE-S3 (AES-256); kms: a customer-managed KMS key archc creates")
+    encryption: Literal["s3", "kms"] = Field("kms", description="kms: a customer-managed KMS key archc creates (S3 Bucket Keys on); "
+                                             "s3: SSE-S3 (AES-256, a key S3 owns)")
     lifecycle: dict[Annotated[str, Field(pattern=r"^[a-z][a-z0-9-]{0,63}$")], LifecycleRule] = Field(
         default_factory=dict, description="rule name -> rule; every bucket also aborts incomplete uploads after 7 days")
     cors: BucketCors | None = None

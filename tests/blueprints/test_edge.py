@@ -184,7 +184,12 @@ def test_buckets_private_versioned_encrypted_logged_and_expiring(templates):
         assert p["PublicAccessBlockConfiguration"] == {"BlockPublicAcls": True, "BlockPublicPolicy": True,
                                                        "IgnorePublicAcls": True, "RestrictPublicBuckets": True}
         assert p["VersioningConfiguration"] == {"Status": "Enabled"}
-        assert p["BucketEncryption"]["ServerSideEncryptionConfiguration"][0]["ServerSideEncryptionByDefault"] == {"SSEAlgorithm": "AES256"}
+        sse = p["BucketEncryption"]["ServerSideEncryptionConfiguration"][0]
+        if lid == "StorageLogsBucket":  # S3 server access logging cannot write to an SSE-KMS bucket
+            assert sse["ServerSideEncryptionByDefault"] == {"SSEAlgorithm": "AES256"}
+        else:  # the default: the buckets' customer-managed key, with S3 Bucket Keys
+            assert sse == {"ServerSideEncryptionByDefault": {"SSEAlgorithm": "aws:kms", "KMSMasterKeyID": {"Fn::GetAtt": ["StorageBucketsKey", "Arn"]}},
+                           "BucketKeyEnabled": True}
     rules = {r["Id"]: r for r in props(t, "StorageSiteBucket")["LifecycleConfiguration"]["Rules"]}
     assert rules["expire-old-versions"]["NoncurrentVersionExpiration"] == {"NoncurrentDays": 90}
     cache = {r["Id"]: r for r in props(t, "StorageImagesBucket")["LifecycleConfiguration"]["Rules"]}

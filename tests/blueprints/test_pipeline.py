@@ -85,7 +85,7 @@ DIRECT = """
 app: pipe
 regions: {primary: eu-west-1}
 buckets:
-  raw: {events: {landed: {on: [created, removed], suffix: .csv, to: functions.loader}}}
+  raw: {encryption: s3, events: {landed: {on: [created, removed], suffix: .csv, to: functions.loader}}}
 functions:
   loader: {bootstrap: true, uses: {buckets.raw: read}}
 """
