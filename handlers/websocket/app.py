@@ -1,17 +1,21 @@
 """FillUp WebSocket Lambda handler (API Gateway v2 WebSocket API, Lambda proxy integration).
 
-# IAM: dynamodb:PutItem, dynamodb:DeleteItem, dynamodb:Scan, execute-api:ManageConnections
+# IAM: dynamodb:PutItem, dynamodb:GetItem, dynamodb:DeleteItem, dynamodb:Scan, execute-api:ManageConnections
 
 Handler string: ``app.handler`` (this folder is the code root of the function). The route comes from
 ``event["requestContext"]["routeKey"]`` (RouteSelectionExpression ``$request.body.action``):
 
-    $connect      put {connectionId, connectedAt, expiresAt} into CONNECTIONS_TABLE (conditional put;
+    $connect      put {connectionId, connectedAt, expiresAt, principal} into CONNECTIONS_TABLE (conditional put;
                   a retried $connect for the same id is not an error). Returning non-2xx refuses the connection.
+                  ``principal`` is who signed the connection request (API Gateway authorizes $connect with IAM):
+                  the Cognito identity id when the credentials came from an identity pool, else the caller's ARN.
     $disconnect   delete the item.
     $default      reply to the sender only (PostToConnection) with a help message naming the valid actions.
     sendMessage   body {"action": "sendMessage", "message": "<text, at most 32 KB UTF-8>"}: post
-                  {"type": "message", "message": ..., "sentAt": ...} to every live connection; a connection
-                  that answers GoneException (410) is deleted from the table.
+                  {"type": "message", "message": ..., "from": <the sender's principal>, "sentAt": ...} to every
+                  live connection, so every message is attributable to an authenticated sender; a sender whose
+                  connection is not registered gets 403. A connection that answers GoneException (410) is
+                  deleted from the table.
 
 A validation failure returns {"statusCode": 400, "body": <error JSON>} in the FillUp error format
 (seeds/001): {"error": {"code", "message", "requestId", "timestamp"}}. Because a WebSocket integration's
@@ -30,7 +34,7 @@ Environment:
     AWS_REGION          set by Lambda; used by boto3 for both clients.
 
 IAM actions used (nothing else): dynamodb:PutItem ($connect), dynamodb:DeleteItem ($disconnect and gone
-connections), dynamodb:Scan (sendMessage), execute-api:ManageConnections (PostToConnection on
+connections), dynamodb:GetItem and dynamodb:Scan (sendMessage), execute-api:ManageConnections (PostToConnection on
 ``arn:aws:execute-api:{region}:{account}:{apiId}/{stage}/POST/@connections/*``).
 """
 
@@ -214,17 +218,26 @@ def _live_connection_ids() -> list[str]:
 # --------------------------------------------------------------------------------------------------- routes
 
 
+def _principal(ctx: dict[str, Any]) -> str | None:
+    """Who signed the $connect request: the Cognito identity id (identity pool credentials), else the caller's ARN."""
+    identity = ctx.get("identity") or {}
+    return identity.get("cognitoIdentityId") or identity.get("userArn")
+
+
 def on_connect(event: dict[str, Any], ctx: dict[str, Any]) -> dict[str, Any]:
     connection_id = ctx["connectionId"]
     connected_at = int((ctx.get("connectedAt") or time.time() * 1000) // 1000)
+    item = {
+        "connectionId": {"S": connection_id},
+        "connectedAt": {"N": str(connected_at)},
+        "expiresAt": {"N": str(connected_at + CONNECTION_TTL_SECONDS)},
+    }
+    if _principal(ctx):
+        item["principal"] = {"S": _principal(ctx)}
     try:
         _dynamodb().put_item(
             TableName=_table(),
-            Item={
-                "connectionId": {"S": connection_id},
-                "connectedAt": {"N": str(connected_at)},
-                "expiresAt": {"N": str(connected_at + CONNECTION_TTL_SECONDS)},
-            },
+            Item=item,
             ConditionExpression="attribute_not_exists(connectionId)",
         )
     except ClientError as exc:
@@ -268,7 +281,12 @@ def on_send_message(event: dict[str, Any], ctx: dict[str, Any]) -> dict[str, Any
         raise WsError(400, "BAD_REQUEST", '"message" must be a non-empty string')
     if len(message.encode("utf-8")) > MAX_MESSAGE_BYTES:
         raise WsError(400, "MESSAGE_TOO_LARGE", f'"message" exceeds {MAX_MESSAGE_BYTES} bytes')
-    data = _dumps({"type": "message", "message": message, "sentAt": _iso_now()}).encode("utf-8")
+    sender = _dynamodb().get_item(TableName=_table(), Key={"connectionId": {"S": ctx["connectionId"]}},
+                                  ConsistentRead=True).get("Item")
+    if sender is None:
+        raise WsError(403, "NOT_CONNECTED", "This connection is not registered; reconnect")
+    data = _dumps({"type": "message", "message": message, "from": sender.get("principal", {}).get("S"),
+                   "sentAt": _iso_now()}).encode("utf-8")
     if len(data) > MAX_POST_BYTES:  # only reachable with pathological escaping (control characters)
         raise WsError(400, "MESSAGE_TOO_LARGE", "Encoded message exceeds the WebSocket message limit")
 

@@ -1,5 +1,15 @@
-"""Secure by default, proven (issue 11): every log group archc causes to exist is created by archc with a key and a
-retention, and the rotation function follows AWS's runtime upgrades."""
+"""Secure by default, proven (issue 11). The holes an outside review found, each closed on the reference spec:
+1. the regional REST endpoint answers only CloudFront: test_the_rest_stage_answers_only_cloudfronts_origin_header;
+2. every path to the image route checks a signature: test_every_path_to_the_image_route_checks_a_signature (and the
+   S260 fixture tests/specs/broken/signed_paths.yaml);
+3. REST and WebSocket authorization: test_rest_routes_need_..., test_websocket_connections_are_signed_...;
+4. each function's own database identity: tests/blueprints/test_api.py, tests/test_database_users.py;
+5. dead-letter queues only where invocations are asynchronous: tests/blueprints/test_api.py (S257) and the
+   E9105 rule (tests/test_policy.py); test_no_dead_letter_queue_on_a_synchronously_invoked_function here;
+6. API errors stay API errors: tests/blueprints/test_edge.py (SPA by function, the WAF body-size rule);
+7. every log group with a key and a retention: the log-group tests below;
+8. the rotation follows AWS's runtime upgrades: test_the_rotation_function_logs_...;
+9. customer keys as the README says: test_stores_use_customer_keys_except_where_the_readme_says_why."""
 
 from __future__ import annotations
 
@@ -168,3 +178,66 @@ def test_an_unwaived_open_api_stays_visible_to_every_scanner():
     assert "Metadata" not in t["Resources"]["ApiRestItemsGetMethod"]
     assert "Metadata" not in t["Resources"]["ApiRestStage"]  # the public endpoint too: no waiver, no suppression
     assert ("api.rest.auth.type", "api.rest.origin_verify") == tuple(p for p, _ in spec.weakened() if p.startswith("api."))
+
+
+def test_the_rest_stage_answers_only_cloudfronts_origin_header(templates, compiled):
+    for region in (PRIMARY, "us-west-2"):
+        t = _t(templates, "api", region=region)
+        secret = props(t, "ApiOriginVerifySecret")
+        assert secret["Name"] == f"fillup-prod/origin-verify/{region}" and secret["ReplicaRegions"] == [{"Region": "us-east-1"}]
+        acl = props(t, "ApiRestWebAcl")
+        assert acl["Scope"] == "REGIONAL" and acl["DefaultAction"] == {"Block": {}}
+        [rule] = acl["Rules"]
+        match = rule["Statement"]["ByteMatchStatement"]
+        assert rule["Action"] == {"Allow": {}} and match["FieldToMatch"] == {"SingleHeader": {"Name": "x-origin-verify"}}
+        assert match["PositionalConstraint"] == "EXACTLY"
+        assert match["SearchString"] == {"Fn::Join": ["", ["{{resolve:secretsmanager:", {"Ref": "ApiOriginVerifySecret"}, ":SecretString}}"]]}
+        assoc = props(t, "ApiRestWebAclAssociation")
+        assert assoc["ResourceArn"] == {"Fn::Sub": "arn:${AWS::Partition}:apigateway:${AWS::Region}::/restapis/${ApiRestApi}/stages/prod"}
+        assert t["Resources"]["ApiRestWebAclAssociation"]["DependsOn"] == ["ApiRestStage"]
+    origins = props(_t(templates, "edge", region="us-east-1"), "EdgeAppDistribution")["DistributionConfig"]["Origins"]
+    api_origins = {o["Id"]: o for o in origins if "RestApiDomain" in json.dumps(o["DomainName"])}
+    assert set(api_origins) == {"api", "api-dr", "images-api"}
+    for oid, o in api_origins.items():
+        [header] = o["OriginCustomHeaders"]
+        region = o["DomainName"]["Fn::GetStackOutput"]["Region"]
+        value = header["HeaderValue"]["Fn::Join"][1][1]["Fn::GetStackOutput"]
+        assert header["HeaderName"] == "x-origin-verify" and (value["OutputName"], value["Region"]) == ("OriginVerifySecretName", region), oid
+    # Each region's API keeps its own value: the DR region reads nothing from the primary.
+    edges = compiled["manifests"]["prod"]["edges"]
+    assert not [e for e in edges if e["consumer"] == "us-west-2/fillup-prod-api" and e["producer"].startswith(PRIMARY)]
+
+
+def test_every_path_to_the_image_route_checks_a_signature(templates):
+    config = props(_t(templates, "edge", region="us-east-1"), "EdgeAppDistribution")["DistributionConfig"]
+    by_path = {b["PathPattern"]: b for b in config["CacheBehaviors"]}
+    patterns = list(by_path)
+    assert patterns.index("/api/images/*") < patterns.index("/api/*")  # CloudFront takes the first that matches
+    for path in ("/images/*", "/api/images/*"):
+        [check] = [a for a in by_path[path]["LambdaFunctionAssociations"] if a["EventType"] == "viewer-request"]
+        assert check["LambdaFunctionARN"]["Ref"].startswith("EdgeAppVerifySignatureVersion"), path
+
+
+def test_no_dead_letter_queue_on_a_synchronously_invoked_function(templates):
+    for (env, _, stack), t in templates.items():
+        for lid, fn in resources(t, "AWS::Lambda::Function").items():
+            # API, WebSocket, Function URL and queue consumers: every invocation of the reference spec is synchronous.
+            assert "DeadLetterConfig" not in fn["Properties"], (stack, lid)
+
+
+def test_stores_use_customer_keys_except_where_the_readme_says_why(templates):
+    for (env, region, stack), t in templates.items():
+        for lid, b in resources(t, "AWS::S3::Bucket").items():
+            [rule] = b["Properties"]["BucketEncryption"]["ServerSideEncryptionConfiguration"]
+            kms = rule["ServerSideEncryptionByDefault"]["SSEAlgorithm"] == "aws:kms"
+            assert kms == (lid != "StorageLogsBucket"), (stack, lid)  # log buckets: S3 access logging needs SSE-S3
+        for lid, table in resources(t, "AWS::DynamoDB::GlobalTable").items():
+            assert all("KMSMasterKeyId" in r["SSESpecification"] for r in table["Properties"]["Replicas"]), (stack, lid)
+        for lid, table in resources(t, "AWS::DynamoDB::Table").items():
+            assert "KMSMasterKeyId" in table["Properties"]["SSESpecification"], (stack, lid)
+        for lid, secret in resources(t, "AWS::SecretsManager::Secret").items():
+            if lid == "ApiOriginVerifySecret":  # Secrets Manager's key, with the reason in its Metadata
+                reasons = {e["rule"] for e in t["Resources"][lid]["Metadata"]["archc"]["exceptions"]}
+                assert "CKV_AWS_149" in reasons
+            else:
+                assert "KmsKeyId" in secret["Properties"], (stack, lid)

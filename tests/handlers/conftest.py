@@ -176,7 +176,7 @@ _EVENT_TYPES = {"$connect": "CONNECT", "$disconnect": "DISCONNECT"}
 
 
 def ws_event(route_key: str, connection_id: str, *, body: str | None = None, base64_body: bool = False,
-             connected_at_ms: int | None = None, request_id: str | None = None) -> dict:
+             connected_at_ms: int | None = None, request_id: str | None = None, signer: dict | None = None) -> dict:
     """An API Gateway WebSocket Lambda proxy event, in AWS's full shape for each event type."""
     if connected_at_ms is None:
         connected_at_ms = int(time.time() * 1000) - 1000
@@ -190,7 +190,7 @@ def ws_event(route_key: str, connection_id: str, *, body: str | None = None, bas
         "stage": WS_STAGE,
         "connectedAt": connected_at_ms,
         "requestTimeEpoch": connected_at_ms + 500,
-        "identity": {"sourceIp": "203.0.113.10", "userAgent": "pytest-ws/1.0"},
+        "identity": {"sourceIp": "203.0.113.10", "userAgent": "pytest-ws/1.0", **(signer or {})},
         "requestId": request_id or "Ws" + uuid.uuid4().hex[:14] + "=",
         "domainName": WS_DOMAIN,
         "connectionId": connection_id,

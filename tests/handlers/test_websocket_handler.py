@@ -21,8 +21,8 @@ from moto.core import DEFAULT_ACCOUNT_ID
 
 TABLE = "fillup-test-connections"
 REGION = "us-east-1"
-ALLOWED_OPERATIONS = {"PutItem", "DeleteItem", "Scan", "PostToConnection"}
-IAM_LINE = "# IAM: dynamodb:PutItem, dynamodb:DeleteItem, dynamodb:Scan, execute-api:ManageConnections"
+ALLOWED_OPERATIONS = {"PutItem", "GetItem", "DeleteItem", "Scan", "PostToConnection"}
+IAM_LINE = "# IAM: dynamodb:PutItem, dynamodb:GetItem, dynamodb:DeleteItem, dynamodb:Scan, execute-api:ManageConnections"
 
 
 @pytest.fixture
@@ -239,3 +239,25 @@ def test_websocket_log_lines_are_json(ws_app, ddb, make_ws_event, capsys):
     assert lines[-1]["requestId"] == event["requestContext"]["requestId"]
     assert lines[-1]["routeKey"] == "$connect" and lines[-1]["status"] == 200
     assert re.fullmatch(r"\d+(\.\d+)?", str(lines[-1]["durationMs"]))
+
+
+# $connect signed with identity-pool credentials (api.websocket.auth: iam): the identity fields AWS fills in.
+SIGNER = {"accountId": "123456789012", "caller": "AROAEXAMPLE:CognitoIdentityCredentials",
+          "cognitoIdentityId": "ap-northeast-1:5f0c2a4e-1b7d-4c55-9d3e-0a9b8c7d6e5f",
+          "cognitoIdentityPoolId": "ap-northeast-1:3c4d5e6f-0000-4abc-9def-1234567890ab", "cognitoAuthenticationType": "authenticated",
+          "userArn": "arn:aws:sts::123456789012:assumed-role/fillup-auth/CognitoIdentityCredentials", "accessKey": "ASIAEXAMPLE"}
+
+
+def test_every_broadcast_names_its_authenticated_sender(ws_app, ddb, mgmt_stub, make_ws_event, make_send_message):
+    assert ws_app.handler(make_ws_event("$connect", "alice=", signer=SIGNER))["statusCode"] == 200
+    connect(ws_app, make_ws_event, "bob=")
+    ws_app.handler(make_send_message("alice=", "hello"))
+    [msg] = mgmt_stub.bodies_for("bob=")
+    assert msg["from"] == SIGNER["cognitoIdentityId"] and msg["message"] == "hello"
+
+
+def test_a_message_from_an_unregistered_connection_is_refused(ws_app, ddb, mgmt_stub, make_ws_event, make_send_message):
+    connect(ws_app, make_ws_event, "bob=")
+    resp = ws_app.handler(make_send_message("mallory=", "hi all"))
+    assert resp["statusCode"] == 403 and json.loads(resp["body"])["error"]["code"] == "NOT_CONNECTED"
+    assert mgmt_stub.bodies_for("bob=") == []  # nobody received it
