@@ -151,11 +151,12 @@ def schema(output: Path | None) -> None:
 
 
 # --- deploy commands (diff, plan, deploy) are registered below this line ---
-from .deploy.commands import deploy, diff, plan  # noqa: E402  (boto3 and cfn-lint load only inside these commands)
+from .deploy.commands import deploy, destroy, diff, plan  # noqa: E402  (boto3 and cfn-lint load only inside these commands)
 
 cli.add_command(diff)
 cli.add_command(plan)
 cli.add_command(deploy)
+cli.add_command(destroy)
 
 
 def main() -> None:

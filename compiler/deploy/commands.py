@@ -176,3 +176,67 @@ def deploy(plan_path: Path | None, env: str | None, out_dir: Path | None, yes: b
     con.print("; ".join(x for x in (deployed and f"deployed {deployed} stack(s)",
                                     protected and f"applied protection settings to {protected} stack(s)") if x),
               style="bold green", markup=False)
+
+
+@click.command()
+@env_required
+@out_option
+@stack_option
+@region_option
+@click.option("--allow-protected", "allow_protected", multiple=True, metavar="STACK",
+              help="delete this stack although it has termination protection (`name` or `region/name`); repeatable")
+@click.option("--yes", "-y", is_flag=True, help="do not ask for confirmation")
+@click.option("--timeout", "timeout_min", default=120.0, show_default=True, type=click.FloatRange(1, 24 * 60),
+              help="minutes to wait for one stack")
+@profile_option
+@endpoint_option
+@poll_option
+@click.option("--json", "as_json", is_flag=True, help="print what is deleted and kept, and the outcome per stack, as JSON")
+def destroy(env: str, out_dir: Path, stacks: tuple[str, ...], regions: tuple[str, ...], allow_protected: tuple[str, ...], yes: bool,
+            timeout_min: float, profile: str | None, endpoint_url: str | None, poll_s: float, as_json: bool) -> None:
+    """Delete the environment's stacks, consumers first, after listing what stays behind (retained resources and final
+    snapshots). Refuses stacks with termination protection unless named. Exit 0 done, 2 error, 3 refused."""
+    from ..manifest import read as read_manifest
+    from .aws import Aws
+    from .destroy import Options as DestroyOptions, delete, plan_destroy
+
+    manifest = read_manifest(out_dir, env)
+    aws = Aws(profile, None, endpoint_url)
+    con = console(stderr=as_json)
+
+    def echo(msg: str, style: str = "") -> None:
+        con.print(msg, style=style or None, markup=False)
+
+    opts = DestroyOptions(stacks=stacks, regions=regions, allow_protected=allow_protected, poll_s=poll_s,
+                          timeout_s=timeout_min * 60, echo=echo)
+    batches = plan_destroy(manifest, aws, opts)
+    targets = [x for b in batches for x in b]
+    if not targets:
+        if as_json:
+            click.echo(json.dumps({"deleted": [], "kept": [], "results": []}))
+        con.print(f"nothing to destroy: no stack of {manifest.app} {env} is deployed", markup=False)
+        _exit(EXIT_OK)
+    con.print(f"destroy {manifest.app} {env}: {len(targets)} stack(s), in this order", style="bold", markup=False)
+    for i, batch in enumerate(batches, 1):
+        for x in batch:
+            con.print(f"  {i}. {x.id} ({x.status}{', termination protection: turned off first' if x.protected else ''})", markup=False)
+    kept = [dict(k, stack=x.id) for x in targets for k in x.kept]
+    if kept:
+        con.print(f"kept after the deletion ({len(kept)}): delete them by hand once you no longer need the data", style="bold",
+                  markup=False)
+        for k in kept:
+            con.print(f"  {k['stack']} {k['logical_id']} ({k['type']}, {k['kept_as']}): {k['where']}", markup=False)
+    else:
+        con.print("nothing is kept: every resource is deleted with its stack", markup=False)
+    if not yes:
+        click.confirm(f"delete these {len(targets)} stack(s)?", abort=True, err=True)
+    results = delete(batches, aws, opts)
+    if as_json:
+        click.echo(json.dumps({"deleted": [x.id for x in targets], "kept": kept, "results": results}, indent=2, sort_keys=True))
+    for r in results:
+        con.print(f"  {r['id']}: {r['state']}" + (f": {r['reason']}" if r.get("reason") else ""),
+                  style="green" if r["state"] == "deleted" else "bold red", markup=False)
+    bad = [r for r in results if r["state"] != "deleted"]
+    if bad:
+        raise ArchcError(f"destroy stopped: {bad[0]['id']} {bad[0]['state']}: {bad[0]['reason']}")
+    con.print(f"deleted {len(results)} stack(s)" + (f"; {len(kept)} resource(s) kept" if kept else ""), style="bold green", markup=False)

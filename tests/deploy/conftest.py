@@ -26,6 +26,23 @@ FAKE_ENV = {
 ACCOUNT = "123456789012"  # moto's default account
 
 
+def _termination_protection_for_moto() -> None:
+    """moto 5.2.5 does not implement UpdateTerminationProtection (a 500); archc calls it on deploy (prod) and destroy
+    (--allow-protected). Here: the flag on moto's own stack model, which DescribeStacks already reports."""
+    from moto.cloudformation.responses import CloudFormationResponse
+    from moto.core.responses import ActionResult
+
+    if hasattr(CloudFormationResponse, "update_termination_protection"):
+        return
+
+    def update_termination_protection(self):
+        stack = self.cloudformation_backend.get_stack(self._get_param("StackName"))
+        stack.enable_termination_protection = self._get_param("EnableTerminationProtection") in (True, "true")
+        return ActionResult({"StackId": stack.stack_id})
+
+    CloudFormationResponse.update_termination_protection = update_termination_protection
+
+
 @pytest.fixture(scope="session")
 def moto_endpoint():
     """One moto server for the session (two regions side by side); state is reset per test by `moto`."""
@@ -37,6 +54,7 @@ def moto_endpoint():
     for key in ("AWS_PROFILE", "AWS_SESSION_TOKEN", "AWS_ENDPOINT_URL", "AWS_REGION"):
         mp.delenv(key, raising=False)
     logging.getLogger("werkzeug").setLevel(logging.WARNING)  # one line per request otherwise
+    _termination_protection_for_moto()
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
     server.start()
     host, port = server.get_host_and_port()
