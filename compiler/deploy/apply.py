@@ -22,6 +22,7 @@ FAILED = {"CREATE_FAILED", "ROLLBACK_COMPLETE", "ROLLBACK_FAILED", "UPDATE_FAILE
           "UPDATE_ROLLBACK_FAILED", "DELETE_COMPLETE", "DELETE_FAILED", "IMPORT_ROLLBACK_COMPLETE", "IMPORT_ROLLBACK_FAILED"}
 CANCELLED = ("Resource creation cancelled", "Resource update cancelled", "Resource deletion cancelled")
 DONE = ("deployed", "protected")  # the outcomes a dependent stack may start after
+CREATE_AFTER = "create after"  # a new stack whose inputs did not exist at plan time, reviewed from its template
 
 
 @dataclass
@@ -45,8 +46,9 @@ class Outcome:
 
 
 def executes(s: dict) -> bool:
-    """The stack has a reviewed change set to execute (its protection settings follow a successful execution)."""
-    return s["status"] == "changes"
+    """The stack has a reviewed change set to execute, or one to make from a reviewed template once its inputs exist (its
+    protection settings follow a successful execution)."""
+    return s["status"] in ("changes", CREATE_AFTER)
 
 
 def settings_only(s: dict) -> bool:
@@ -111,7 +113,8 @@ def verify(plan: dict, stacks: list[dict], out_dir: Path, aws: Aws) -> None:
     protection settings are checked for the account alone (they run no template)."""
     refuse_blocked(plan)
     everything, stacks = stacks, [s for s in stacks if executes(s)]
-    foreign = [f"{s['id']}: {s['change_set']['name']}" for s in stacks if not str(s["change_set"]["name"]).startswith("archc-")]
+    later = [s for s in stacks if s["status"] == CREATE_AFTER]  # their change sets are made (and checked) when their turn comes
+    foreign = [f"{s['id']}: {s['change_set']['name']}" for s in stacks if s not in later and not str(s["change_set"]["name"]).startswith("archc-")]
     if foreign:
         raise ArchcError("the plan names change sets archc did not make (archc's start with archc-); run `archc plan` again:\n  "
                          + "\n  ".join(foreign))
@@ -136,6 +139,7 @@ def verify(plan: dict, stacks: list[dict], out_dir: Path, aws: Aws) -> None:
         raise ArchcError("templates differ from what was reviewed; run `archc plan` again:\n  " + "\n  ".join(problems))
     if not everything:
         return
+    stacks = [s for s in stacks if s not in later]
     account = aws.account_id(everything[0]["region"])
     if account != plan["account"]:
         raise ArchcError(f"the plan was made in account {plan['account']}, these credentials are for {account}")
@@ -202,7 +206,7 @@ class StackRun:
     def __init__(self, s: dict, plan: dict, aws: Aws, opts: Options, out_dir: Path, stop: threading.Event):
         self.s, self.plan, self.aws, self.opts, self.out_dir, self.stop = s, plan, aws, opts, out_dir, stop
         self.region, self.name = s["region"], s["stack"]
-        self.ref = s["change_set"].get("stack_id") or s["stack"]  # by id: a name can match an older stack holder
+        self.ref = (s["change_set"] or {}).get("stack_id") or s["stack"]  # by id: a name can match an older stack holder
         self.seen: set[str] = set()
         self.events: list[dict] = []
         self.loosened = False  # the stack policy let allowed replacements through during this update
@@ -239,6 +243,14 @@ class StackRun:
 
     def _run(self, start: float) -> Outcome:
         timeout = self.opts.timeout_s if self.opts.timeout_s is not None else 60 * float(self.plan.get("deploy", {}).get("timeout_minutes", 120))
+        if self.s.get("status") == CREATE_AFTER:  # its inputs exist now: make the change set and hold it to the review
+            from .deferred import create_reviewed
+
+            made, problem = create_reviewed(self.s, self.plan, self.aws, self.out_dir, self.opts.poll_s, self.opts.echo)
+            if problem:
+                return Outcome(self.s["id"], "failed", time.monotonic() - start, None, problem)
+            self.s = {**self.s, "change_set": made}
+            self.ref = made.get("stack_id") or self.name
         cs = self.s["change_set"]
         try:
             self.aws.events(self.region, self.ref, self.seen, one_page=True)  # what happened before is not this deploy's news

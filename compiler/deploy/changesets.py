@@ -17,11 +17,11 @@ from ..emit import dumps
 from ..diff import write_baseline
 from ..manifest import Manifest, TemplateEntry
 from ..manifest import read as read_manifest
-from .apply import stack_policy
+from .apply import CREATE_AFTER, stack_policy
 from .aws import Aws, AwsError
 from .review import Risk, review_stack, unused_allowances
 
-PLAN_VERSION = 2  # 2: per stack `stack_id` and `settings` (protection settings to apply)
+PLAN_VERSION = 3  # 2: per stack `stack_id` and `settings`; 3: stacks created after their inputs (`create_after`, `transform`)
 PLAN_JSON, PLAN_MD = "plan.json", "plan.md"
 NO_CHANGES = ("didn't contain changes", "No updates are to be performed")
 MISSING_EXPORT = ("No export named",)
@@ -51,6 +51,14 @@ REFUSED = {
 CHANGE_SET_WAIT_S = 15 * 60
 
 
+def template_changes(template: dict) -> list[dict]:
+    """The change set a CREATE of this template makes, in AWS's shape: every resource added (what a new stack's change set
+    holds, a transform's expansion aside)."""
+    return [{"Type": "Resource", "ResourceChange": {"Action": "Add", "LogicalResourceId": lid, "ResourceType": res.get("Type", "?"),
+                                                    "Scope": [], "Details": []}}
+            for lid, res in sorted((template.get("Resources") or {}).items())]
+
+
 @dataclass
 class Options:
     stacks: tuple[str, ...] = ()
@@ -67,7 +75,8 @@ class Entry:
     t: TemplateEntry
     body: bytes
     template: dict
-    status: str = "pending"  # changes | no changes | deferred
+    status: str = "pending"  # changes | no changes | create after | deferred
+    waiting: list[str] = field(default_factory=list)  # create after: the producers not deployed yet
     reason: str | None = None
     change_set_type: str | None = None
     change_set: dict | None = None  # {name, arn, stack_id, type}
@@ -150,27 +159,34 @@ def make_plan(out_dir: Path, env: str, aws: Aws, opts: Options) -> dict:
     if refusals:
         raise ArchcError("cannot plan:\n  " + "\n  ".join(refusals))
 
-    # A stack whose producers were never deployed cannot get a change set yet: its imports do not exist.
+    # A stack whose producers were never deployed cannot get a change set yet: its inputs do not exist. A new one is
+    # reviewed from its template (all a CREATE can do is add what the template declares): deploy creates its change set
+    # once its inputs exist and runs it only if it is exactly that. An existing one waits for the next plan.
     for e in entries:
         waiting = [d for d in e.t.dependencies
                    if not _exists(stacks[d] if d in stacks else aws.stack(d.split("/", 1)[0], d.split("/", 1)[1]))]
-        if waiting:
+        if waiting and not _exists(stacks[e.id]):
+            e.status, e.waiting = CREATE_AFTER, waiting
+            e.reason = f"created after {', '.join(waiting)}: reviewed from its template"
+        elif waiting:
             e.status = "deferred"
             e.reason = f"waits for {', '.join(waiting)} to be deployed: deploy this plan, then plan again"
 
     created: list[Entry] = []
     try:
-        _artifacts(out_dir, env, manifest, [e for e in entries if e.status == "pending"], aws, opts)
+        _artifacts(out_dir, env, manifest, [e for e in entries if e.status in ("pending", CREATE_AFTER)], aws, opts)
         for e in entries:
             if e.status == "pending":
-                _create(e, stacks[e.id], env, manifest, aws, opts)
+                submit(e, stacks[e.id], env, manifest, aws, opts)
                 if e.change_set:
                     created.append(e)
         for e in created:
-            _settle(e, aws, opts, entries)
+            settle(e, aws, opts, entries)
         for e in entries:
             if e.status == "changes":
                 e.rows, e.risks = review_stack(e.id, e.change_set.pop("changes"), e.deployed_template, e.template, opts.allow_replace)
+            elif e.status == CREATE_AFTER:
+                e.rows, e.risks = review_stack(e.id, template_changes(e.template), None, e.template, opts.allow_replace)
         _drop_blocked(entries, aws, opts)
         _read_settings(entries, stacks, manifest, aws)
         # The diff baseline is what is deployed now: the planned template when nothing changes, AWS's copy otherwise.
@@ -277,7 +293,7 @@ def _parameters(e: Entry, aws: Aws) -> None:
         e.parameters[name] = next(iter(found.values()))
 
 
-def _create(e: Entry, stack: dict | None, env: str, manifest: Manifest, aws: Aws, opts: Options) -> None:
+def submit(e: Entry, stack: dict | None, env: str, manifest: Manifest, aws: Aws, opts: Options) -> None:
     _parameters(e, aws)
     deploy = manifest.deploy
     if deploy.rollback_alarms and e.t.alarms:
@@ -333,7 +349,7 @@ def _forget_empty_stack(e: Entry, stack: dict, aws: Aws, opts: Options) -> None:
     opts.echo(f"{e.id}: removed the empty stack an earlier plan left in REVIEW_IN_PROGRESS")
 
 
-def _settle(e: Entry, aws: Aws, opts: Options, entries: list[Entry]) -> None:
+def settle(e: Entry, aws: Aws, opts: Options, entries: list[Entry]) -> None:
     """Wait for the change set; no changes -> delete it; otherwise read every page of it."""
     arn = e.change_set["arn"]
     deadline = time.monotonic() + CHANGE_SET_WAIT_S
@@ -384,8 +400,9 @@ def _plan_dict(manifest: Manifest, env: str, account: str, entries: list[Entry],
             "parameters": dict(sorted(e.parameters.items())), "capabilities": list(e.t.capabilities), "tags": e.t.tags,
             "rollback_triggers": e.rollback_triggers, "stateful": list(e.t.stateful),
             "changes": e.rows, "risks": [r.as_dict() for r in e.risks], "stack_id": e.existing_id, "settings": e.settings,
+            "create_after": e.waiting, "transform": bool(e.template.get("Transform")),
         })
-    counts = {a: sum(1 for e in entries for r in e.rows if r["action"] == a) for a in ("Add", "Modify", "Remove")}
+    counts = {a: sum(1 for e in entries for r in e.rows if r["action"] == a) for a in ("Add", "Modify", "Remove")}  # create after too
     counts["Replace"] = sum(1 for e in entries for r in e.rows if r["action"] == "Modify" and r["replacement"] in ("True", "Conditional"))
     blocked = any(r.blocking for r in risks)
     return {
@@ -396,7 +413,8 @@ def _plan_dict(manifest: Manifest, env: str, account: str, entries: list[Entry],
         "stacks": stacks, "risks": [r.as_dict() for r in risks], "blocked": blocked,
         "summary": {"stacks": len(entries), "with_changes": sum(e.status == "changes" for e in entries),
                     "no_changes": sum(e.status == "no changes" for e in entries),
-                    "deferred": sum(e.status == "deferred" for e in entries), "resources": counts,
+                    "deferred": sum(e.status == "deferred" for e in entries),
+                    "create_after": sum(e.status == CREATE_AFTER for e in entries), "resources": counts,
                     "settings": sum(bool(e.settings) for e in entries),
                     "settings_only": sum(bool(e.settings) and e.status != "changes" for e in entries)},
     }
@@ -406,7 +424,7 @@ def plan_outcome(plan: dict) -> str:
     """blocked | changes | no changes (what the exit code says): protection settings to apply are changes to review too."""
     if plan["blocked"]:
         return "blocked"
-    return "changes" if any(s["status"] in ("changes", "deferred") or s["settings"] for s in plan["stacks"]) else "no changes"
+    return "changes" if any(s["status"] in ("changes", "deferred", CREATE_AFTER) or s["settings"] for s in plan["stacks"]) else "no changes"
 
 
 def write_plan(env_dir: Path, plan: dict) -> None:

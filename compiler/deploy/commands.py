@@ -142,7 +142,10 @@ def deploy(plan_path: Path | None, env: str | None, out_dir: Path | None, yes: b
               f"{n_changes} resource change(s)" + (f" ({n_settings} with protection settings only)" if n_settings else ""),
               style="bold", markup=False)
     for s in stacks:
-        if executes(s):
+        if executes(s) and not s["change_set"]:
+            con.print(f"  {s['id']}: CREATE after {', '.join(s['create_after'])} ({len(s['changes'])} additions, reviewed from its "
+                      "template; its change set is made and checked when they are deployed)", markup=False)
+        elif executes(s):
             con.print(f"  {s['id']}: {s['change_set']['type']} {s['change_set']['name']} ({len(s['changes'])} changes)", markup=False)
         else:
             con.print(f"  {s['id']}: protection settings only", markup=False)

@@ -57,6 +57,10 @@ def _settings_note(s: dict) -> str:
 
 
 def _status_line(s: dict) -> str:
+    if s["status"] == "create after":
+        n = len(s["changes"])
+        return (f"CREATE after {', '.join(s['create_after'])}: {n} addition{'s' if n != 1 else ''} reviewed from its template "
+                "(deploy makes the change set once they exist and runs it only if it is exactly this)")
     if s["status"] == "changes":
         n = len(s["changes"])
         text = f"{s['change_set']['type']} change set, {n} change{'s' if n != 1 else ''}"
@@ -73,12 +77,15 @@ def verdict(plan: dict) -> str:
         n = sum(1 for x in plan["risks"] if x["blocking"])
         return f"BLOCKED: {n} data-loss risk{'s' if n != 1 else ''} (D501); deploy refuses this plan"
     settings = f"protection settings to apply on {s['settings']} stack{'s' if s['settings'] != 1 else ''}"
-    if s["with_changes"] == 0 and s["deferred"] == 0:
+    later = s.get("create_after", 0)
+    if s["with_changes"] == 0 and s["deferred"] == 0 and not later:
         if s["settings"]:
             return f"no template changes in {s['stacks']} stack{'s' if s['stacks'] != 1 else ''}; {settings}"
         return f"no changes in {s['stacks']} stack{'s' if s['stacks'] != 1 else ''}"
     text = (f"{s['with_changes']} stack{'s' if s['with_changes'] != 1 else ''} with changes: {r['Add']} to add, {r['Modify']} to modify "
             f"({r['Replace']} replaced), {r['Remove']} to remove")
+    if later:
+        text += f"; {later} stack{'s' if later != 1 else ''} created after the stacks they read from (in the same deploy)"
     if s["deferred"]:
         text += f"; {s['deferred']} deferred until the stacks they read from are deployed"
     if s["settings"]:
@@ -92,11 +99,11 @@ def print_plan(console: Any, plan: dict) -> None:
 
     console.print(f"archc plan: {plan['app']} {plan['environment']} (account {plan['account']})", style="bold", markup=False)
     for s in plan["stacks"]:
-        console.print(f"\n{s['id']}: {_status_line(s)}", style="bold" if s["status"] == "changes" or s["settings"] else "dim",
-                      markup=False)
+        console.print(f"\n{s['id']}: {_status_line(s)}", style="bold" if s["status"] in ("changes", "create after") or s["settings"]
+                      else "dim", markup=False)
         for item in s["settings"]:
             console.print(f"  setting: {setting_line(item)}", style="yellow", markup=False)
-        if s["status"] != "changes" or not s["changes"]:
+        if s["status"] not in ("changes", "create after") or not s["changes"]:
             continue
         table = Table(show_edge=False, pad_edge=False)
         for col in ("action", "logical id", "type", "replacement", "scope", "details", "policy"):

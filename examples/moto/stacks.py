@@ -94,7 +94,7 @@ def build(env: str, version: int) -> App:
     return App(APP, env, stacks, edges)
 
 
-def write(out_dir: Path, env: str = "dev", version: int = 1, deploy: dict | None = None) -> dict:
+def write(out_dir: Path, env: str = "dev", version: int = 1, deploy: dict | None = None):
     settings = {"termination_protection": False, "rollback_alarms": True, "monitoring_minutes": 0, "timeout_minutes": 10}
     _, manifest = emit(build(env, version), hashlib.sha256(f"examples/moto v{version}".encode()).hexdigest(), out_dir,
                        settings | (deploy or {}), {"worker": worker_asset()})
@@ -108,8 +108,8 @@ def main() -> None:
     p.add_argument("--version", type=int, choices=(1, 2, 3), default=1)
     args = p.parse_args()
     manifest = write(args.out, args.env, args.version)
-    for t in manifest["templates"]:
-        print(f"{args.out / args.env / t['path']}  {t['bytes']:>6,} bytes  {'inline' if t['inline'] else 'via S3'}")
+    for t in manifest.templates:
+        print(f"{args.out / args.env / t.path}  {t.bytes:>6,} bytes  {'inline' if t.inline else 'via S3'}")
     print(f"{args.out / args.env / 'manifest.json'}")
 
 

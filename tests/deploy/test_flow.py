@@ -52,23 +52,23 @@ def _edit_plan(out, change):
 
 
 def deploy_v1(out, moto, moto_stacks):
-    """Version 1 up: base stacks first (the app stack waits for them), then the app stack."""
+    """Version 1 up, from nothing, in one plan and one deploy (the app stack is created once the base stacks exist)."""
     moto_stacks.write(out, "dev", 1)
-    for _ in range(2):
-        assert _plan(out, moto).code == 1
-        assert _deploy(out, moto).code == 0
+    assert _plan(out, moto).code == 1
+    assert _deploy(out, moto).code == 0
 
 
 def test_plan_deploy_no_changes_change_deploy(moto, boto, moto_stacks, tmp_path):
     out = tmp_path / "out"
     moto_stacks.write(out, "dev", 1)
 
-    # First plan: CREATE change sets for both base stacks; the app stack waits for them (its producers do not exist).
+    # First plan: CREATE change sets for both base stacks; the app stack reads them, so it is reviewed from its template
+    # (a new stack's change set adds exactly what the template declares) and created after them in the same deploy.
     r = _plan(out, moto)
     assert r.code == 1, r.stderr
     plan = read_plan(out)
     status = {s["id"]: s["status"] for s in plan["stacks"]}
-    assert status == {BASE_E: "changes", BASE_W: "changes", APP: "deferred"}
+    assert status == {BASE_E: "changes", BASE_W: "changes", APP: "create after"}
     base = next(s for s in plan["stacks"] if s["id"] == BASE_W)
     assert base["change_set"]["type"] == "CREATE" and base["capabilities"] == ["CAPABILITY_IAM"]
     assert {c["logical_id"]: c["action"] for c in base["changes"]} == {
@@ -78,27 +78,12 @@ def test_plan_deploy_no_changes_change_deploy(moto, boto, moto_stacks, tmp_path)
     assert "BaseQueue" in (out / "dev" / "plan.md").read_text()
     assert plan == json.loads(json.dumps(plan, sort_keys=True))  # plan.json is written with sorted keys
     assert list(json.loads((out / "dev" / "plan.json").read_text())) == sorted(plan)
-
-    r = _deploy(out, moto)
-    assert r.code == 0, r.stdout + r.stderr
-    for region in (E1, W2):
-        st = _stack(boto, region, "demo-dev-base")
-        assert st["StackStatus"] == "CREATE_COMPLETE"
-        assert {t["Key"]: t["Value"] for t in st["Tags"]} == {"Application": "demo", "Component": "base", "Environment": "dev"}
-        policy = json.loads(boto("cloudformation", region).get_stack_policy(StackName="demo-dev-base")["StackPolicyBody"])
-        deny = [s for s in policy["Statement"] if s["Effect"] == "Deny"]
-        assert deny == [{"Effect": "Deny", "Principal": "*", "Action": ["Update:Replace", "Update:Delete"],
-                         "Resource": ["LogicalResourceId/BaseQueue"]}]
-        assert _param(boto, region, f"/demo/dev/{region}/version") == "v1"
-    assert (out / ".archc" / "dev" / "baseline" / W2 / "demo-dev-base.json").is_file()
-    assert "run `archc plan --env dev` again" in r.stdout
-
-    # Second plan: the app stack now gets its change set, through S3 (it is over 51,200 bytes) with ArtifactBucket filled.
-    r = _plan(out, moto)
-    assert r.code == 1, r.stderr
-    plan = read_plan(out)
-    assert {s["id"]: s["status"] for s in plan["stacks"]} == {BASE_E: "no changes", BASE_W: "no changes", APP: "changes"}
     app = next(s for s in plan["stacks"] if s["id"] == APP)
+    template = json.loads((out / "dev" / app["path"]).read_text())
+    assert app["change_set"] is None and app["create_after"] == [BASE_E, BASE_W]
+    assert {c["logical_id"] for c in app["changes"]} == set(template["Resources"]) and {c["action"] for c in app["changes"]} == {"Add"}
+    assert f"CREATE after {BASE_E}" in r.stdout
+    # Its template goes through S3 (over 51,200 bytes) with ArtifactBucket filled, already at plan time.
     assert app["parameters"] == {"ArtifactBucket": BUCKET}
     assert app["template_url"] == f"https://{BUCKET}.s3.{E1}.amazonaws.com/templates/{app['sha256']}.json"
     assert app["bytes"] > 51_200
@@ -111,13 +96,27 @@ def test_plan_deploy_no_changes_change_deploy(moto, boto, moto_stacks, tmp_path)
     asset = json.loads((out / "dev" / "manifest.json").read_text())["assets"][0]
     assert s3.head_object(Bucket=BUCKET, Key=asset["key"])["ContentLength"] == asset["bytes"]  # the Lambda code, by hash
     assert "uploaded code of worker" in r.stderr
-    assert _available_change_sets(boto, "demo-dev-base") == []  # the no-op change sets were deleted
 
+    # One deploy: the base stacks, then the app stack's change set, made now, checked against the review, executed.
     r = _deploy(out, moto)
     assert r.code == 0, r.stdout + r.stderr
+    for region in (E1, W2):
+        st = _stack(boto, region, "demo-dev-base")
+        assert st["StackStatus"] == "CREATE_COMPLETE"
+        assert {t["Key"]: t["Value"] for t in st["Tags"]} == {"Application": "demo", "Component": "base", "Environment": "dev"}
+        policy = json.loads(boto("cloudformation", region).get_stack_policy(StackName="demo-dev-base")["StackPolicyBody"])
+        deny = [s for s in policy["Statement"] if s["Effect"] == "Deny"]
+        assert deny == [{"Effect": "Deny", "Principal": "*", "Action": ["Update:Replace", "Update:Delete"],
+                         "Resource": ["LogicalResourceId/BaseQueue"]}]
+        assert _param(boto, region, f"/demo/dev/{region}/version") == "v1"
+    assert (out / ".archc" / "dev" / "baseline" / W2 / "demo-dev-base.json").is_file()
+    assert "plan --env dev` again" not in r.stdout
     assert _stack(boto, E1, "demo-dev-app")["StackStatus"] == "CREATE_COMPLETE"
     assert _param(boto, E1, "/demo/dev/artifacts") == f"s3://{BUCKET}/code"
     assert boto("lambda", E1).get_function(FunctionName="demo-dev-worker")["Configuration"]["Handler"] == "app.handler"
+    lines = r.stdout.splitlines()
+    assert max(next(i for i, x in enumerate(lines) if x.startswith(f"{sid}: deployed")) for sid in (BASE_E, BASE_W)) < \
+        next(i for i, x in enumerate(lines) if x.endswith(f"{APP}: starting"))
 
     # Third plan: nothing to do, exit 0, nothing left behind, nothing uploaded again.
     r = _plan(out, moto)
@@ -453,3 +452,23 @@ def test_a_stack_with_changes_and_stale_settings_gets_them_after_its_change_set(
     assert f"  {BASE_E}: deployed (UPDATE_COMPLETE)" in r.stdout and "protected" not in r.stdout
     assert _policy(boto, E1)["Statement"][-1] == STRICT_DENY
     assert _plan(out, moto).code == 0
+
+
+def test_a_stack_created_after_its_inputs_runs_only_if_its_change_set_is_what_was_reviewed(moto, boto, moto_stacks, tmp_path):
+    out = tmp_path / "out"
+    moto_stacks.write(out, "dev", 1)
+    assert _plan(out, moto).code == 1
+
+    def drop_a_reviewed_resource(plan):  # what AWS makes no longer matches the review (here: the review edited)
+        app = next(s for s in plan["stacks"] if s["id"] == APP)
+        app["changes"] = [c for c in app["changes"] if c["logical_id"] != "AppWorkerFunction"]
+        return plan
+
+    _edit_plan(out, drop_a_reviewed_resource)
+    r = _deploy(out, moto)
+    assert r.code == 2, r.stdout + r.stderr
+    assert f"{APP}: failed" in r.stdout and "not what plan reviewed from the template (in it but not reviewed: AppWorkerFunction)" in r.stdout
+    assert _stack(boto, W2, "demo-dev-base")["StackStatus"] == "CREATE_COMPLETE"  # its inputs were deployed
+    assert _change_sets(boto, E1, "demo-dev-app") == []  # the unreviewed change set is gone, and its empty stack
+    assert _plan(out, moto).code == 1 and _deploy(out, moto).code == 0  # plan again: the review is the real one
+    assert _stack(boto, E1, "demo-dev-app")["StackStatus"] == "CREATE_COMPLETE"

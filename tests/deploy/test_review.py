@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from compiler.manifest import DeploySettings, Manifest, TemplateEntry
-from compiler.deploy.changesets import Entry, Options, _artifacts, _create, _settle, make_plan
+from compiler.deploy.changesets import Entry, Options, _artifacts, submit, settle, make_plan
 from compiler.deploy.review import review_stack
 from compiler.diagnostics import ArchcError
 
@@ -224,7 +224,7 @@ def test_no_change_failed_status_is_a_no_op_and_the_change_set_is_deleted():
     stub.add_response("delete_change_set", {}, {"ChangeSetName": CS_ARN})
     e = _entry()
     e.change_set = {"name": "archc-dev-20250101000000-abcdef12", "arn": CS_ARN, "type": "UPDATE", "stack_id": STACK_ARN}
-    _settle(e, aws, Options(poll_s=0), [e])
+    settle(e, aws, Options(poll_s=0), [e])
     stub.assert_no_pending_responses()
     assert e.status == "no changes" and e.reason == reason
 
@@ -236,7 +236,7 @@ def test_no_updates_validation_error_is_a_no_op():
     stub.add_client_error("create_change_set", service_error_code="ValidationError", service_message="No updates are to be performed.",
                           http_status_code=400)
     e = _entry()
-    _create(e, EXISTING, "dev", _manifest(), aws, Options(poll_s=0))
+    submit(e, EXISTING, "dev", _manifest(), aws, Options(poll_s=0))
     stub.assert_no_pending_responses()
     assert (e.status, e.change_set) == ("no changes", None)
 
@@ -262,7 +262,7 @@ def test_update_request_carries_capabilities_tags_and_only_existing_alarms_as_tr
         "RollbackConfiguration": {"RollbackTriggers": [{"Arn": arn + n, "Type": "AWS::CloudWatch::Alarm"} for n in existing[:5]],
                                   "MonitoringTimeInMinutes": 15},
         "Description": ANY, "TemplateBody": e.body.decode()})
-    _create(e, EXISTING, "dev", _manifest(DeploySettings(False, True, 15, 120)), aws, Options(poll_s=0))
+    submit(e, EXISTING, "dev", _manifest(DeploySettings(False, True, 15, 120)), aws, Options(poll_s=0))
     cf.assert_no_pending_responses()
     cw.assert_no_pending_responses()
     assert e.change_set["arn"] == CS_ARN and e.change_set_type == "UPDATE"
