@@ -181,7 +181,8 @@ def _origin_verify(ctx: Context, stage: apigateway.Stage) -> Iterable[Any]:
     if ctx.region != EDGE_REGION:
         secret.ReplicaRegions = [secretsmanager.ReplicaRegion(Region=EDGE_REGION)]
     record(secret, SECRET_ROTATION, "a shared value between CloudFront and this stage's web ACL, not a user's credential: "
-                                    "changing it means changing both together, which a redeploy after replacing the secret does")
+                                    "CloudFormation re-reads a dynamic reference only when the resource holding it changes, so a "
+                                    "rotated value would reach neither; a new secret (a new name) changes both templates together")
     record(secret, SECRET_KEY, "the replica in us-east-1 would need a key there before this stack exists; the value also sits "
                                "in the distribution's and the web ACL's configuration, which a key would not cover")
     yield secret

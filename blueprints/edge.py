@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 from typing import Any, Iterable
 
 from awacs import kms as akms
@@ -20,7 +21,7 @@ from compiler.context import Context
 from compiler.facts import BUILTIN_HANDLERS, EdgeFn, fetch_signer
 from compiler.naming import API, FUNCTIONS, ORIGIN_VERIFY_HEADER, STORAGE, camel, edge_function_name, logical_id, signing_parameter
 from compiler.spec import Distribution
-from compiler.spec.cdn import EdgeFunction, Origin, pattern_prefix
+from compiler.spec.cdn import EdgeFunction, Origin
 from compiler.spec.regions import EDGE_REGION
 
 from .exceptions import GEO_RESTRICTION, newest_runtime, record, settings
@@ -278,30 +279,70 @@ def _signing_key(ctx: Context, fn: EdgeFunction) -> list[Statement]:
     ]
 
 
+WAF_REGEX_MAX = 512  # characters in one RegexString
+
+
+def _uri_regex(patterns: list[str]) -> wafv2.Statement:
+    """The request paths matching any of CloudFront's path patterns (`*` any characters, `?` one), as WAF regexes of at
+    most 512 characters each."""
+    chunks: list[list[str]] = [[]]
+    for p in patterns:
+        alternative = "".join(".*" if c == "*" else "." if c == "?" else re.escape(c) for c in p)
+        if chunks[-1] and len("^(?:)$") + len("|".join(chunks[-1] + [alternative])) > WAF_REGEX_MAX:
+            chunks.append([])
+        chunks[-1].append(alternative)
+    regexes = [wafv2.Statement(RegexMatchStatement=wafv2.RegexMatchStatement(
+        FieldToMatch=wafv2.FieldToMatch(UriPath={}), RegexString=f"^(?:{'|'.join(c)})$",
+        TextTransformations=[wafv2.TextTransformation(Priority=0, Type="NONE")])) for c in chunks]
+    return regexes[0] if len(regexes) == 1 else wafv2.Statement(OrStatement=wafv2.OrStatement(Statements=regexes))
+
+
+def write_paths(dist: Distribution) -> wafv2.Statement | None:
+    """The request paths CloudFront sends to a `methods: all` behavior: those its pattern matches and no earlier pattern
+    does (CloudFront takes the first that matches; the default takes what none matches). None when there is none."""
+    patterns = [p for p in dist.behaviors if p != "default"]
+    statements = []
+    for i, pattern in enumerate(list(dist.behaviors)):
+        if dist.behaviors[pattern].methods != "all":
+            continue
+        earlier = patterns[:i] if pattern != "default" else patterns
+        if pattern == "default":
+            if not earlier:
+                return wafv2.Statement(RegexMatchStatement=wafv2.RegexMatchStatement(
+                    FieldToMatch=wafv2.FieldToMatch(UriPath={}), RegexString="^/",
+                    TextTransformations=[wafv2.TextTransformation(Priority=0, Type="NONE")]))
+            statements.append(wafv2.Statement(NotStatement=wafv2.NotStatement(Statement=_uri_regex(earlier))))
+        elif earlier:
+            statements.append(wafv2.Statement(AndStatement=wafv2.AndStatement(Statements=[
+                _uri_regex([pattern]), wafv2.Statement(NotStatement=wafv2.NotStatement(Statement=_uri_regex(earlier)))])))
+        else:
+            statements.append(_uri_regex([pattern]))
+    if not statements:
+        return None
+    return statements[0] if len(statements) == 1 else wafv2.Statement(OrStatement=wafv2.OrStatement(Statements=statements))
+
+
 def _web_acl(logical: str, name: str, dist: Distribution) -> wafv2.WebACL:
     visibility = waf_visibility
-    # The core rule set blocks bodies over 8 KB (SizeRestrictions_BODY); paths that take writes may carry more (API
-    # Gateway takes 10 MB): the rule only counts there, and a rule after it blocks on its label everywhere else.
-    writes = sorted({pattern_prefix(p) if "*" in p or "?" in p else p for p, b in dist.behaviors.items() if b.methods == "all"})
+    # The core rule set blocks bodies over 8 KB (SizeRestrictions_BODY); the paths CloudFront sends to `methods: all`
+    # behaviors may carry more (API Gateway takes 10 MB): the rule only counts, and a rule after it blocks on its label
+    # everywhere else.
+    writes = write_paths(dist)
     rules = []
     for r in dist.waf.managed_rules:
         group = wafv2.ManagedRuleGroupStatement(VendorName="AWS", Name=MANAGED_RULES[r])
-        if r == "core" and writes:
+        if r == "core" and writes is not None:
             group.RuleActionOverrides = [wafv2.RuleActionOverride(Name="SizeRestrictions_BODY", ActionToUse=wafv2.RuleAction(Count=wafv2.CountAction()))]
         rules.append(wafv2.WebACLRule(Name=MANAGED_RULES[r], Priority=len(rules), OverrideAction=wafv2.OverrideAction(**{"None": {}}),
                                       Statement=wafv2.Statement(ManagedRuleGroupStatement=group), VisibilityConfig=visibility(MANAGED_RULES[r])))
-        if r == "core" and writes:
-            paths = [wafv2.Statement(ByteMatchStatement=wafv2.ByteMatchStatement(
-                FieldToMatch=wafv2.FieldToMatch(UriPath={}), PositionalConstraint="STARTS_WITH" if w.endswith("/") else "EXACTLY",
-                SearchString=w, TextTransformations=[wafv2.TextTransformation(Priority=0, Type="NONE")])) for w in writes]
-            write_path = paths[0] if len(paths) == 1 else wafv2.Statement(OrStatement=wafv2.OrStatement(Statements=paths))
+        if r == "core" and writes is not None:
             rules.append(wafv2.WebACLRule(
                 Name="body-size-outside-writes", Priority=len(rules), Action=wafv2.RuleAction(Block=wafv2.BlockAction()),
                 VisibilityConfig=visibility("body-size-outside-writes"),
                 Statement=wafv2.Statement(AndStatement=wafv2.AndStatement(Statements=[
                     wafv2.Statement(LabelMatchStatement=wafv2.LabelMatchStatement(
                         Scope="LABEL", Key="awswaf:managed:aws:core-rule-set:SizeRestrictions_Body")),
-                    wafv2.Statement(NotStatement=wafv2.NotStatement(Statement=write_path))]))))
+                    wafv2.Statement(NotStatement=wafv2.NotStatement(Statement=writes))]))))
     rules.append(wafv2.WebACLRule(Name="rate-limit-per-ip", Priority=len(rules), Action=wafv2.RuleAction(Block=wafv2.BlockAction()),
                                   Statement=wafv2.Statement(RateBasedStatement=wafv2.RateBasedStatement(
                                       Limit=dist.waf.rate_limit_per_5min, AggregateKeyType="IP", EvaluationWindowSec=300)),

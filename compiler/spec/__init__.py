@@ -12,7 +12,7 @@ from .alarms import Alarms
 from .api import REST_MAX_TIMEOUT_S, Api
 from ..naming import DEFAULT_ENV
 from .base import Issue, Name, StrictModel, raise_issues
-from .cdn import Distribution
+from .cdn import Distribution, signature_issues
 from .database import Database, Postgres
 from .dr import MECHANISMS, DisasterRecovery, minutes, uses_backups
 from .functions import ACCESS_LEVELS, Function, ImageRef, QueueEvent, Repository
@@ -408,6 +408,7 @@ class Spec(StrictModel):
                         issues.append(Issue("S239", at + ("function_url",),
                                             f"CloudFront signs requests to a function URL with origin access control: set functions.{origin.function_url}.url.auth to AWS_IAM"))
         rest = self.api.rest if self.api else None
+        issues += [Issue(i.code, ("cdn",) + i.at, i.message, i.reads) for i in signature_issues(self.cdn, rest is not None and not rest.origin_verify)]
         if rest is not None and rest.origin_verify and not any(o.api for d in self.cdn.values() for o in d.origins.values()):
             issues.append(Issue("S259", ("api", "rest", "origin_verify"),
                                 "no distribution serves the REST API, so nothing can send the header it would check: add it as an "

@@ -210,8 +210,11 @@ class Distribution(StrictModel):
                                     "which is not a bucket: CloudFront fetches the error page through the behaviors, so put it on a path "
                                     "a bucket origin serves"))
         issues += self._origin_rules() + self._behavior_rules()
-        if not issues:
-            issues += self._signature_rules()
+        if self.spa is not None and self.spa.routing == "function" and "viewer-request" in self.behaviors.get("default", Behavior(origin="-")).edge:
+            issues.append(Issue("S238", ("behaviors", "default", "edge", "viewer-request"),
+                                "the single-page app's routing (spa.routing: function, the default) needs the default behavior's "
+                                "viewer-request, and CloudFront runs one function per event: set spa.routing: error_responses, or route "
+                                "extension-less paths to the index in this function and drop `spa:`"))
         raise_issues(issues)
         return self
 
@@ -227,30 +230,6 @@ class Distribution(StrictModel):
         origin = self.origins[self.behaviors[pattern].origin]
         members = [origin] + ([self.origins[origin.failover.origin]] if origin.failover and origin.failover.origin else [])
         return [((m.kind, m.bucket or m.api or m.function_url or m.http), m.path + pattern_prefix(pattern)) for m in members]
-
-    def _signature_rules(self) -> list[Issue]:
-        """A path a signed behavior protects must not be reachable through another behavior without the signature."""
-        issues, seen = [], set()
-        for sp in self.behaviors:
-            fname = self.signed_by(sp)
-            for backend, protected in self.reaches(sp) if fname else ():
-                for up in self.behaviors:
-                    if self.signed_by(up):
-                        continue
-                    for other, space in self.reaches(up):
-                        if other != backend or not (space.startswith(protected) or protected.startswith(space)):
-                            continue
-                        origin_path = space[: len(space) - len(pattern_prefix(up))]
-                        viewer = pattern_prefix(up) if space.startswith(protected) else protected[len(origin_path):]
-                        if self.behavior_for(viewer + "x")[0] != up or (up, protected) in seen:
-                            continue
-                        seen.add((up, protected))
-                        what = "the REST API" if backend[0] == "api" else f'{backend[0].replace("_", " ")} "{backend[1]}"'
-                        issues.append(Issue("S260", ("behaviors", up),
-                                            f'"{up}" reaches {what} under {protected} without a signature, which "{sp}" requires '
-                                            f'({fname}): add a behavior "{viewer}*" before "{up}" with `edge: {{viewer-request: {fname}}}`',
-                                            reads=(("behaviors",), ("origins",))))
-        return issues
 
     def behavior_for(self, path: str) -> tuple[str, Behavior]:
         """The behavior CloudFront picks for a request path: the first pattern that matches, in order, else the default."""
@@ -298,6 +277,50 @@ class Distribution(StrictModel):
                     continue
                 issues += _event_issues(("behaviors", pattern, "edge", event), event, fn, fname, origin)
         return issues
+
+
+def example_path(pattern: str, under: str = "") -> str:
+    """A concrete path the pattern matches (under a prefix of its own, when given): each wildcard stands for "x"."""
+    prefix = pattern_prefix(pattern)
+    rest = pattern[len(prefix):] if pattern != "default" else "*"
+    return (under if under.startswith(prefix) else prefix) + rest.replace("*", "x").replace("?", "x")
+
+
+def signature_issues(cdn: dict, rest_open: bool) -> list[Issue]:
+    """A path a signed behavior protects must not be reachable without the signature: through another behavior of any
+    distribution that reaches the same bucket or API (CloudFront picks the first pattern that matches), or at the REST
+    API's own domain when origin verification is off."""
+    issues, seen = [], set()
+    protected = [(d, sp, dist.signed_by(sp), space) for d, dist in cdn.items() for sp in dist.behaviors if dist.signed_by(sp)
+                 for space in dist.reaches(sp)]
+    for d, sp, fname, (backend, area) in protected:
+        if backend[0] == "api" and rest_open and ("api", d) not in seen:
+            seen.add(("api", d))
+            issues.append(Issue("S260", (d, "behaviors", sp), f'the REST API answers anyone at its own domain (api.rest.origin_verify: '
+                                f'false), so the signature "{sp}" requires on {area} can be skipped: turn origin_verify on',
+                                reads=(("api",), ("cdn", d, "behaviors"), ("cdn", d, "origins"))))
+        for ud, dist in cdn.items():
+            for up in dist.behaviors:
+                if dist.signed_by(up) or (ud, up, area) in seen:
+                    continue
+                for other, space in dist.reaches(up):
+                    if other != backend or not (space.startswith(area) or area.startswith(space)):
+                        continue
+                    origin_path = space[: len(space) - len(pattern_prefix(up))]
+                    probe = example_path(up, area[len(origin_path):] if area.startswith(space) else "")
+                    if not (_matches(up, probe) or up == "default") or not (origin_path + probe).startswith(area) \
+                            or dist.behavior_for(probe)[0] != up:
+                        continue
+                    seen.add((ud, up, area))
+                    what = "the REST API" if backend[0] == "api" else f'{backend[0].replace("_", " ")} "{backend[1]}"'
+                    where = f'"{sp}"' + (f" of distribution {d}" if d != ud else "")
+                    cover = probe.rsplit("/", 1)[0] + "/*"
+                    fix = (f'move "{up}" after "{sp}"' if ud == d and cover == sp else
+                           f'add a behavior "{cover}" before "{up}" with `edge: {{viewer-request: {fname}}}`')
+                    issues.append(Issue("S260", (ud, "behaviors", up),
+                                        f'"{up}" reaches {what} under {area} without a signature (e.g. {probe}), which {where} requires '
+                                        f"({fname}): {fix}", reads=tuple(("cdn", x, part) for x in {d, ud} for part in ("behaviors", "origins", "edge_functions"))))
+    return issues
 
 
 def pattern_prefix(pattern: str) -> str:

@@ -18,7 +18,9 @@ generated 403 (``cache-control: no-store``). A valid one is forwarded with the
 from __future__ import annotations
 
 import logging
-from urllib.parse import unquote_plus
+import posixpath
+import re
+from urllib.parse import unquote, unquote_plus
 
 import config
 import keys
@@ -58,7 +60,9 @@ def handler(event, context):
     request = event["Records"][0]["cf"]["request"]
     cfg = config.get().signing
     uri = request["uri"]
-    if cfg is None or not any(uri.startswith(p) for p in cfg.protected_prefixes):
+    # CloudFront may match a behavior on the decoded, normalized path: /%69mages/x and //images/./x are /images/x too.
+    normalized = posixpath.normpath(re.sub(r"/+", "/", unquote(uri)))
+    if cfg is None or not any(uri.startswith(p) or normalized.startswith(p) for p in cfg.protected_prefixes):
         return request
     found, rest = _split_query(request.get("querystring", ""), (cfg.expires_param, cfg.signature_param))
     expires, sig = found[cfg.expires_param], found[cfg.signature_param]

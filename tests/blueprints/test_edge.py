@@ -276,17 +276,47 @@ def test_spa_error_responses_beside_an_api_is_a_weakened_default():
     assert "cdn.web.spa.routing" not in dict(only_buckets.weakened())  # no API whose errors it could hide
 
 
-def test_waf_lets_write_paths_carry_bodies_over_8_kb_and_blocks_them_elsewhere(templates):
-    rules = props(edge(templates), "EdgeAppWebAcl")["Rules"]
+def _waf_matches(statement: dict, path: str) -> bool:
+    """What WAF's statement says of a request path (the statement kinds archc writes for paths)."""
+    import re
+
+    if "RegexMatchStatement" in statement:
+        return re.search(statement["RegexMatchStatement"]["RegexString"], path) is not None
+    if "NotStatement" in statement:
+        return not _waf_matches(statement["NotStatement"]["Statement"], path)
+    if "AndStatement" in statement:
+        return all(_waf_matches(x, path) for x in statement["AndStatement"]["Statements"])
+    return any(_waf_matches(x, path) for x in statement["OrStatement"]["Statements"])
+
+
+def _body_rule(rules: list) -> tuple[dict, dict, dict]:
     core = next(r for r in rules if r["Name"] == "AWSManagedRulesCommonRuleSet")
+    size = next(r for r in rules if r["Name"] == "body-size-outside-writes")
+    label, outside = size["Statement"]["AndStatement"]["Statements"]
+    return core, size, label | {"writes": outside["NotStatement"]["Statement"]}
+
+
+def test_waf_lets_write_paths_carry_bodies_over_8_kb_and_blocks_them_elsewhere(templates):
+    core, size, rule = _body_rule(props(edge(templates), "EdgeAppWebAcl")["Rules"])
     assert core["Statement"]["ManagedRuleGroupStatement"]["RuleActionOverrides"] == [
         {"Name": "SizeRestrictions_BODY", "ActionToUse": {"Count": {}}}]  # the rule's exact name: WAF ignores a wrong one
-    size = next(r for r in rules if r["Name"] == "body-size-outside-writes")
     assert size["Priority"] == core["Priority"] + 1 and size["Action"] == {"Block": {}}
-    label, outside = size["Statement"]["AndStatement"]["Statements"]
-    assert label["LabelMatchStatement"] == {"Scope": "LABEL", "Key": "awswaf:managed:aws:core-rule-set:SizeRestrictions_Body"}
-    match = outside["NotStatement"]["Statement"]["ByteMatchStatement"]
-    assert (match["SearchString"], match["PositionalConstraint"]) == ("/api/echo", "EXACTLY")  # the one `methods: all` path
+    assert rule["LabelMatchStatement"] == {"Scope": "LABEL", "Key": "awswaf:managed:aws:core-rule-set:SizeRestrictions_Body"}
+    # Only /api/echo (methods: all) may carry a big body; every read path keeps the 8 KB limit.
+    assert [p for p in ("/api/echo", "/api/echo/x", "/api/health", "/api/items", "/images/a.png", "/")
+            if _waf_matches(rule["writes"], p)] == ["/api/echo"]
+
+
+def test_waf_write_paths_follow_cloudfronts_first_match():
+    spec = make_spec("app: shop\nregions: {primary: eu-west-1}\nfunctions: {api: {bootstrap: true, timeout_s: 29}}\n"
+                     "api: {rest: {function: api, routes: [\"ANY /{proxy+}\"]}}\n"
+                     "cdn: {app: {origins: {api: {api: rest}}, behaviors: {\"/upload*\": {origin: api, methods: all}, "
+                     "\"/api/*\": {origin: api}, default: {origin: api, methods: all}}}}\n")
+    app, _ = build_app(spec, env="default")
+    t = app.stacks["us-east-1/shop-default-edge"].template.to_dict()
+    _, _, rule = _body_rule(props(t, "EdgeAppWebAcl")["Rules"])
+    exempt = {p: _waf_matches(rule["writes"], p) for p in ("/upload", "/upload/x", "/uploads", "/api/items", "/api/upload", "/x", "/")}
+    assert exempt == {"/upload": True, "/upload/x": True, "/uploads": True, "/api/items": False, "/api/upload": False, "/x": True, "/": True}
 
 
 def test_every_behavior_adds_the_security_headers(templates):

@@ -491,3 +491,11 @@ def test_a_signed_api_origin_gets_a_call_the_viewer_request_check_accepts(edge, 
     assert checked.get("status") is None and checked["querystring"] == ""  # forwarded, the signature stripped
     forged = vr.handler(cf_event("viewer-request", "/prod/images/dog.png", querystring=query), None)
     assert forged["status"] == "403"  # the signature is for the path called, nothing else
+
+
+@pytest.mark.parametrize("uri", ["/%69mages/cat.png", "//images/cat.png", "/static/../images/cat.png", "/images%2Fcat.png"])
+def test_an_encoded_or_unnormalized_path_to_a_protected_prefix_still_needs_a_signature(edge, ssm_key, uri):
+    edge.configure(make_config())
+    vr = edge.load("viewer_request")
+    out = vr.handler(cf_event("viewer-request", uri), None)
+    assert out.get("status") == "403", uri
