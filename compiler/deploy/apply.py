@@ -69,9 +69,9 @@ def check_regions(plan: dict, regions: tuple[str, ...]) -> None:
 
 def refuse_blocked(plan: dict) -> None:
     if plan["blocked"]:
-        codes = [f"{r['stack']} {r['logical_id']}" for r in plan["risks"] if r["blocking"]]
-        raise ArchcError(f"the plan is blocked by data-loss risks (D501: {', '.join(codes)}); if the replacement or removal is "
-                         "intended, plan again with --allow-replace LOGICAL_ID", exit_code=EXIT_BLOCKED)
+        codes = [f"{r['code']} {r['stack']} {r['logical_id']}" for r in plan["risks"] if r["blocking"]]
+        raise ArchcError(f"the plan is blocked ({', '.join(codes)}): a data-loss risk (D501; if intended, plan again with "
+                         "--allow-replace LOGICAL_ID) or an export in use that would change (D506)", exit_code=EXIT_BLOCKED)
 
 
 def runnable(plan: dict, regions: tuple[str, ...], aws: Aws) -> list[dict]:

@@ -144,6 +144,21 @@ class Aws:
         seen.update(ev["EventId"] for ev in new)
         return list(reversed(new))
 
+    def importers(self, region: str, export: str) -> list[str]:
+        """The stacks importing an export (none: AWS answers ValidationError "... is not imported by any stack")."""
+        names, token = [], None
+        while True:
+            try:
+                page = self.call("cloudformation", region, "list_imports", ExportName=export, **({"NextToken": token} if token else {}))
+            except AwsError as e:
+                if e.code == "ValidationError" and e.matches("not imported"):
+                    return []
+                raise
+            names += page.get("Imports", [])
+            token = page.get("NextToken")
+            if not token:
+                return sorted(names)
+
     def delete_stack(self, region: str, stack_id: str) -> None:
         """Only used on an empty REVIEW_IN_PROGRESS stack archc made for a CREATE change set."""
         self.call("cloudformation", region, "delete_stack", StackName=stack_id)

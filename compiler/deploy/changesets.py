@@ -19,7 +19,7 @@ from ..manifest import Manifest, TemplateEntry
 from ..manifest import read as read_manifest
 from .apply import CREATE_AFTER, stack_policy
 from .aws import Aws, AwsError
-from .review import Risk, review_stack, unused_allowances
+from .review import Risk, export_locks, review_stack, unused_allowances
 
 PLAN_VERSION = 3  # 2: per stack `stack_id` and `settings`; 3: stacks created after their inputs (`create_after`, `transform`)
 PLAN_JSON, PLAN_MD = "plan.json", "plan.md"
@@ -187,6 +187,11 @@ def make_plan(out_dir: Path, env: str, aws: Aws, opts: Options) -> dict:
                 e.rows, e.risks = review_stack(e.id, e.change_set.pop("changes"), e.deployed_template, e.template, opts.allow_replace)
             elif e.status == CREATE_AFTER:
                 e.rows, e.risks = review_stack(e.id, template_changes(e.template), None, e.template, opts.allow_replace)
+        for e in entries:  # an export in use that the change would alter: CloudFormation would refuse it mid-deploy
+            exported = {o["OutputKey"]: o["ExportName"] for o in (stacks[e.id] or {}).get("Outputs", []) if o.get("ExportName")}
+            if e.status == "changes" and exported and e.deployed_template is not None:
+                e.risks += export_locks(e.id, f"out/{env}/{e.t.path}", exported, e.deployed_template, e.template, e.rows,
+                                        lambda name, region=e.region: aws.importers(region, name))
         _drop_blocked(entries, aws, opts)
         _read_settings(entries, stacks, manifest, aws)
         # The diff baseline is what is deployed now: the planned template when nothing changes, AWS's copy otherwise.
@@ -232,13 +237,14 @@ def _read_settings(entries: list[Entry], stacks: dict[str, dict | None], manifes
 
 
 def _drop_blocked(entries: list[Entry], aws: Aws, opts: Options) -> None:
-    """A change set that would lose data (D501) is deleted: archc refuses the plan, and nobody can execute it from the console
-    either. Allowing the resource by name and planning again makes a new one."""
+    """A change set that would lose data (D501) or change an export in use (D506) is deleted: archc refuses the plan, and nobody
+    can execute it from the console either. Allowing the resource by name (D501) and planning again makes a new one."""
     for e in entries:
         if e.change_set and any(r.blocking for r in e.risks):
             aws.delete_change_set(e.region, e.change_set["arn"])
             e.change_set["deleted"] = True
-            opts.echo(f"{e.id}: change set {e.change_set['name']} deleted: it would lose data (D501), so it cannot be executed, "
+            codes = "/".join(sorted({r.code for r in e.risks if r.blocking}))
+            opts.echo(f"{e.id}: change set {e.change_set['name']} deleted: it is blocked ({codes}), so it cannot be executed, "
                       "from archc or the console")
 
 

@@ -84,7 +84,9 @@ def plan(env: str, out_dir: Path, stacks: tuple[str, ...], regions: tuple[str, .
         say(f"wrote {out_dir / env / 'plan.json'} and plan.md", "dim")
     outcome = plan_outcome(result)
     if outcome == "blocked":
-        raise ArchcError("plan blocked: a stateful resource would be replaced or removed (D501); deploy refuses this plan",
+        codes = "/".join(sorted({r["code"] for r in result["risks"] if r["blocking"]}))
+        raise ArchcError(f"plan blocked ({codes}): a stateful resource would be replaced or removed (D501), or an export another "
+                         "stack imports would change (D506); deploy refuses this plan",
                          exit_code=EXIT_BLOCKED)
     _exit(EXIT_FINDINGS if outcome == "changes" else EXIT_OK)
 

@@ -65,7 +65,9 @@ def _status_line(s: dict) -> str:
         n = len(s["changes"])
         text = f"{s['change_set']['type']} change set, {n} change{'s' if n != 1 else ''}"
         if s["change_set"].get("deleted"):
-            text += "; change set deleted: it would lose data (D501), so it cannot be executed, from archc or the console"
+            why = {"D501": "it would lose data (D501)", "D506": "it would change an export in use (D506)"}
+            reasons = " and ".join(why[c] for c in sorted({r["code"] for r in s["risks"] if r["blocking"]}))
+            text += f"; change set deleted: {reasons}, so it cannot be executed, from archc or the console"
         return text + _settings_note(s)
     return s["status"] + (f": {s['reason']}" if s["status"] == "deferred" and s["reason"] else "") + _settings_note(s)
 
@@ -75,7 +77,8 @@ def verdict(plan: dict) -> str:
     r = s["resources"]
     if plan["blocked"]:
         n = sum(1 for x in plan["risks"] if x["blocking"])
-        return f"BLOCKED: {n} data-loss risk{'s' if n != 1 else ''} (D501); deploy refuses this plan"
+        codes = "/".join(sorted({x["code"] for x in plan["risks"] if x["blocking"]}))
+        return f"BLOCKED: {n} blocking risk{'s' if n != 1 else ''} ({codes}); deploy refuses this plan"
     settings = f"protection settings to apply on {s['settings']} stack{'s' if s['settings'] != 1 else ''}"
     later = s.get("create_after", 0)
     if s["with_changes"] == 0 and s["deferred"] == 0 and not later:
@@ -140,7 +143,7 @@ def plan_markdown(plan: dict) -> str:
         lines += [f"### {s['id']}", "", f"- {_md(_status_line(s))}", f"- template `{s['path']}` sha256 `{s['sha256']}`"]
         if s["change_set"]:
             lines.append(f"- change set `{s['change_set']['name']}`"
-                         + (" (deleted: blocked by D501; allow the resource by name and plan again)" if s["change_set"].get("deleted") else ""))
+                         + (" (deleted: blocked by D501 or D506; see the risks)" if s["change_set"].get("deleted") else ""))
         if s["parameters"]:
             lines.append("- parameters: " + ", ".join(f"{k}={v}" for k, v in s["parameters"].items()))
         if s["rollback_triggers"]:

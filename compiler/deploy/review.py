@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import asdict, dataclass
-from typing import Any, Iterable
+from typing import Any, Callable, Iterable
 
 from ..diff import predict, stateful_types
 
@@ -15,8 +16,10 @@ CODES: dict[str, str] = {
     "D503": "security group broadened",
     "D504": "retained resource left behind",
     "D505": "replacement or removal of a stateful resource allowed by name",
+    "D506": "an export another stack imports would change or go (blocked)",
 }
-SEVERITY = {"D501": "blocked", "D502": "warning", "D503": "warning", "D504": "note", "D505": "note"}
+SEVERITY = {"D501": "blocked", "D502": "warning", "D503": "warning", "D504": "note", "D505": "note", "D506": "blocked"}
+BLOCKING = ("D501", "D506")  # data loss; an export another stack imports would change (CloudFormation would refuse mid-deploy)
 RETAIN = ("Retain", "RetainExceptOnCreate")
 WORLD = ("0.0.0.0/0", "::/0")
 # Identities: their policies govern only themselves, so removing one takes its Allows away with its Denies.
@@ -32,7 +35,7 @@ class Risk:
 
     @property
     def blocking(self) -> bool:
-        return self.code == "D501"
+        return self.code in BLOCKING
 
     def as_dict(self) -> dict:
         return asdict(self) | {"severity": SEVERITY[self.code], "blocking": self.blocking}
@@ -366,3 +369,50 @@ def unused_allowances(allow: Iterable[str], risks: Iterable[Risk]) -> list[str]:
             region, stack = r.stack.split("/", 1)
             used |= {r.logical_id, f"{stack}/{r.logical_id}", f"{region}/{stack}/{r.logical_id}"}
     return sorted(set(allow) - used)
+
+
+def _names(value: Any) -> set[str]:
+    """Logical ids a template value reads (Ref, GetAtt, ${X} and ${X.Attr} in Sub)."""
+    found: set[str] = set()
+    if isinstance(value, dict):
+        for key, v in value.items():
+            if key == "Ref" and isinstance(v, str):
+                found.add(v)
+            elif key == "Fn::GetAtt":
+                found.add((v if isinstance(v, list) else str(v).split("."))[0])
+            elif key == "Fn::Sub":
+                text = v[0] if isinstance(v, list) else v
+                found |= {m.split(".")[0] for m in re.findall(r"\$\{([^}!]+)\}", str(text))}
+                found |= _names(v[1]) if isinstance(v, list) and len(v) > 1 else set()
+            else:
+                found |= _names(v)
+    elif isinstance(value, list):
+        for v in value:
+            found |= _names(v)
+    return found
+
+
+def export_locks(stack_id: str, path: str, exported: dict[str, str], old_template: dict, new_template: dict, rows: list[dict],
+                 importers: Callable[[str], list[str]]) -> list[Risk]:
+    """D506 for each export (output key -> export name, as deployed) that this change would remove or change while
+    another stack imports it: CloudFormation refuses such an update ("Cannot update export ... as it is in use")."""
+    old, new = old_template.get("Outputs") or {}, new_template.get("Outputs") or {}
+    renewed = {r["logical_id"] for r in rows if r["action"] in ("Add", "Remove")
+               or (r["action"] == "Modify" and r["replacement"] in ("True", "Conditional"))}
+    risks = []
+    for key, name in sorted(exported.items()):
+        out = new.get(key)
+        if out is None or (out.get("Export") or {}).get("Name", name) != name:
+            why = "would no longer be exported"
+        elif json.dumps(out.get("Value"), sort_keys=True) != json.dumps((old.get(key) or {}).get("Value"), sort_keys=True):
+            why = "would get a new value"
+        elif touched := sorted(_names(out.get("Value")) & renewed):
+            why = f"reads {', '.join(touched)}, which this change replaces, adds or removes"
+        else:
+            continue
+        users = importers(name)
+        if users:
+            risks.append(Risk(stack_id, key, "D506", f"{path} Outputs.{key}: export {name} {why}, and {', '.join(users)} "
+                                                     f"import{'s' if len(users) == 1 else ''} it: CloudFormation refuses to change an "
+                                                     "export in use. Update the importers so they no longer import it, then plan again"))
+    return risks

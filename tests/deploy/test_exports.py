@@ -1,0 +1,60 @@
+"""An export another stack imports cannot change: CloudFormation refuses the producer's update mid-deploy ("Cannot update
+export ... as it is in use"). plan finds it first and refuses with D506, at the output in the compiled template."""
+
+from __future__ import annotations
+
+from compiler.deploy.review import export_locks
+
+from ..conftest import build_app, shipped_spec, with_updates
+from .conftest import stub_aws
+
+NETWORK = "ap-northeast-1/fillup-dev-network"
+
+
+def _network(azs: int) -> dict:
+    spec = with_updates(shipped_spec("dev"), "network.azs", azs)
+    app, _ = build_app(spec, env="dev")
+    return app.stacks[NETWORK].template.to_dict()
+
+
+def _exported(template: dict) -> dict[str, str]:
+    return {k: o["Export"]["Name"] for k, o in template["Outputs"].items() if "Export" in o}
+
+
+def test_going_from_two_to_three_azs_changes_the_subnet_exports_that_other_stacks_import():
+    old, new = _network(2), _network(3)
+    importers = {"fillup-dev-network-AppSubnetIds": ["fillup-dev-data", "fillup-dev-functions"],
+                 "fillup-dev-network-DataSubnetIds": ["fillup-dev-data"]}
+    risks = export_locks(NETWORK, "out/dev/ap-northeast-1/fillup-dev-network.json", _exported(old), old, new, [],
+                         lambda name: importers.get(name, []))
+    assert [(r.logical_id, r.code, r.blocking) for r in risks] == [("AppSubnetIds", "D506", True), ("DataSubnetIds", "D506", True)]
+    assert risks[0].message.startswith("out/dev/ap-northeast-1/fillup-dev-network.json Outputs.AppSubnetIds: export "
+                                       "fillup-dev-network-AppSubnetIds would get a new value, and fillup-dev-data, fillup-dev-functions import it")
+
+
+def test_an_export_nobody_imports_or_that_keeps_its_value_is_no_risk():
+    old, new = _network(2), _network(3)
+    assert export_locks(NETWORK, "x", _exported(old), old, new, [], lambda name: []) == []
+    assert export_locks(NETWORK, "x", _exported(old), old, old, [], lambda name: ["someone"]) == []
+
+
+def test_an_export_reading_a_replaced_resource_is_a_risk_though_its_text_is_the_same():
+    template = {"Resources": {"Q": {"Type": "AWS::SQS::Queue"}},
+                "Outputs": {"QueueArn": {"Value": {"Fn::GetAtt": ["Q", "Arn"]}, "Export": {"Name": "s-QueueArn"}}}}
+    rows = [{"logical_id": "Q", "action": "Modify", "replacement": "True"}]
+    [risk] = export_locks("r/s", "out/dev/r/s.json", {"QueueArn": "s-QueueArn"}, template, template, rows, lambda name: ["other"])
+    assert risk.code == "D506" and "reads Q, which this change replaces" in risk.message
+    removed = {"Resources": template["Resources"], "Outputs": {}}
+    [risk] = export_locks("r/s", "out/dev/r/s.json", {"QueueArn": "s-QueueArn"}, template, removed, [], lambda name: ["other"])
+    assert "would no longer be exported" in risk.message
+
+
+def test_importers_are_read_page_by_page_and_none_is_an_empty_list():
+    aws, stubs = stub_aws(("cloudformation", "eu-west-1"))
+    stub = stubs[("cloudformation", "eu-west-1")]
+    stub.add_response("list_imports", {"Imports": ["b", "a"], "NextToken": "t"}, {"ExportName": "x"})
+    stub.add_response("list_imports", {"Imports": ["c"]}, {"ExportName": "x", "NextToken": "t"})
+    stub.add_client_error("list_imports", "ValidationError", "Export 'y' is not imported by any stack.", expected_params={"ExportName": "y"})
+    assert aws.importers("eu-west-1", "x") == ["a", "b", "c"]
+    assert aws.importers("eu-west-1", "y") == []
+    stub.assert_no_pending_responses()
