@@ -32,6 +32,8 @@ class Options:
     poll_s: float = 5.0
     regions: tuple[str, ...] = ()
     echo: Callable[[str, str], None] = lambda _msg, _style="": None
+    # (stack id, state, what it is doing now): the live view's hook; deploy's plain lines do not need it
+    progress: Callable[..., None] = lambda _sid, _state=None, _detail=None: None
 
 
 @dataclass
@@ -214,6 +216,7 @@ class StackRun:
     def _stream(self) -> None:
         for ev in self.aws.events(self.region, self.ref, self.seen):
             self.events.append(ev)
+            self.opts.progress(self.s["id"], None, f"{ev['LogicalResourceId']} {ev.get('ResourceStatus', '')}")
             reason = f"  {ev['ResourceStatusReason']}" if ev.get("ResourceStatusReason") else ""
             style = "red" if ev.get("ResourceStatus", "").endswith("FAILED") else ("green" if ev.get("ResourceStatus", "").endswith("COMPLETE") else "")
             self.opts.echo(f"  {self.s['id']}  {ev['LogicalResourceId']}  {ev.get('ResourceType', '')}  {ev.get('ResourceStatus')}{reason}", style)
@@ -418,6 +421,7 @@ def execute(plan: dict, stacks: list[dict], out_dir: Path, aws: Aws, opts: Optio
                         if all(outcomes.get(d) and outcomes[d].state in DONE for d in deps[sid]):
                             n = len(outcomes) + len(running) + 1
                             opts.echo(f"[{n}/{total}] {sid}: starting" + ("" if executes(by_id[sid]) else " (protection settings)"), "bold")
+                            opts.progress(sid, "running", "starting")
                             run = (StackRun(by_id[sid], plan, aws, opts, out_dir, stop).run if executes(by_id[sid])
                                    else SettingsRun(by_id[sid], plan, aws, opts).run)
                             running[pool.submit(run)] = sid
@@ -431,6 +435,7 @@ def execute(plan: dict, stacks: list[dict], out_dir: Path, aws: Aws, opts: Optio
                     except Exception as e:  # whatever escaped a worker: its state is unknown, say so
                         outcome = Outcome(sid, "failed", 0.0, None, lost_track(e))
                     outcomes[sid] = outcome
+                    opts.progress(sid, outcome.state, outcome.stack_status or outcome.failure or "")
                     style = "green" if outcome.state in DONE else "bold red"
                     opts.echo(f"{sid}: {outcome.state} ({outcome.stack_status}, {outcome.seconds:.0f}s)"
                               + (f": {outcome.failure}" if outcome.failure else ""), style)
@@ -449,4 +454,5 @@ def execute(plan: dict, stacks: list[dict], out_dir: Path, aws: Aws, opts: Optio
             blockers = [d for d in deps[sid] if outcomes.get(d) and outcomes[d].state not in DONE]
             why = f"not started: {', '.join(blockers)} did not deploy" if blockers else "not started: an earlier stack failed"
             outcomes[sid] = Outcome(sid, "skipped", 0.0, None, why)
+            opts.progress(sid, "skipped", why)
     return [outcomes[sid] for sid in order]

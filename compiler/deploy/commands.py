@@ -160,7 +160,14 @@ def deploy(plan_path: Path | None, env: str | None, out_dir: Path | None, yes: b
         con.print(msg, style=style or None, markup=False)
 
     opts = Options(parallel=parallel, timeout_s=None if timeout_min is None else timeout_min * 60, poll_s=poll_s, regions=regions, echo=echo)
-    outcomes = execute(plan_doc, stacks, out_dir, aws, opts)
+    if con.is_terminal and not as_json:  # a live table of the stacks; plain lines in a pipe or a log
+        from .progress import LiveView
+
+        with LiveView(con, stacks) as view:
+            opts.echo, opts.progress = view.echo, view.update
+            outcomes = execute(plan_doc, stacks, out_dir, aws, opts)
+    else:
+        outcomes = execute(plan_doc, stacks, out_dir, aws, opts)
     if as_json:
         click.echo(json.dumps([o.__dict__ for o in outcomes], indent=2, sort_keys=True))
     bad = [o for o in outcomes if o.state not in DONE]
