@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from typing import Any, Iterable
 
-from troposphere import GetAtt, Ref, Sub, Tags, dynamodb, rds, secretsmanager
+from troposphere import GetAtt, Join, Ref, Sub, Tags, dynamodb, rds, secretsmanager
 
 from compiler.context import Context, Transform
 from compiler.naming import (DATA, NETWORK, db_identifier, db_secret_name, logical_id, rotation_function_name, rotation_log_group,
@@ -102,7 +102,7 @@ def _postgres(db: Postgres, ctx: Context) -> Iterable[Any]:
             KmsKeyArn=GetAtt(key, "Arn"),
             # The rotation function runs in the app subnets with the app security group: it reaches the
             # database on its port and Secrets Manager through the endpoint or NAT.
-            VpcSubnetIds=ctx.ref(NETWORK, "AppSubnetIds"), VpcSecurityGroupIds=app_sg),
+            VpcSubnetIds=Join(",", ctx.value(NETWORK, "AppSubnetIds", as_list=True)), VpcSecurityGroupIds=app_sg),
         DependsOn=[ingress.title, egress.title, rotation_logs.title])
     yield from (key, *exports.values(), ingress, egress, subnets, params, *watch, secret, instance, attachment, rotation_logs, rotation)
 

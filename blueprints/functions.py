@@ -76,7 +76,7 @@ def function(name: str, fn: Function, ctx: Context, logs_key: Any) -> Iterable[A
     if fn.reserved_concurrency is not None:
         props["ReservedConcurrentExecutions"] = fn.reserved_concurrency
     if fn.in_vpc:
-        props["VpcConfig"] = awslambda.VPCConfig(SubnetIds=Split(",", ctx.ref(NETWORK, "AppSubnetIds")),
+        props["VpcConfig"] = awslambda.VPCConfig(SubnetIds=ctx.value(NETWORK, "AppSubnetIds", as_list=True),
                                                  SecurityGroupIds=[ctx.ref(NETWORK, "AppSecurityGroupId")])
     if isinstance(fn.image, ImageRef):
         uri = ctx.ref(IMAGES, logical_id(fn.image.repository, "RepositoryUri"))

@@ -7,7 +7,7 @@ from typing import Any
 
 from awacs import logs as alogs
 from awacs.aws import Allow, Statement
-from troposphere import GetAtt, Parameter, Split, Sub, cloudwatch, ec2, rds, wafv2
+from troposphere import GetAtt, Parameter, Sub, cloudwatch, ec2, rds, wafv2
 
 from compiler.context import Context
 from compiler.naming import ALARMS, NETWORK, alarm_name, db_identifier
@@ -85,7 +85,7 @@ def placement(db: Any, ctx: Context, base: str, key: Any) -> Placement:
     egress = ec2.SecurityGroupEgress(f"{base}EgressFromApp", GroupId=app_sg, DestinationSecurityGroupId=data_sg,
                                      IpProtocol="tcp", FromPort=db.port, ToPort=db.port, Description="PostgreSQL to the data tier")
     subnets = rds.DBSubnetGroup(f"{base}SubnetGroup", DBSubnetGroupDescription=f"{ctx.prefix} private data subnets",
-                                SubnetIds=Split(",", ctx.ref(NETWORK, "DataSubnetIds")))
+                                SubnetIds=ctx.value(NETWORK, "DataSubnetIds", as_list=True))
     major = db.version.split(".")[0]
     params = rds.DBParameterGroup(f"{base}ParameterGroup", Family=f"postgres{major}",
                                   Description=f"{ctx.prefix} PostgreSQL {major}: TLS required, slow statements logged",

@@ -36,7 +36,7 @@ def compile_app(spec: Spec, env: str, registry: Sequence[Blueprint], file: str =
             for t in (o for o in objs if isinstance(o, Transform)):
                 template.set_transform(t.name)
             outputs = [o for o in objs if isinstance(o, Output)]
-            params = [o for o in objs if isinstance(o, Parameter)]
+            params = [o for o in objs if isinstance(o, Parameter)] + list(ctx._parameters.values())
             res = [o for o in objs if not isinstance(o, (Output, Parameter, Transform))]
             # Count before adding: troposphere raises a bare ValueError at its limits, a user mistake here.
             over = _over_limits(ctx.stack, region, len(res), len(outputs), len(params), file)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Callable, Iterable
 
-from troposphere import Export, GetStackOutput, ImportValue, Output, Template
+from troposphere import Export, GetStackOutput, ImportValue, Output, Parameter, Ref, Template
 
 from .naming import export_name, resource_prefix, stack_name
 
@@ -17,7 +17,7 @@ class Edge:
     consumer: str  # stack id: "<region>/<stack name>"
     producer: str
     output: str
-    kind: str  # "ImportValue" | "GetStackOutput"
+    kind: str  # "ImportValue" | "GetStackOutput" | "Parameter" (archc fills it from the output when it makes the change set)
 
 
 @dataclass
@@ -72,6 +72,7 @@ class Context:
     assets: dict[str, Any] = field(default_factory=dict)  # asset key -> packaged code (sha256, key)
     _edges: list[Edge] = field(default_factory=list)
     _outputs: list[Output] = field(default_factory=list)
+    _parameters: dict[str, Parameter] = field(default_factory=dict)
 
     @property
     def primary(self) -> bool:
@@ -98,6 +99,17 @@ class Context:
         if same:
             return ImportValue(export_name(producer, output))
         return GetStackOutput(StackName=producer, OutputName=output, Region=region)
+
+    def value(self, concern: str, output: str, *, as_list: bool = False) -> Any:
+        """Another stack's output in this region that may change while in use (a subnet list grows with the AZs): a
+        template parameter archc fills from the producer's outputs when it makes the change set, so no import locks the
+        producer. Recorded as an edge like `ref`."""
+        producer = self.stack_of(concern)
+        self._edges.append(Edge(f"{self.region}/{self.stack}", f"{self.region}/{producer}", output, "Parameter"))
+        self._parameters.setdefault(output, Parameter(
+            output, Type="CommaDelimitedList" if as_list else "String",
+            Description=f"output {output} of {producer}: filled by archc plan and deploy"))
+        return Ref(output)
 
     def output(self, key: str, value: Any, description: str) -> Output:
         """An output every other stack may read (exported under `<stack>-<key>`)."""

@@ -130,7 +130,7 @@ def test_async_processing_is_bucket_queue_and_image_processor_in_an_existing_vpc
     fns = templates["prod/ap-northeast-1/hrchat-prod-functions"]["Resources"]
     fn = fns["FnProcessorFunction"]["Properties"]
     assert (fn["Timeout"], fn["MemorySize"], fn["Architectures"], fn["PackageType"]) == (300, 2048, ["x86_64"], "Image")
-    assert fn["VpcConfig"]["SubnetIds"] == {"Fn::Split": [",", {"Fn::ImportValue": "hrchat-prod-network-AppSubnetIds"}]}
+    assert fn["VpcConfig"]["SubnetIds"] == {"Ref": "AppSubnetIds"}  # filled from the network stack's output by plan
     network = templates["prod/ap-northeast-1/hrchat-prod-network"]
     assert network["Outputs"]["AppSecurityGroupId"]["Value"] == "sg-0dfc84b0acf5f5565"
     assert network["Resources"]["NetworkS3Endpoint"]["Properties"]["RouteTableIds"] == ["rtb-0a2c110b3e52d0983"]

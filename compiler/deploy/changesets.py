@@ -51,6 +51,11 @@ REFUSED = {
 CHANGE_SET_WAIT_S = 15 * 60
 
 
+def stacks_outputs(aws: Aws, stack_id: str) -> list[str]:
+    region, name = stack_id.split("/", 1)
+    return list(aws.outputs(region, name))
+
+
 def template_changes(template: dict) -> list[dict]:
     """The change set a CREATE of this template makes, in AWS's shape: every resource added (what a new stack's change set
     holds, a transform's expansion aside)."""
@@ -187,6 +192,14 @@ def make_plan(out_dir: Path, env: str, aws: Aws, opts: Options) -> dict:
                 e.rows, e.risks = review_stack(e.id, e.change_set.pop("changes"), e.deployed_template, e.template, opts.allow_replace)
             elif e.status == CREATE_AFTER:
                 e.rows, e.risks = review_stack(e.id, template_changes(e.template), None, e.template, opts.allow_replace)
+        changing = {x.id for x in entries if x.status == "changes"}
+        for e in entries:  # values read when the change set was made, from a stack this plan changes
+            sources = [d for d in e.t.dependencies if d in changing and set(e.parameters) & set((stacks_outputs(aws, d)))]
+            if e.status in ("changes", "no changes") and sources:
+                names = sorted(p for p in e.parameters if p != ARTIFACT_PARAMETER)
+                e.risks.append(Risk(e.id, ", ".join(names), "D507", f"{e.id} reads {', '.join(names)} from {', '.join(sources)}, "
+                                    "which this plan changes: its change set holds the values as they are now; plan again "
+                                    "after this deploy to pick up new ones"))
         for e in entries:  # an export in use that the change would alter: CloudFormation would refuse it mid-deploy
             exported = {o["OutputKey"]: o["ExportName"] for o in (stacks[e.id] or {}).get("Outputs", []) if o.get("ExportName")}
             if e.status == "changes" and exported and e.deployed_template is not None:

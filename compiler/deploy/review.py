@@ -17,8 +17,9 @@ CODES: dict[str, str] = {
     "D504": "retained resource left behind",
     "D505": "replacement or removal of a stateful resource allowed by name",
     "D506": "an export another stack imports would change or go (blocked)",
+    "D507": "a value read from a stack that changes in the same plan (plan again after the deploy)",
 }
-SEVERITY = {"D501": "blocked", "D502": "warning", "D503": "warning", "D504": "note", "D505": "note", "D506": "blocked"}
+SEVERITY = {"D501": "blocked", "D502": "warning", "D503": "warning", "D504": "note", "D505": "note", "D506": "blocked", "D507": "note"}
 BLOCKING = ("D501", "D506")  # data loss; an export another stack imports would change (CloudFormation would refuse mid-deploy)
 RETAIN = ("Retain", "RetainExceptOnCreate")
 WORLD = ("0.0.0.0/0", "::/0")

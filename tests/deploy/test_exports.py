@@ -11,25 +11,51 @@ from .conftest import stub_aws
 NETWORK = "ap-northeast-1/fillup-dev-network"
 
 
-def _network(azs: int) -> dict:
+def _app(azs: int) -> dict:
     spec = with_updates(shipped_spec("dev"), "network.azs", azs)
     app, _ = build_app(spec, env="dev")
-    return app.stacks[NETWORK].template.to_dict()
+    return {sid: s.template.to_dict() for sid, s in app.stacks.items()}
+
+
+def _network(azs: int) -> dict:
+    return _app(azs)[NETWORK]
+
+
+def test_two_to_three_azs_locks_nothing_archc_made():
+    """The subnet lists reach the data and functions stacks as parameters archc fills from the network stack's outputs
+    when it makes their change sets: no stack imports them, so the network stack may change them."""
+    two, three = _app(2), _app(3)
+    imported = {v for t in two.values() for v in _imports(t)}
+    assert not [name for name in imported if "Subnet" in name]
+    network_old, network_new = two[NETWORK], three[NETWORK]
+    assert network_old["Outputs"]["AppSubnetIds"] != network_new["Outputs"]["AppSubnetIds"]  # a third subnet
+    assert export_locks(NETWORK, "x", _exported(network_old), network_old, network_new, [],
+                        lambda name: sorted(sid for sid, t in two.items() if name in _imports(t))) == []
+    for sid in ("ap-northeast-1/fillup-dev-data", "ap-northeast-1/fillup-dev-functions"):
+        assert two[sid] == three[sid]  # their templates do not change; the parameter takes the new list
+        assert "AppSubnetIds" in two[sid]["Parameters"]
+
+
+def _imports(template: dict) -> set[str]:
+    import json
+    import re
+
+    return set(re.findall(r'"Fn::ImportValue": "([^"]+)"', json.dumps(template)))
 
 
 def _exported(template: dict) -> dict[str, str]:
     return {k: o["Export"]["Name"] for k, o in template["Outputs"].items() if "Export" in o}
 
 
-def test_going_from_two_to_three_azs_changes_the_subnet_exports_that_other_stacks_import():
-    old, new = _network(2), _network(3)
-    importers = {"fillup-dev-network-AppSubnetIds": ["fillup-dev-data", "fillup-dev-functions"],
-                 "fillup-dev-network-DataSubnetIds": ["fillup-dev-data"]}
+def test_an_export_another_stack_imports_cannot_change_and_plan_says_so_with_d506():
+    old, new = _network(2), _network(3)  # a stack of the user's own importing the subnet lists would lock them
+    importers = {"fillup-dev-network-AppSubnetIds": ["their-batch-jobs", "their-etl"],
+                 "fillup-dev-network-DataSubnetIds": ["their-etl"]}
     risks = export_locks(NETWORK, "out/dev/ap-northeast-1/fillup-dev-network.json", _exported(old), old, new, [],
                          lambda name: importers.get(name, []))
     assert [(r.logical_id, r.code, r.blocking) for r in risks] == [("AppSubnetIds", "D506", True), ("DataSubnetIds", "D506", True)]
     assert risks[0].message.startswith("out/dev/ap-northeast-1/fillup-dev-network.json Outputs.AppSubnetIds: export "
-                                       "fillup-dev-network-AppSubnetIds would get a new value, and fillup-dev-data, fillup-dev-functions import it")
+                                       "fillup-dev-network-AppSubnetIds would get a new value, and their-batch-jobs, their-etl import it")
 
 
 def test_an_export_nobody_imports_or_that_keeps_its_value_is_no_risk():
