@@ -85,10 +85,11 @@ def verdict(plan: dict) -> str:
         if s["settings"]:
             return f"no template changes in {s['stacks']} stack{'s' if s['stacks'] != 1 else ''}; {settings}"
         return f"no changes in {s['stacks']} stack{'s' if s['stacks'] != 1 else ''}"
-    text = (f"{s['with_changes']} stack{'s' if s['with_changes'] != 1 else ''} with changes: {r['Add']} to add, {r['Modify']} to modify "
+    n = s["with_changes"] + later  # the additions count both: a stack created after its inputs is reviewed whole
+    text = (f"{n} stack{'s' if n != 1 else ''} with changes: {r['Add']} to add, {r['Modify']} to modify "
             f"({r['Replace']} replaced), {r['Remove']} to remove")
     if later:
-        text += f"; {later} stack{'s' if later != 1 else ''} created after the stacks they read from (in the same deploy)"
+        text += f" ({later} of them created after the stacks they read from, in the same deploy)"
     if s["deferred"]:
         text += f"; {s['deferred']} deferred until the stacks they read from are deployed"
     if s["settings"]:
