@@ -90,8 +90,13 @@ def runnable(plan: dict, regions: tuple[str, ...], aws: Aws) -> list[dict]:
                 continue
             for d in s["dependencies"]:
                 if d in pending and d not in ids:
-                    cs = aws.change_set(pending[d]["region"], pending[d]["change_set"]["arn"])
-                    if (cs or {}).get("ExecutionStatus") != "EXECUTE_COMPLETE":
+                    if pending[d]["change_set"] is None:  # created after its inputs: done once the stack exists
+                        st = aws.stack(pending[d]["region"], pending[d]["stack"])
+                        done = st is not None and st["StackStatus"].endswith("_COMPLETE") and st["StackStatus"] != "DELETE_COMPLETE"
+                    else:
+                        cs = aws.change_set(pending[d]["region"], pending[d]["change_set"]["arn"])
+                        done = (cs or {}).get("ExecutionStatus") == "EXECUTE_COMPLETE"
+                    if not done:
                         raise ArchcError(f"{s['id']} depends on {d}, which has changes in this plan but is outside --region: "
                                          "deploy that region first (or together)")
     return chosen
@@ -435,7 +440,7 @@ def execute(plan: dict, stacks: list[dict], out_dir: Path, aws: Aws, opts: Optio
                     except Exception as e:  # whatever escaped a worker: its state is unknown, say so
                         outcome = Outcome(sid, "failed", 0.0, None, lost_track(e))
                     outcomes[sid] = outcome
-                    opts.progress(sid, outcome.state, outcome.stack_status or outcome.failure or "")
+                    opts.progress(sid, outcome.state, outcome.failure or outcome.stack_status or "")
                     style = "green" if outcome.state in DONE else "bold red"
                     opts.echo(f"{sid}: {outcome.state} ({outcome.stack_status}, {outcome.seconds:.0f}s)"
                               + (f": {outcome.failure}" if outcome.failure else ""), style)

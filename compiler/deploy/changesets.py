@@ -182,7 +182,13 @@ def make_plan(out_dir: Path, env: str, aws: Aws, opts: Options) -> dict:
         _artifacts(out_dir, env, manifest, [e for e in entries if e.status in ("pending", CREATE_AFTER)], aws, opts)
         for e in entries:
             if e.status == "pending":
-                submit(e, stacks[e.id], env, manifest, aws, opts)
+                try:
+                    submit(e, stacks[e.id], env, manifest, aws, opts)
+                except MissingValue as err:  # an output a producer adds in this plan: the next plan reads it
+                    changing = [x.id for x in entries if x.id in e.t.dependencies and x.status in ("pending", "changes", CREATE_AFTER)]
+                    if not changing:
+                        raise
+                    e.status, e.reason = "deferred", f"reads an output that {', '.join(changing)} adds: deploy this plan, then plan again ({err})"
                 if e.change_set:
                     created.append(e)
         for e in created:
@@ -293,6 +299,10 @@ def _artifacts(out_dir: Path, env: str, manifest: Manifest, entries: list[Entry]
                     opts.echo(f"uploaded code of {asset.function} ({len(data):,} bytes) to s3://{bucket}/{asset.key}")
 
 
+class MissingValue(ArchcError):
+    """A template parameter no producer outputs (yet)."""
+
+
 def _parameters(e: Entry, aws: Aws) -> None:
     """ArtifactBucket is filled by _artifacts; a parameter with a Default keeps it; any other is read from the
     outputs of the stacks this one depends on (an output with the parameter's name)."""
@@ -307,7 +317,7 @@ def _parameters(e: Entry, aws: Aws) -> None:
                 found[dep] = outputs[name]
         if len(found) != 1:
             why = "none of them outputs it" if not found else f"several output it ({', '.join(sorted(found))})"
-            raise ArchcError(f"{e.id}: template parameter {name} has no value: archc fills {ARTIFACT_PARAMETER} and outputs of the "
+            raise (MissingValue if not found else ArchcError)(f"{e.id}: template parameter {name} has no value: archc fills {ARTIFACT_PARAMETER} and outputs of the "
                              f"stacks a stack depends on ({', '.join(e.t.dependencies) or 'none'}), and {why}")
         e.parameters[name] = next(iter(found.values()))
 

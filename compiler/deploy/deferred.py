@@ -30,6 +30,12 @@ def differs(s: dict, changes: list[dict]) -> str | None:
     return "; ".join(problems) or None
 
 
+def _complete(aws: Aws, stack_id: str) -> bool:
+    region, name = stack_id.split("/", 1)
+    st = aws.stack(region, name)
+    return st is not None and st["StackStatus"] in ("CREATE_COMPLETE", "UPDATE_COMPLETE", "UPDATE_ROLLBACK_COMPLETE", "IMPORT_COMPLETE")
+
+
 def create_reviewed(s: dict, plan: dict, aws: Aws, out_dir: Path, poll_s: float, echo: Callable[[str, str], None]) -> tuple[dict | None, str | None]:
     """Make the CREATE change set of a stack planned "create after" its inputs: ({name, arn, type, stack_id}, None) when it is
     what was reviewed; else (None, why), with the change set and its empty stack deleted."""
@@ -39,14 +45,21 @@ def create_reviewed(s: dict, plan: dict, aws: Aws, out_dir: Path, poll_s: float,
     body = (out_dir / env / s["path"]).read_bytes()  # its sha256 was checked against the plan before anything ran
     e = Entry(t, body, json.loads(body), parameters=dict(s["parameters"]), template_url=s["template_url"])
     opts = Options(poll_s=poll_s, echo=lambda msg: echo(msg, "dim"))
-    submit(e, aws.stack(e.region, e.name), env, manifest, aws, opts)
-    if e.change_set is None:
-        return None, f"CloudFormation saw no changes in a new stack ({e.reason})"
+    stack = aws.stack(e.region, e.name)
+    if stack is not None and stack["StackStatus"] != "REVIEW_IN_PROGRESS":  # the plan reviewed a creation, not an update
+        return None, f"the stack exists already ({stack['StackStatus']}): this plan reviewed its creation; run `archc plan` again"
+    missing = [d for d in t.dependencies if not _complete(aws, d)]
+    if missing:
+        return None, f"its inputs are not deployed: {', '.join(missing)}; deploy them first (plan them too), then plan again"
+    submit(e, stack, env, manifest, aws, opts)
+    if e.change_set is None or e.change_set_type != "CREATE":
+        return None, f"CloudFormation did not make a CREATE change set ({e.reason or e.change_set_type}): run `archc plan` again"
     settle(e, aws, opts, [])
-    problem = differs(s, e.change_set.get("changes", []))
+    problem = differs(s, e.change_set.get("changes", [])) if e.status == "changes" else f"CloudFormation saw {e.status}"
     if problem:
-        aws.delete_change_set(e.region, e.change_set["arn"])
+        if e.status == "changes":
+            aws.delete_change_set(e.region, e.change_set["arn"])
         if e.stack_id:
-            aws.delete_stack(e.region, e.stack_id)  # the empty REVIEW_IN_PROGRESS holder of the change set
+            aws.delete_stack(e.region, e.stack_id)  # the empty REVIEW_IN_PROGRESS holder of this CREATE change set
         return None, f"its change set is not what plan reviewed from the template ({problem}): run `archc plan` again"
     return {k: e.change_set[k] for k in ("name", "arn", "type", "stack_id")}, None

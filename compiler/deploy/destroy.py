@@ -83,13 +83,13 @@ def plan_destroy(manifest: Manifest, aws: Aws, opts: Options) -> list[list[Targe
                          f"{'it' if len(refused) == 1 else 'them'} out with --stack/--region (and everything "
                          f"{'it reads' if len(refused) == 1 else 'they read'} from)", exit_code=EXIT_BLOCKED)
     # A stack left out of the selection keeps what it reads from: deleting a producer breaks its consumers.
-    kept = {t.id for t in manifest.templates} - set(chosen)
+    kept = {t.id for t in manifest.templates if t.id not in chosen and _inspect(t, aws).status is not None}  # deployed ones
     needed = {dep for t in manifest.templates if t.id in kept for dep in _closure(manifest, t.id)}
     clash = sorted(needed & set(chosen))
     if clash:
         raise ArchcError(f"nothing deleted: {', '.join(clash)} {'is' if len(clash) == 1 else 'are'} read by stacks you keep "
                          f"({', '.join(sorted(t for t in kept if set(_closure(manifest, t)) & set(clash)))}): select those too, "
-                         "or leave these out")
+                         "or leave these out", exit_code=EXIT_BLOCKED)
     return batches
 
 

@@ -54,14 +54,15 @@ class LiveView:
         from rich.live import Live
 
         self.progress = Progress(stacks)
-        self.live = Live(self.progress.table(), console=console, refresh_per_second=4, transient=False)
+        # Drawn from the current state at each refresh: the clock runs between events, and no thread can show a stale table.
+        self.live = Live(console=console, refresh_per_second=4, transient=False, get_renderable=self.progress.table)
 
     def __enter__(self) -> LiveView:
         self.live.__enter__()
         return self
 
     def __exit__(self, *exc: Any) -> None:
-        self.live.update(self.progress.table())
+        self.live.refresh()
         self.live.__exit__(*exc)
 
     def echo(self, msg: str, style: str = "") -> None:
@@ -69,4 +70,3 @@ class LiveView:
 
     def update(self, stack_id: str, state: str | None = None, detail: str | None = None) -> None:
         self.progress.update(stack_id, state, detail)
-        self.live.update(self.progress.table())

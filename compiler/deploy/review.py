@@ -403,7 +403,7 @@ def export_locks(stack_id: str, path: str, exported: dict[str, str], old_templat
     risks = []
     for key, name in sorted(exported.items()):
         out = new.get(key)
-        if out is None or (out.get("Export") or {}).get("Name", name) != name:
+        if out is None or (out.get("Export") or {}).get("Name") != name:
             why = "would no longer be exported"
         elif json.dumps(out.get("Value"), sort_keys=True) != json.dumps((old.get(key) or {}).get("Value"), sort_keys=True):
             why = "would get a new value"

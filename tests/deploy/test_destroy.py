@@ -61,7 +61,7 @@ def test_destroy_asks_first_and_keeps_what_others_read(moto, boto, moto_stacks, 
     assert r.code != 0 and "aborted" in r.stderr
     assert _exists(boto, E1, "demo-dev-app")
     r = _destroy(out, moto, "--yes", "--stack", BASE_E)  # the app stack, kept, reads it
-    assert r.code == 2 and f"{BASE_E} is read by stacks you keep ({APP})" in r.stderr
+    assert r.code == 3 and f"{BASE_E} is read by stacks you keep ({APP})" in r.stderr
     assert _exists(boto, E1, "demo-dev-base")
     r = _destroy(out, moto, "--yes", "--stack", APP)
     assert r.code == 0 and not _exists(boto, E1, "demo-dev-app") and _exists(boto, E1, "demo-dev-base")

@@ -84,3 +84,11 @@ def test_importers_are_read_page_by_page_and_none_is_an_empty_list():
     assert aws.importers("eu-west-1", "x") == ["a", "b", "c"]
     assert aws.importers("eu-west-1", "y") == []
     stub.assert_no_pending_responses()
+
+
+def test_an_output_that_stops_being_exported_is_a_change_to_the_export():
+    template = {"Resources": {"Q": {"Type": "AWS::SQS::Queue"}},
+                "Outputs": {"QueueArn": {"Value": {"Fn::GetAtt": ["Q", "Arn"]}, "Export": {"Name": "s-QueueArn"}}}}
+    unexported = {"Resources": template["Resources"], "Outputs": {"QueueArn": {"Value": {"Fn::GetAtt": ["Q", "Arn"]}}}}
+    [risk] = export_locks("r/s", "out/dev/r/s.json", {"QueueArn": "s-QueueArn"}, template, unexported, [], lambda name: ["other"])
+    assert risk.code == "D506" and "would no longer be exported" in risk.message

@@ -472,3 +472,16 @@ def test_a_stack_created_after_its_inputs_runs_only_if_its_change_set_is_what_wa
     assert _change_sets(boto, E1, "demo-dev-app") == []  # the unreviewed change set is gone, and its empty stack
     assert _plan(out, moto).code == 1 and _deploy(out, moto).code == 0  # plan again: the review is the real one
     assert _stack(boto, E1, "demo-dev-app")["StackStatus"] == "CREATE_COMPLETE"
+
+
+def test_a_create_after_review_never_touches_a_stack_that_exists_by_then(moto, boto, moto_stacks, tmp_path):
+    from compiler.deploy.aws import Aws
+    from compiler.deploy.deferred import create_reviewed
+
+    out = tmp_path / "out"
+    deploy_v1(out, moto, moto_stacks)  # the plan's app stack was "create after"; it exists now
+    plan = read_plan(out)
+    app = next(s for s in plan["stacks"] if s["id"] == APP)
+    made, problem = create_reviewed(app, plan, Aws(None, None, moto), out, 0.05, lambda msg, style="": None)
+    assert made is None and "exists already (CREATE_COMPLETE)" in problem
+    assert _stack(boto, E1, "demo-dev-app")["StackStatus"] == "CREATE_COMPLETE"  # untouched
