@@ -19,7 +19,7 @@ from ..manifest import Manifest, TemplateEntry
 from ..manifest import read as read_manifest
 from .apply import CREATE_AFTER, stack_policy
 from .aws import Aws, AwsError
-from .review import Risk, export_locks, review_stack, unused_allowances
+from .review import Risk, export_locks, review_stack, unused_allowances, value_locks
 
 PLAN_VERSION = 3  # 2: per stack `stack_id` and `settings`; 3: stacks created after their inputs (`create_after`, `transform`)
 PLAN_JSON, PLAN_MD = "plan.json", "plan.md"
@@ -206,6 +206,13 @@ def make_plan(out_dir: Path, env: str, aws: Aws, opts: Options) -> dict:
                 e.risks.append(Risk(e.id, ", ".join(names), "D507", f"{e.id} reads {', '.join(names)} from {', '.join(sources)}, "
                                     "which this plan changes: its change set holds the values as they are now; plan again "
                                     "after this deploy to pick up new ones"))
+        for e in entries:  # a value other stacks get as a parameter, read from a resource this change removes or replaces
+            readers: dict[str, list[str]] = {}
+            for edge in manifest.edges:
+                if edge.kind == "Parameter" and edge.producer == e.id:
+                    readers.setdefault(edge.output, []).append(edge.consumer)
+            if e.status == "changes" and readers and e.deployed_template is not None:
+                e.risks += value_locks(e.id, f"out/{env}/{e.t.path}", readers, e.deployed_template, e.template, e.rows)
         for e in entries:  # an export in use that the change would alter: CloudFormation would refuse it mid-deploy
             exported = {o["OutputKey"]: o["ExportName"] for o in (stacks[e.id] or {}).get("Outputs", []) if o.get("ExportName")}
             if e.status == "changes" and exported and e.deployed_template is not None:

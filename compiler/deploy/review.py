@@ -16,7 +16,7 @@ CODES: dict[str, str] = {
     "D503": "security group broadened",
     "D504": "retained resource left behind",
     "D505": "replacement or removal of a stateful resource allowed by name",
-    "D506": "an export another stack imports would change or go (blocked)",
+    "D506": "an output other stacks use would change or go while in use: an import, or a value archc passes them (blocked)",
     "D507": "a value read from a stack that changes in the same plan (plan again after the deploy)",
 }
 SEVERITY = {"D501": "blocked", "D502": "warning", "D503": "warning", "D504": "note", "D505": "note", "D506": "blocked", "D507": "note"}
@@ -416,4 +416,22 @@ def export_locks(stack_id: str, path: str, exported: dict[str, str], old_templat
             risks.append(Risk(stack_id, key, "D506", f"{path} Outputs.{key}: export {name} {why}, and {', '.join(users)} "
                                                      f"import{'s' if len(users) == 1 else ''} it: CloudFormation refuses to change an "
                                                      "export in use. Update the importers so they no longer import it, then plan again"))
+    return risks
+
+
+def value_locks(stack_id: str, path: str, readers: dict[str, list[str]], old_template: dict, new_template: dict,
+                rows: list[dict]) -> list[Risk]:
+    """D506 for each output other stacks get as a template parameter (output key -> those stacks) that reads a resource
+    this change removes or replaces: they would keep the old value (e.g. a subnet id) while it goes, so the producer's
+    update fails or leaves them broken. A value that only grows (a new subnet) is no risk: D507 tells to plan again."""
+    old, new = old_template.get("Outputs") or {}, new_template.get("Outputs") or {}
+    going = {r["logical_id"] for r in rows if r["action"] == "Remove" or (r["action"] == "Modify" and r["replacement"] in ("True", "Conditional"))}
+    risks = []
+    for key, users in sorted(readers.items()):
+        touched = sorted((_names((old.get(key) or {}).get("Value")) | _names((new.get(key) or {}).get("Value"))) & going)
+        if touched:
+            risks.append(Risk(stack_id, key, "D506", f"{path} Outputs.{key} reads {', '.join(touched)}, which this change removes or "
+                                                     f"replaces, and {', '.join(sorted(users))} use{'s' if len(users) == 1 else ''} "
+                                                     "its value: they would keep the old one while it goes. archc cannot yet move "
+                                                     "them off it first: keep it, or change them so they no longer read it, then plan again"))
     return risks

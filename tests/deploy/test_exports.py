@@ -3,7 +3,7 @@ export ... as it is in use"). plan finds it first and refuses with D506, at the 
 
 from __future__ import annotations
 
-from compiler.deploy.review import export_locks
+from compiler.deploy.review import export_locks, value_locks
 
 from ..conftest import build_app, shipped_spec, with_updates
 from .conftest import stub_aws
@@ -92,3 +92,17 @@ def test_an_output_that_stops_being_exported_is_a_change_to_the_export():
     unexported = {"Resources": template["Resources"], "Outputs": {"QueueArn": {"Value": {"Fn::GetAtt": ["Q", "Arn"]}}}}
     [risk] = export_locks("r/s", "out/dev/r/s.json", {"QueueArn": "s-QueueArn"}, template, unexported, [], lambda name: ["other"])
     assert risk.code == "D506" and "would no longer be exported" in risk.message
+
+
+def test_going_from_three_azs_to_two_is_refused_while_functions_and_the_database_use_the_subnets():
+    three, two = _app(3), _app(2)
+    old, new = three[NETWORK], two[NETWORK]
+    rows = [{"logical_id": lid, "action": "Remove", "replacement": None} for lid in sorted(set(old["Resources"]) - set(new["Resources"]))]
+    assert any("Subnet" in r["logical_id"] for r in rows)
+    readers = {"AppSubnetIds": ["ap-northeast-1/fillup-dev-data", "ap-northeast-1/fillup-dev-functions"],
+               "DataSubnetIds": ["ap-northeast-1/fillup-dev-data"]}
+    risks = value_locks(NETWORK, "out/dev/ap-northeast-1/fillup-dev-network.json", readers, old, new, rows)
+    assert [(r.logical_id, r.code, r.blocking) for r in risks] == [("AppSubnetIds", "D506", True), ("DataSubnetIds", "D506", True)]
+    assert "which this change removes or replaces, and ap-northeast-1/fillup-dev-data, ap-northeast-1/fillup-dev-functions use" in risks[0].message
+    grow = [{"logical_id": lid, "action": "Add", "replacement": None} for lid in sorted(set(old["Resources"]) - set(new["Resources"]))]
+    assert value_locks(NETWORK, "x", readers, new, old, grow) == []  # 2 -> 3: only additions
