@@ -91,8 +91,7 @@ def runnable(plan: dict, regions: tuple[str, ...], aws: Aws) -> list[dict]:
             for d in s["dependencies"]:
                 if d in pending and d not in ids:
                     if pending[d]["change_set"] is None:  # created after its inputs: done once the stack exists
-                        st = aws.stack(pending[d]["region"], pending[d]["stack"])
-                        done = st is not None and st["StackStatus"].endswith("_COMPLETE") and st["StackStatus"] != "DELETE_COMPLETE"
+                        done = deployed(aws.stack(pending[d]["region"], pending[d]["stack"]))
                     else:
                         cs = aws.change_set(pending[d]["region"], pending[d]["change_set"]["arn"])
                         done = (cs or {}).get("ExecutionStatus") == "EXECUTE_COMPLETE"
@@ -192,6 +191,19 @@ def stack_policy(stateful: list[str], exempt: set[str] = frozenset()) -> dict:
     return {"Statement": statements}
 
 
+def event_line(stack_id: str, ev: dict) -> tuple[str, str]:
+    """One stack event as deploy and destroy print it, with its style."""
+    status = ev.get("ResourceStatus", "")
+    reason = f"  {ev['ResourceStatusReason']}" if ev.get("ResourceStatusReason") else ""
+    style = "red" if status.endswith("FAILED") else ("green" if status.endswith("COMPLETE") or "SKIPPED" in status else "")
+    return f"  {stack_id}  {ev['LogicalResourceId']}  {ev.get('ResourceType', '')}  {status}{reason}", style
+
+
+def deployed(st: dict | None) -> bool:
+    """A stack at rest after a create or update that kept it (its outputs exist)."""
+    return st is not None and st["StackStatus"] in ("CREATE_COMPLETE", "UPDATE_COMPLETE", "UPDATE_ROLLBACK_COMPLETE", "IMPORT_COMPLETE")
+
+
 def first_failure(events: list[dict]) -> str | None:
     """The first resource that failed (oldest first), skipping the cancellations that follow it; else the stack's own reason."""
     failed = [e for e in events if e.get("ResourceStatus", "").endswith("_FAILED")]
@@ -222,9 +234,7 @@ class StackRun:
         for ev in self.aws.events(self.region, self.ref, self.seen):
             self.events.append(ev)
             self.opts.progress(self.s["id"], None, f"{ev['LogicalResourceId']} {ev.get('ResourceStatus', '')}")
-            reason = f"  {ev['ResourceStatusReason']}" if ev.get("ResourceStatusReason") else ""
-            style = "red" if ev.get("ResourceStatus", "").endswith("FAILED") else ("green" if ev.get("ResourceStatus", "").endswith("COMPLETE") else "")
-            self.opts.echo(f"  {self.s['id']}  {ev['LogicalResourceId']}  {ev.get('ResourceType', '')}  {ev.get('ResourceStatus')}{reason}", style)
+            self.opts.echo(*event_line(self.s["id"], ev))
 
     def run(self) -> Outcome:
         """Never raises for a problem of this stack: whatever happens becomes its outcome, and a stack policy loosened for

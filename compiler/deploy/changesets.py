@@ -51,11 +51,6 @@ REFUSED = {
 CHANGE_SET_WAIT_S = 15 * 60
 
 
-def stacks_outputs(aws: Aws, stack_id: str) -> list[str]:
-    region, name = stack_id.split("/", 1)
-    return list(aws.outputs(region, name))
-
-
 def template_changes(template: dict) -> list[dict]:
     """The change set a CREATE of this template makes, in AWS's shape: every resource added (what a new stack's change set
     holds, a transform's expansion aside)."""
@@ -200,7 +195,7 @@ def make_plan(out_dir: Path, env: str, aws: Aws, opts: Options) -> dict:
                 e.rows, e.risks = review_stack(e.id, template_changes(e.template), None, e.template, opts.allow_replace)
         changing = {x.id for x in entries if x.status == "changes"}
         for e in entries:  # values read when the change set was made, from a stack this plan changes
-            sources = [d for d in e.t.dependencies if d in changing and set(e.parameters) & set((stacks_outputs(aws, d)))]
+            sources = [d for d in e.t.dependencies if d in changing and set(e.parameters) & set(aws.outputs(*d.split("/", 1)))]
             if e.status in ("changes", "no changes") and sources:
                 names = sorted(p for p in e.parameters if p != ARTIFACT_PARAMETER)
                 e.risks.append(Risk(e.id, ", ".join(names), "D507", f"{e.id} reads {', '.join(names)} from {', '.join(sources)}, "

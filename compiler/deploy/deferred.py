@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Callable
 
 from ..manifest import read as read_manifest
+from .apply import deployed
 from .aws import Aws
 from .changesets import Entry, Options, settle, submit
 
@@ -30,12 +31,6 @@ def differs(s: dict, changes: list[dict]) -> str | None:
     return "; ".join(problems) or None
 
 
-def _complete(aws: Aws, stack_id: str) -> bool:
-    region, name = stack_id.split("/", 1)
-    st = aws.stack(region, name)
-    return st is not None and st["StackStatus"] in ("CREATE_COMPLETE", "UPDATE_COMPLETE", "UPDATE_ROLLBACK_COMPLETE", "IMPORT_COMPLETE")
-
-
 def create_reviewed(s: dict, plan: dict, aws: Aws, out_dir: Path, poll_s: float, echo: Callable[[str, str], None]) -> tuple[dict | None, str | None]:
     """Make the CREATE change set of a stack planned "create after" its inputs: ({name, arn, type, stack_id}, None) when it is
     what was reviewed; else (None, why), with the change set and its empty stack deleted."""
@@ -48,7 +43,7 @@ def create_reviewed(s: dict, plan: dict, aws: Aws, out_dir: Path, poll_s: float,
     stack = aws.stack(e.region, e.name)
     if stack is not None and stack["StackStatus"] != "REVIEW_IN_PROGRESS":  # the plan reviewed a creation, not an update
         return None, f"the stack exists already ({stack['StackStatus']}): this plan reviewed its creation; run `archc plan` again"
-    missing = [d for d in t.dependencies if not _complete(aws, d)]
+    missing = [d for d in t.dependencies if not deployed(aws.stack(*d.split("/", 1)))]
     if missing:
         return None, f"its inputs are not deployed: {', '.join(missing)}; deploy them first (plan them too), then plan again"
     submit(e, stack, env, manifest, aws, opts)

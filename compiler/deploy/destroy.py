@@ -14,6 +14,7 @@ from typing import Callable
 
 from ..diagnostics import EXIT_BLOCKED, ArchcError
 from ..manifest import Manifest, TemplateEntry
+from .apply import event_line
 from .aws import Aws, AwsError
 
 KEPT = {"Retain": "retained", "RetainExceptOnCreate": "retained", "Snapshot": "final snapshot"}
@@ -159,10 +160,7 @@ def delete(batches: list[list[Target]], aws: Aws, opts: Options) -> list[dict]:
         while running:
             for sid, (x, seen, start) in list(running.items()):
                 for ev in aws.events(x.t.region, x.stack_id, seen):
-                    reason = f"  {ev['ResourceStatusReason']}" if ev.get("ResourceStatusReason") else ""
-                    status = ev.get("ResourceStatus", "")
-                    opts.echo(f"  {sid}  {ev['LogicalResourceId']}  {ev.get('ResourceType', '')}  {status}{reason}",
-                              "red" if status.endswith("FAILED") else ("green" if status.endswith("COMPLETE") or "SKIPPED" in status else ""))
+                    opts.echo(*event_line(sid, ev))
                 st = aws.stack(x.t.region, x.stack_id)
                 status = st["StackStatus"] if st else "DELETE_COMPLETE"
                 if status in DELETED or status in FAILED:

@@ -210,7 +210,8 @@ class Distribution(StrictModel):
                                     "which is not a bucket: CloudFront fetches the error page through the behaviors, so put it on a path "
                                     "a bucket origin serves"))
         issues += self._origin_rules() + self._behavior_rules()
-        if self.spa is not None and self.spa.routing == "function" and "viewer-request" in self.behaviors.get("default", Behavior(origin="-")).edge:
+        default = self.behaviors.get("default")
+        if self.spa is not None and self.spa.routing == "function" and default is not None and "viewer-request" in default.edge:
             issues.append(Issue("S238", ("behaviors", "default", "edge", "viewer-request"),
                                 "the single-page app's routing (spa.routing: function, the default) needs the default behavior's "
                                 "viewer-request, and CloudFront runs one function per event: set spa.routing: error_responses, or route "
