@@ -26,21 +26,14 @@ FAKE_ENV = {
 ACCOUNT = "123456789012"  # moto's default account
 
 
-def _termination_protection_for_moto() -> None:
-    """moto 5.2.5 does not implement UpdateTerminationProtection (a 500); archc calls it on deploy (prod) and destroy
-    (--allow-protected). Here: the flag on moto's own stack model, which DescribeStacks already reports."""
-    from moto.cloudformation.responses import CloudFormationResponse
-    from moto.core.responses import ActionResult
+def _load(name: str, path: Path):
+    spec = importlib.util.spec_from_file_location(name, path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
 
-    if hasattr(CloudFormationResponse, "update_termination_protection"):
-        return
 
-    def update_termination_protection(self):
-        stack = self.cloudformation_backend.get_stack(self._get_param("StackName"))
-        stack.enable_termination_protection = self._get_param("EnableTerminationProtection") in (True, "true")
-        return ActionResult({"StackId": stack.stack_id})
-
-    CloudFormationResponse.update_termination_protection = update_termination_protection
+MOTO_SERVER = _load("archc_moto_server", ROOT / "examples" / "moto" / "server.py")  # moto's gaps, filled (documented there)
 
 
 @pytest.fixture(scope="session")
@@ -54,7 +47,7 @@ def moto_endpoint():
     for key in ("AWS_PROFILE", "AWS_SESSION_TOKEN", "AWS_ENDPOINT_URL", "AWS_REGION"):
         mp.delenv(key, raising=False)
     logging.getLogger("werkzeug").setLevel(logging.WARNING)  # one line per request otherwise
-    _termination_protection_for_moto()
+    MOTO_SERVER.patch()
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
     server.start()
     host, port = server.get_host_and_port()
@@ -106,10 +99,7 @@ def run_cli(*args: object, input: str | None = None) -> Run:
 @pytest.fixture(scope="session")
 def moto_stacks():
     """examples/moto/stacks.py, the walkthrough's stacks (written through archc's emit), as a module."""
-    spec = importlib.util.spec_from_file_location("archc_moto_stacks", ROOT / "examples" / "moto" / "stacks.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return _load("archc_moto_stacks", ROOT / "examples" / "moto" / "stacks.py")
 
 
 def read_plan(out: Path, env: str = "dev") -> dict:
