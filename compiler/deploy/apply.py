@@ -23,6 +23,7 @@ FAILED = {"CREATE_FAILED", "ROLLBACK_COMPLETE", "ROLLBACK_FAILED", "UPDATE_FAILE
 CANCELLED = ("Resource creation cancelled", "Resource update cancelled", "Resource deletion cancelled")
 DONE = ("deployed", "protected")  # the outcomes a dependent stack may start after
 CREATE_AFTER = "create after"  # a new stack whose inputs did not exist at plan time, reviewed from its template
+UPDATE_AFTER = "update after"  # no changes of its own, but reads a value a producer in the plan may change
 
 
 @dataclass
@@ -50,7 +51,7 @@ class Outcome:
 def executes(s: dict) -> bool:
     """The stack has a reviewed change set to execute, or one to make from a reviewed template once its inputs exist (its
     protection settings follow a successful execution)."""
-    return s["status"] in ("changes", CREATE_AFTER)
+    return s["status"] in ("changes", CREATE_AFTER, UPDATE_AFTER)
 
 
 def settings_only(s: dict) -> bool:
@@ -119,7 +120,7 @@ def verify(plan: dict, stacks: list[dict], out_dir: Path, aws: Aws) -> None:
     protection settings are checked for the account alone (they run no template)."""
     refuse_blocked(plan)
     everything, stacks = stacks, [s for s in stacks if executes(s)]
-    later = [s for s in stacks if s["status"] == CREATE_AFTER]  # their change sets are made (and checked) when their turn comes
+    later = [s for s in stacks if s["status"] in (CREATE_AFTER, UPDATE_AFTER)]  # change sets made (and checked) in their turn
     foreign = [f"{s['id']}: {s['change_set']['name']}" for s in stacks if s not in later and not str(s["change_set"]["name"]).startswith("archc-")]
     if foreign:
         raise ArchcError("the plan names change sets archc did not make (archc's start with archc-); run `archc plan` again:\n  "
@@ -225,7 +226,7 @@ class StackRun:
     def __init__(self, s: dict, plan: dict, aws: Aws, opts: Options, out_dir: Path, stop: threading.Event):
         self.s, self.plan, self.aws, self.opts, self.out_dir, self.stop = s, plan, aws, opts, out_dir, stop
         self.region, self.name = s["region"], s["stack"]
-        self.ref = (s["change_set"] or {}).get("stack_id") or s["stack"]  # by id: a name can match an older stack holder
+        self.ref = (s["change_set"] or {}).get("stack_id") or s.get("stack_id") or s["stack"]  # by id: a name can match an older stack holder
         self.seen: set[str] = set()
         self.events: list[dict] = []
         self.loosened = False  # the stack policy let allowed replacements through during this update
@@ -267,6 +268,16 @@ class StackRun:
             made, problem = create_reviewed(self.s, self.plan, self.aws, self.out_dir, self.opts.poll_s, self.opts.echo)
             if problem:
                 return Outcome(self.s["id"], "failed", time.monotonic() - start, None, problem)
+            self.s = {**self.s, "change_set": made}
+            self.ref = made.get("stack_id") or self.name
+        elif self.s.get("reads"):  # it read values its producers changed in this deploy: read them again
+            from .deferred import refresh
+
+            made, problem = refresh(self.s, self.plan, self.aws, self.out_dir, self.opts.poll_s, self.opts.echo)
+            if problem:
+                return Outcome(self.s["id"], "failed", time.monotonic() - start, None, problem)
+            if made is None:  # "update after", and nothing to update (refresh said why)
+                return Outcome(self.s["id"], "deployed", time.monotonic() - start, (self.aws.stack(self.region, self.ref) or {}).get("StackStatus"))
             self.s = {**self.s, "change_set": made}
             self.ref = made.get("stack_id") or self.name
         cs = self.s["change_set"]

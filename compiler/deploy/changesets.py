@@ -17,11 +17,13 @@ from ..emit import dumps
 from ..diff import write_baseline
 from ..manifest import Manifest, TemplateEntry
 from ..manifest import read as read_manifest
-from .apply import CREATE_AFTER, stack_policy
+from ..diff import stateful_types
+from .apply import CREATE_AFTER, UPDATE_AFTER, stack_policy
 from .aws import Aws, AwsError
-from .review import Risk, export_locks, review_stack, unused_allowances, value_locks
+from .review import Risk, export_locks, output_may_change, readers_of, review_stack, unused_allowances, value_locks
 
-PLAN_VERSION = 3  # 2: per stack `stack_id` and `settings`; 3: stacks created after their inputs (`create_after`, `transform`)
+PLAN_VERSION = 4  # 2: per stack `stack_id` and `settings`; 3: stacks created after their inputs (`create_after`, `transform`);
+# 4: values read from producers that change in the same plan (`reads`, status "update after", rows with a `condition`)
 PLAN_JSON, PLAN_MD = "plan.json", "plan.md"
 NO_CHANGES = ("didn't contain changes", "No updates are to be performed")
 MISSING_EXPORT = ("No export named",)
@@ -86,6 +88,7 @@ class Entry:
     rollback_triggers: list[str] = field(default_factory=list)
     deployed_template: dict | None = None
     rows: list[dict] = field(default_factory=list)
+    reads: list[dict] = field(default_factory=list)  # values read from producers that change in this plan: {producer, output, kind, value}
     risks: list[Risk] = field(default_factory=list)
     existing_id: str | None = None  # the deployed stack's StackId (None: not deployed yet)
     settings: list[dict] = field(default_factory=list)  # protection settings to apply: {setting, current, wanted}
@@ -193,14 +196,7 @@ def make_plan(out_dir: Path, env: str, aws: Aws, opts: Options) -> dict:
                 e.rows, e.risks = review_stack(e.id, e.change_set.pop("changes"), e.deployed_template, e.template, opts.allow_replace)
             elif e.status == CREATE_AFTER:
                 e.rows, e.risks = review_stack(e.id, template_changes(e.template), None, e.template, opts.allow_replace)
-        changing = {x.id for x in entries if x.status == "changes"}
-        for e in entries:  # values read when the change set was made, from a stack this plan changes
-            sources = [d for d in e.t.dependencies if d in changing and set(e.parameters) & set(aws.outputs(*d.split("/", 1)))]
-            if e.status in ("changes", "no changes") and sources:
-                names = sorted(p for p in e.parameters if p != ARTIFACT_PARAMETER)
-                e.risks.append(Risk(e.id, ", ".join(names), "D507", f"{e.id} reads {', '.join(names)} from {', '.join(sources)}, "
-                                    "which this plan changes: its change set holds the values as they are now; plan again "
-                                    "after this deploy to pick up new ones"))
+        _stale_reads(entries, manifest, aws)
         for e in entries:  # a value other stacks get as a parameter, read from a resource this change removes or replaces
             readers: dict[str, list[str]] = {}
             for edge in manifest.edges:
@@ -234,6 +230,55 @@ def make_plan(out_dir: Path, env: str, aws: Aws, opts: Options) -> dict:
                     pass
         raise
     return plan
+
+
+def _stale_reads(entries: list[Entry], manifest: Manifest, aws: Aws) -> None:
+    """A stack reading a value (a template parameter archc fills, or Fn::GetStackOutput) that a producer changing in this plan
+    may change: its change set holds the value as it is now. Deploy reads it again once the producer is deployed and, if it
+    changed, makes the change set again and runs it only if it holds the reviewed changes plus in-place updates of the
+    resources that read the value, listed here as such. A stack with no changes of its own is updated after its producers
+    (status "update after") only if a value changed."""
+    by_id = {x.id: x for x in entries}
+    for e in entries:
+        if e.status not in ("changes", "no changes"):
+            continue
+        reads, seen = [], set()
+        for edge in manifest.edges:
+            p = by_id.get(edge.producer)
+            if (edge.consumer != e.id or edge.kind not in ("Parameter", "GetStackOutput") or p is None or p.status != "changes"
+                    or (edge.producer, edge.output, edge.kind) in seen):
+                continue
+            seen.add((edge.producer, edge.output, edge.kind))
+            if not output_may_change(p.deployed_template, p.template, edge.output, p.rows):
+                continue
+            value = (e.parameters.get(edge.output) if edge.kind == "Parameter"
+                     else aws.outputs(p.region, p.name).get(edge.output))
+            reads.append({"producer": edge.producer, "output": edge.output, "kind": edge.kind, "value": value})
+        if not reads:
+            continue
+        e.reads = reads
+        reviewed = {r["logical_id"] for r in e.rows}
+        resources = e.template.get("Resources") or {}
+        predicted: dict[str, list[str]] = {}
+        for r in reads:
+            for lid in readers_of(e.template, r["kind"], r["producer"].split("/", 1)[1], r["output"]):
+                predicted.setdefault(lid, []).append(f"{r['output']} of {r['producer']}")
+        for lid, why in sorted(predicted.items()):
+            if lid not in reviewed:
+                rtype = resources[lid].get("Type", "?")
+                e.rows.append({"action": "Modify", "logical_id": lid, "physical_id": None, "type": rtype, "replacement": "False",
+                               "replacement_source": "expected", "scope": ["Properties"], "details": [], "policy_action": None,
+                               "stateful": rtype in stateful_types(), "before": None, "after": None,
+                               "condition": f"only if {' or '.join(why)} changes"})
+        outputs = ", ".join(f"{r['output']} of {r['producer']}" for r in reads)
+        if e.status == "no changes":
+            e.status = UPDATE_AFTER
+            e.reason = f"updated after its producers only if {outputs} changes"
+        lids = ", ".join(sorted(predicted)) or "none of its resources"
+        e.risks.append(Risk(e.id, ", ".join(sorted({r["output"] for r in reads})), "D507",
+                            f"reads {outputs}, which this plan may change: deploy reads the value again once its producer is "
+                            f"deployed and, if it changed, makes this stack's change set again with the new value and runs it only "
+                            f"if it holds the reviewed changes plus in-place updates of {lids}; otherwise it stops"))
 
 
 def _read_settings(entries: list[Entry], stacks: dict[str, dict | None], manifest: Manifest, aws: Aws) -> None:
@@ -431,10 +476,11 @@ def _plan_dict(manifest: Manifest, env: str, account: str, entries: list[Entry],
             "parameters": dict(sorted(e.parameters.items())), "capabilities": list(e.t.capabilities), "tags": e.t.tags,
             "rollback_triggers": e.rollback_triggers, "stateful": list(e.t.stateful),
             "changes": e.rows, "risks": [r.as_dict() for r in e.risks], "stack_id": e.existing_id, "settings": e.settings,
-            "create_after": e.waiting, "transform": bool(e.template.get("Transform")),
+            "create_after": e.waiting, "transform": bool(e.template.get("Transform")), "reads": e.reads,
         })
-    counts = {a: sum(1 for e in entries for r in e.rows if r["action"] == a) for a in ("Add", "Modify", "Remove")}  # create after too
-    counts["Replace"] = sum(1 for e in entries for r in e.rows if r["action"] == "Modify" and r["replacement"] in ("True", "Conditional"))
+    rows = [r for e in entries for r in e.rows if not r.get("condition")]  # create after too; not the updates that may follow a value
+    counts = {a: sum(1 for r in rows if r["action"] == a) for a in ("Add", "Modify", "Remove")}
+    counts["Replace"] = sum(1 for r in rows if r["action"] == "Modify" and r["replacement"] in ("True", "Conditional"))
     blocked = any(r.blocking for r in risks)
     return {
         "version": PLAN_VERSION, "archc_version": __version__, "app": manifest.app, "environment": env,
@@ -445,7 +491,8 @@ def _plan_dict(manifest: Manifest, env: str, account: str, entries: list[Entry],
         "summary": {"stacks": len(entries), "with_changes": sum(e.status == "changes" for e in entries),
                     "no_changes": sum(e.status == "no changes" for e in entries),
                     "deferred": sum(e.status == "deferred" for e in entries),
-                    "create_after": sum(e.status == CREATE_AFTER for e in entries), "resources": counts,
+                    "create_after": sum(e.status == CREATE_AFTER for e in entries),
+                    "update_after": sum(e.status == UPDATE_AFTER for e in entries), "resources": counts,
                     "settings": sum(bool(e.settings) for e in entries),
                     "settings_only": sum(bool(e.settings) and e.status != "changes" for e in entries)},
     }
@@ -455,7 +502,7 @@ def plan_outcome(plan: dict) -> str:
     """blocked | changes | no changes (what the exit code says): protection settings to apply are changes to review too."""
     if plan["blocked"]:
         return "blocked"
-    return "changes" if any(s["status"] in ("changes", "deferred", CREATE_AFTER) or s["settings"] for s in plan["stacks"]) else "no changes"
+    return "changes" if any(s["status"] in ("changes", "deferred", CREATE_AFTER, UPDATE_AFTER) or s["settings"] for s in plan["stacks"]) else "no changes"
 
 
 def write_plan(env_dir: Path, plan: dict) -> None:

@@ -110,7 +110,7 @@ def deploy(plan_path: Path | None, env: str | None, out_dir: Path | None, yes: b
            regions: tuple[str, ...], profile: str | None, endpoint_url: str | None, poll_s: float, as_json: bool) -> None:
     """Execute the reviewed change sets of a plan and apply its protection settings, in dependency order. Refuses a blocked or
     stale plan."""
-    from .apply import DONE, Options, check_regions, executes, execute, refuse_blocked, runnable, verify
+    from .apply import DONE, UPDATE_AFTER, Options, check_regions, executes, execute, refuse_blocked, runnable, verify
     from .aws import Aws
     from .changesets import load_plan
     from .report import setting_line
@@ -138,17 +138,22 @@ def deploy(plan_path: Path | None, env: str | None, out_dir: Path | None, yes: b
                                         + (f" ({len(deferred)} stack(s) deferred: plan again)" if deferred else ""), markup=False)
         _exit(EXIT_OK)
     con = console(stderr=as_json)  # with --json, stdout carries only the JSON
-    n_changes = sum(len(s["changes"]) for s in stacks if executes(s))
+    n_changes = sum(1 for s in stacks if executes(s) for r in s["changes"] if not r.get("condition"))
     n_settings = sum(not executes(s) for s in stacks)
     con.print(f"deploy {plan_doc['app']} {plan_doc['environment']} to account {plan_doc['account']}: {len(stacks)} stack(s), "
               f"{n_changes} resource change(s)" + (f" ({n_settings} with protection settings only)" if n_settings else ""),
               style="bold", markup=False)
     for s in stacks:
-        if executes(s) and not s["change_set"]:
+        if s["status"] == UPDATE_AFTER:
+            con.print(f"  {s['id']}: updated after the stacks it reads from only if a value it reads changes "
+                      f"({', '.join(r['output'] for r in s['reads'])})", markup=False)
+        elif executes(s) and not s["change_set"]:
             con.print(f"  {s['id']}: CREATE after {', '.join(s['create_after'])} ({len(s['changes'])} additions, reviewed from its "
                       "template; its change set is made and checked when they are deployed)", markup=False)
         elif executes(s):
-            con.print(f"  {s['id']}: {s['change_set']['type']} {s['change_set']['name']} ({len(s['changes'])} changes)", markup=False)
+            again = f"; made again if {', '.join(r['output'] for r in s['reads'])} changes" if s.get("reads") else ""
+            n = sum(not r.get("condition") for r in s["changes"])
+            con.print(f"  {s['id']}: {s['change_set']['type']} {s['change_set']['name']} ({n} changes{again})", markup=False)
         else:
             con.print(f"  {s['id']}: protection settings only", markup=False)
             for item in s["settings"]:

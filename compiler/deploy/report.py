@@ -15,6 +15,8 @@ def _replacement(row: dict) -> str:
     if row["action"] != "Modify" or not row["replacement"]:
         return "-"
     text = REPLACEMENT.get(row["replacement"], row["replacement"])
+    if row.get("condition"):  # an update a value from another stack may cause: deploy runs it only in place
+        return f"{text}, {row['condition']}"
     return text + (" (predicted)" if row.get("replacement_source") == "predicted" else "")
 
 
@@ -61,9 +63,14 @@ def _status_line(s: dict) -> str:
         n = len(s["changes"])
         return (f"CREATE after {', '.join(s['create_after'])}: {n} addition{'s' if n != 1 else ''} reviewed from its template "
                 "(deploy makes the change set once they exist and runs it only if it is exactly this)")
+    if s["status"] == "update after":
+        return (f"UPDATE after the stacks it reads from, only if {', '.join(r['output'] + ' of ' + r['producer'] for r in s['reads'])} "
+                "changes (deploy reads the value again; the updates below are the only ones it runs)") + _settings_note(s)
     if s["status"] == "changes":
-        n = len(s["changes"])
+        n = sum(not r.get("condition") for r in s["changes"])
         text = f"{s['change_set']['type']} change set, {n} change{'s' if n != 1 else ''}"
+        if s.get("reads"):
+            text += f"; made again at deploy if {', '.join(r['output'] + ' of ' + r['producer'] for r in s['reads'])} changes"
         if s["change_set"].get("deleted"):
             why = {"D501": "it would lose data (D501)", "D506": "it would change an export in use (D506)"}
             reasons = " and ".join(why[c] for c in sorted({r["code"] for r in s["risks"] if r["blocking"]}))
@@ -81,7 +88,7 @@ def verdict(plan: dict) -> str:
         return f"BLOCKED: {n} blocking risk{'s' if n != 1 else ''} ({codes}); deploy refuses this plan"
     settings = f"protection settings to apply on {s['settings']} stack{'s' if s['settings'] != 1 else ''}"
     later = s.get("create_after", 0)
-    if s["with_changes"] == 0 and s["deferred"] == 0 and not later:
+    if s["with_changes"] == 0 and s["deferred"] == 0 and not later and not s.get("update_after"):
         if s["settings"]:
             return f"no template changes in {s['stacks']} stack{'s' if s['stacks'] != 1 else ''}; {settings}"
         return f"no changes in {s['stacks']} stack{'s' if s['stacks'] != 1 else ''}"
@@ -92,6 +99,8 @@ def verdict(plan: dict) -> str:
         text += f" ({later} of them created after the stacks they read from, in the same deploy)"
     if s["deferred"]:
         text += f"; {s['deferred']} deferred until the stacks they read from are deployed"
+    if s.get("update_after"):
+        text += f"; {s['update_after']} updated after them if a value they read changes"
     if s["settings"]:
         text += f"; {settings}"
     return text
@@ -103,11 +112,11 @@ def print_plan(console: Any, plan: dict) -> None:
 
     console.print(f"archc plan: {plan['app']} {plan['environment']} (account {plan['account']})", style="bold", markup=False)
     for s in plan["stacks"]:
-        console.print(f"\n{s['id']}: {_status_line(s)}", style="bold" if s["status"] in ("changes", "create after") or s["settings"]
+        console.print(f"\n{s['id']}: {_status_line(s)}", style="bold" if s["status"] in ("changes", "create after", "update after") or s["settings"]
                       else "dim", markup=False)
         for item in s["settings"]:
             console.print(f"  setting: {setting_line(item)}", style="yellow", markup=False)
-        if s["status"] not in ("changes", "create after") or not s["changes"]:
+        if s["status"] not in ("changes", "create after", "update after") or not s["changes"]:
             continue
         table = Table(show_edge=False, pad_edge=False)
         for col in ("action", "logical id", "type", "replacement", "scope", "details", "policy"):

@@ -17,7 +17,7 @@ CODES: dict[str, str] = {
     "D504": "retained resource left behind",
     "D505": "replacement or removal of a stateful resource allowed by name",
     "D506": "an output other stacks use would change or go while in use: an import, or a value archc passes them (blocked)",
-    "D507": "a value read from a stack that changes in the same plan (plan again after the deploy)",
+    "D507": "a value read from a stack this plan may change: deploy reads it again and re-makes the change set if it changed",
 }
 SEVERITY = {"D501": "blocked", "D502": "warning", "D503": "warning", "D504": "note", "D505": "note", "D506": "blocked", "D507": "note"}
 BLOCKING = ("D501", "D506")  # data loss; an export another stack imports would change (CloudFormation would refuse mid-deploy)
@@ -423,7 +423,7 @@ def value_locks(stack_id: str, path: str, readers: dict[str, list[str]], old_tem
                 rows: list[dict]) -> list[Risk]:
     """D506 for each output other stacks get as a template parameter (output key -> those stacks) that reads a resource
     this change removes or replaces: they would keep the old value (e.g. a subnet id) while it goes, so the producer's
-    update fails or leaves them broken. A value that only grows (a new subnet) is no risk: D507 tells to plan again."""
+    update fails or leaves them broken. A value that only grows (a new subnet) is no risk: deploy passes the new one (D507)."""
     old, new = old_template.get("Outputs") or {}, new_template.get("Outputs") or {}
     going = {r["logical_id"] for r in rows if r["action"] == "Remove" or (r["action"] == "Modify" and r["replacement"] in ("True", "Conditional"))}
     risks = []
@@ -435,3 +435,32 @@ def value_locks(stack_id: str, path: str, readers: dict[str, list[str]], old_tem
                                                      "its value: they would keep the old one while it goes. archc cannot yet move "
                                                      "them off it first: keep it, or change them so they no longer read it, then plan again"))
     return risks
+
+
+def output_may_change(old_template: dict | None, new_template: dict, key: str, rows: list[dict]) -> bool:
+    """Whether this change may give output `key` another value: its definition differs, or it reads a resource the change
+    adds, removes or modifies (a Ref changes with a replacement, an attribute may change with any update)."""
+    old = ((old_template or {}).get("Outputs") or {}).get(key)
+    new = (new_template.get("Outputs") or {}).get(key)
+    if old is None or new is None or _canon(old.get("Value")) != _canon(new.get("Value")):
+        return True
+    return bool(_names(new.get("Value")) & {r["logical_id"] for r in rows})
+
+
+def _reads_output(value: Any, stack: str, output: str) -> bool:
+    if isinstance(value, dict):
+        got = value.get("Fn::GetStackOutput")
+        if isinstance(got, dict) and got.get("StackName") == stack and got.get("OutputName") == output:
+            return True
+        return any(_reads_output(v, stack, output) for v in value.values())
+    return isinstance(value, list) and any(_reads_output(v, stack, output) for v in value)
+
+
+def readers_of(template: dict, kind: str, producer_stack: str, output: str) -> list[str]:
+    """The resources of a consumer's template that read `output` of `producer_stack`: through the template parameter of that
+    name (kind Parameter) or through Fn::GetStackOutput (kind GetStackOutput)."""
+    found = []
+    for lid, res in sorted((template.get("Resources") or {}).items()):
+        if (output in _names(res)) if kind == "Parameter" else _reads_output(res, producer_stack, output):
+            found.append(lid)
+    return found
