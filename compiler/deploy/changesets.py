@@ -203,11 +203,11 @@ def make_plan(out_dir: Path, env: str, aws: Aws, opts: Options) -> dict:
                 if edge.kind == "Parameter" and edge.producer == e.id:
                     readers.setdefault(edge.output, []).append(edge.consumer)
             if e.status == "changes" and readers and e.deployed_template is not None:
-                e.risks += value_locks(e.id, f"out/{env}/{e.t.path}", readers, e.deployed_template, e.template, e.rows)
+                e.risks += value_locks(e.id, str(out_dir / env / e.t.path), readers, e.deployed_template, e.template, e.rows)
         for e in entries:  # an export in use that the change would alter: CloudFormation would refuse it mid-deploy
             exported = {o["OutputKey"]: o["ExportName"] for o in (stacks[e.id] or {}).get("Outputs", []) if o.get("ExportName")}
             if e.status == "changes" and exported and e.deployed_template is not None:
-                e.risks += export_locks(e.id, f"out/{env}/{e.t.path}", exported, e.deployed_template, e.template, e.rows,
+                e.risks += export_locks(e.id, str(out_dir / env / e.t.path), exported, e.deployed_template, e.template, e.rows,
                                         lambda name, region=e.region: aws.importers(region, name))
         _drop_blocked(entries, aws, opts)
         _read_settings(entries, stacks, manifest, aws)

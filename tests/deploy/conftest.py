@@ -98,8 +98,10 @@ def run_cli(*args: object, input: str | None = None) -> Run:
 
 @pytest.fixture(scope="session")
 def moto_stacks():
-    """examples/moto/stacks.py, the walkthrough's stacks (written through archc's emit), as a module."""
-    return _load("archc_moto_stacks", ROOT / "examples" / "moto" / "stacks.py")
+    """tests/deploy/demo_stacks.py: three small stacks in two regions, written through archc's emit."""
+    from . import demo_stacks
+
+    return demo_stacks
 
 
 def read_plan(out: Path, env: str = "dev") -> dict:

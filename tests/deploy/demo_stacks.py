@@ -1,17 +1,12 @@
-"""Stacks moto can run, written through archc's own emit: the stand-in for `archc compile` in the deploy walkthrough.
+"""Three small stacks in two regions, written through archc's own emit (out/<env>/<region>/<stack>.json plus manifest.json,
+as `archc compile` writes them): the deploy tests' fixture for what a compiled example does not exercise (a template over
+the inline limit, code uploads, a data-loss gate on a retained queue, failures).
 
-The stacks archc compiles from arch.yaml do not run on moto 5.2 (see docs/deploy-walkthrough.md), so this
-builds three small stacks in two regions from types moto models and writes them exactly as `archc compile`
-writes its output: out/<env>/<region>/<stack>.json plus manifest.json (hashes, deploy order, stateful IDs).
-
-    python examples/moto/stacks.py --out out-moto            # version 1
-    python examples/moto/stacks.py --out out-moto --version 2  # values changed, a role's permissions widened
-    python examples/moto/stacks.py --out out-moto --version 3  # the queue renamed: a replacement the gate blocks
+    version 1; version 2: values changed, a role's permissions widened; version 3: the queue renamed (a replacement)
 """
 
 from __future__ import annotations
 
-import argparse
 import hashlib
 from pathlib import Path
 
@@ -58,7 +53,7 @@ def base(env: str, region: str, version: int) -> Template:
 
 
 def worker_asset() -> Asset:
-    return Asset("worker", "examples/moto/worker", zip_folder(WORKER))
+    return Asset("worker", "tests/deploy/worker", zip_folder(WORKER))
 
 
 def app(env: str, version: int) -> Template:
@@ -87,8 +82,7 @@ def build(env: str, version: int) -> App:
         stacks[s.id] = s
     a = Stack(f"{APP}-{env}-app", "app", PRIMARY, app(env, version), _tags(env, "app"))
     stacks[a.id] = a
-    # The app stack is deployed after both base stacks. (It does not import their outputs: moto loses
-    # outputs after a change set, so the edges here only order the deploy.)
+    # The app stack is deployed after both base stacks (the edges order the deploy; its template reads no output).
     edges = [Edge(a.id, f"{PRIMARY}/{APP}-{env}-base", "QueueArn", "ImportValue"),
              Edge(a.id, f"{SECOND}/{APP}-{env}-base", "QueueArn", "GetStackOutput")]
     return App(APP, env, stacks, edges)
@@ -96,22 +90,6 @@ def build(env: str, version: int) -> App:
 
 def write(out_dir: Path, env: str = "dev", version: int = 1, deploy: dict | None = None):
     settings = {"termination_protection": False, "rollback_alarms": True, "monitoring_minutes": 0, "timeout_minutes": 10}
-    _, manifest = emit(build(env, version), hashlib.sha256(f"examples/moto v{version}".encode()).hexdigest(), out_dir,
+    _, manifest = emit(build(env, version), hashlib.sha256(f"tests/deploy/demo_stacks v{version}".encode()).hexdigest(), out_dir,
                        settings | (deploy or {}), {"worker": worker_asset()})
     return manifest
-
-
-def main() -> None:
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--out", type=Path, default=Path("out-moto"))
-    p.add_argument("--env", default="dev")
-    p.add_argument("--version", type=int, choices=(1, 2, 3), default=1)
-    args = p.parse_args()
-    manifest = write(args.out, args.env, args.version)
-    for t in manifest.templates:
-        print(f"{args.out / args.env / t.path}  {t.bytes:>6,} bytes  {'inline' if t.inline else 'via S3'}")
-    print(f"{args.out / args.env / 'manifest.json'}")
-
-
-if __name__ == "__main__":
-    main()
