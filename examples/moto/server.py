@@ -32,7 +32,7 @@ def _termination_protection() -> None:
 
 
 def _outputs_after_change_sets() -> None:
-    """Executing a change set updates the resources but not the stack's template, outputs or exports, and resolves
+    """Executing a change set updates the resources but not the stack's template, parameters, outputs or exports, and resolves
     Fn::ImportValue against no exports at all (a stack created through a change set sees none): resolve imports against the
     region's exports and read the template, outputs and exports again after applying, as AWS does."""
     from moto.cloudformation import models
@@ -47,7 +47,7 @@ def _outputs_after_change_sets() -> None:
         stack.cross_stack_resources = stack.resource_map.cross_stack_resources = exports
         before = [x.name for x in stack.exports]
         apply(self)
-        stack.template = self.template
+        stack.template, stack.parameters = self.template, self.parameters
         stack._parse_template()
         stack.output_map = stack._create_output_map()
         for name in before:

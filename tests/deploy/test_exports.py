@@ -106,3 +106,64 @@ def test_going_from_three_azs_to_two_is_refused_while_functions_and_the_database
     assert "which this change removes or replaces, and ap-northeast-1/fillup-dev-data, ap-northeast-1/fillup-dev-functions use" in risks[0].message
     grow = [{"logical_id": lid, "action": "Add", "replacement": None} for lid in sorted(set(old["Resources"]) - set(new["Resources"]))]
     assert value_locks(NETWORK, "x", readers, new, old, grow) == []  # 2 -> 3: only additions
+
+
+AZ_SPEC = """app: azs
+regions: {primary: us-east-1}
+environments: {dev: {}}
+waivers: {alarms: "a test of the network's subnets"}
+network: {cidr: 10.0.0.0/16, azs: AZS, nat_gateways: 1}
+functions:
+  worker: {code: worker, handler: app.handler, runtime: python3.12, memory_mb: 256, timeout_s: 10, in_vpc: true}
+"""
+
+
+def test_two_to_three_azs_plans_and_deploys_and_the_functions_get_the_new_subnets(moto, boto, tmp_path):
+    """Against moto: a VPC with 2 AZs and a function in it; 3 AZs plans (the function updated after the network, only if
+    its subnets change) and deploys in one run, the function ending on the three subnets; back to 2 is refused (D506)."""
+    from .conftest import read_plan, run_cli
+
+    (tmp_path / "worker").mkdir()
+    (tmp_path / "worker" / "app.py").write_text("def handler(event, context):\n    return {}\n")
+    spec, out = tmp_path / "arch.yaml", tmp_path / "out"
+    aws = ("--endpoint-url", moto, "--poll", "0.05")
+
+    def at(azs: int) -> None:
+        spec.write_text(AZ_SPEC.replace("AZS", str(azs)))
+        assert run_cli("compile", "--env", "dev", "--spec", spec, "--out", out).code == 0
+
+    def plan():
+        return run_cli("plan", "--env", "dev", "--out", out, *aws)
+
+    def deploy():
+        return run_cli("deploy", "--env", "dev", "--out", out, "--yes", *aws)
+
+    def subnets():
+        return boto("lambda").get_function_configuration(FunctionName="azs-dev-worker")["VpcConfig"]["SubnetIds"]
+
+    def output():
+        outputs = boto("cloudformation").describe_stacks(StackName="azs-dev-network")["Stacks"][0]["Outputs"]
+        return next(o["OutputValue"] for o in outputs if o["OutputKey"] == "AppSubnetIds").split(",")
+
+    at(2)
+    assert plan().code == 1 and deploy().code == 0
+    assert len(subnets()) == 2 and subnets() == output()
+
+    at(3)
+    r = plan()
+    assert r.code == 1, r.stdout + r.stderr
+    stacks = {s["stack"]: s for s in read_plan(out)["stacks"]}
+    assert stacks["azs-dev-network"]["status"] == "changes" and not stacks["azs-dev-network"]["risks"]
+    assert {c["logical_id"] for c in stacks["azs-dev-network"]["changes"] if c["action"] == "Add"} >= {"NetworkAppSubnetC", "NetworkDataSubnetC"}
+    assert not [c for c in stacks["azs-dev-network"]["changes"] if c["action"] == "Remove" or c["replacement"] == "True"]
+    functions = stacks["azs-dev-functions"]
+    assert functions["status"] == "update after" and [c["logical_id"] for c in functions["changes"]] == ["FnWorkerFunction"]
+    r = deploy()
+    assert r.code == 0, r.stdout + r.stderr
+    assert len(subnets()) == 3 and subnets() == output()  # the new list reached the function in the same deploy
+    assert plan().code == 0
+
+    at(2)
+    r = plan()
+    assert r.code == 3, r.stdout + r.stderr
+    assert {(x["code"], x["logical_id"]) for x in read_plan(out)["risks"] if x["blocking"]} == {("D506", "AppSubnetIds")}
