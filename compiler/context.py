@@ -5,19 +5,21 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Callable, Iterable
 
-from troposphere import Export, GetStackOutput, ImportValue, Output, Parameter, Ref, Template
+from troposphere import Export, ImportValue, Output, Parameter, Ref, Template
 
 from .naming import export_name, resource_prefix, stack_name
 
 
 @dataclass(frozen=True, order=True)
 class Edge:
-    """`consumer` reads `output` of `producer`; an ImportValue inside a region, GetStackOutput across regions."""
+    """`consumer` reads `output` of `producer`: an ImportValue inside a region for values that never change, else a
+    template parameter archc fills from the producer's output when it makes the consumer's change set."""
 
     consumer: str  # stack id: "<region>/<stack name>"
     producer: str
     output: str
-    kind: str  # "ImportValue" | "GetStackOutput" | "Parameter" (archc fills it from the output when it makes the change set)
+    kind: str  # "ImportValue" | "Parameter" ("GetStackOutput" is understood by deploy, not emitted)
+    parameter: str = ""  # kind Parameter: the consumer's template parameter that gets the value
 
 
 @dataclass
@@ -90,26 +92,33 @@ class Context:
         return stack_name(self.spec.app, self.env, concern)
 
     def ref(self, concern: str, output: str, region: str | None = None) -> Any:
-        """Another stack's output: ImportValue in this region, GetStackOutput from another; recorded as an edge."""
+        """Another stack's output: an ImportValue in this region (CloudFormation keeps the export from changing while it is
+        imported); from another region, a template parameter archc fills (`value`). Recorded as an edge."""
+        region = region or self.region
+        if region != self.region:
+            return self.value(concern, output, region=region)
+        producer = self.stack_of(concern)
+        self._edges.append(Edge(f"{self.region}/{self.stack}", f"{region}/{producer}", output, "ImportValue"))
+        return ImportValue(export_name(producer, output))
+
+    def value(self, concern: str, output: str, *, region: str | None = None, as_list: bool = False) -> Any:
+        """Another stack's output that may change while in use (a subnet list grows with the AZs) or lives in another region:
+        a template parameter archc fills from the producer's outputs when it makes the change set, so nothing locks the
+        producer and a new value shows in the consumer's change set (plan re-makes it after the producer deploys).
+        Recorded as an edge like `ref`."""
         region = region or self.region
         producer = self.stack_of(concern)
-        same = region == self.region
-        self._edges.append(Edge(f"{self.region}/{self.stack}", f"{region}/{producer}", output,
-                                "ImportValue" if same else "GetStackOutput"))
-        if same:
-            return ImportValue(export_name(producer, output))
-        return GetStackOutput(StackName=producer, OutputName=output, Region=region)
-
-    def value(self, concern: str, output: str, *, as_list: bool = False) -> Any:
-        """Another stack's output in this region that may change while in use (a subnet list grows with the AZs): a
-        template parameter archc fills from the producer's outputs when it makes the change set, so no import locks the
-        producer. Recorded as an edge like `ref`."""
-        producer = self.stack_of(concern)
-        self._edges.append(Edge(f"{self.region}/{self.stack}", f"{self.region}/{producer}", output, "Parameter"))
-        self._parameters.setdefault(output, Parameter(
-            output, Type="CommaDelimitedList" if as_list else "String",
-            Description=f"output {output} of {producer}: filled by archc plan and deploy"))
-        return Ref(output)
+        name = output if region == self.region else output + "".join(p.capitalize() for p in region.split("-"))
+        source = f"{region}/{producer}"
+        known = next((e for e in self._edges if e.kind == "Parameter" and e.parameter == name), None)
+        if known is not None and (known.producer, known.output) != (source, output):
+            raise RuntimeError(f"template parameter {name} of {self.stack} would carry two values")  # a blueprint bug
+        self._edges.append(Edge(f"{self.region}/{self.stack}", source, output, "Parameter", name))
+        self._parameters.setdefault(name, Parameter(
+            name, Type="CommaDelimitedList" if as_list else "String",
+            Description=f"output {output} of {producer}" + ("" if region == self.region else f" in {region}")
+            + ": filled by archc plan and deploy"))
+        return Ref(name)
 
     def output(self, key: str, value: Any, description: str) -> Output:
         """An output every other stack may read (exported under `<stack>-<key>`)."""

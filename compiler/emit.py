@@ -71,7 +71,7 @@ def manifest(app: App, artifacts: list[Artifact], spec_sha256: str, deploy: Depl
     return Manifest(
         archc_version=__version__, app=app.app, environment=app.env, spec_sha256=spec_sha256, deploy=deploy,
         deploy_order=tuple(tuple(batch) for batch in app.deploy_order()),
-        edges=tuple(EdgeEntry(e.consumer, e.producer, e.output, e.kind) for e in app.edges),
+        edges=tuple(EdgeEntry(e.consumer, e.producer, e.output, e.kind, e.parameter) for e in app.edges),
         templates=tuple(a.entry for a in artifacts),
         assets=tuple(AssetEntry(a.function, a.source, a.sha256, a.key, len(a.body), a.path)
                      for _, a in sorted((assets or {}).items()) if not a.inline),

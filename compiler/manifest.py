@@ -51,6 +51,7 @@ class EdgeEntry:
     producer: str
     output: str
     kind: str
+    parameter: str = ""  # kind Parameter: the consumer's template parameter archc fills with the output
 
 
 @dataclass(frozen=True)

@@ -44,7 +44,7 @@ def _wait(port: int, server: subprocess.Popen) -> None:
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
         if server.poll() is not None:
-            raise SystemExit(f"the moto server exited ({server.returncode}): {server.stderr.read()}")
+            raise SystemExit(f"the moto server exited ({server.returncode}): see its log")
         try:
             socket.create_connection(("127.0.0.1", port), timeout=1).close()
             return
@@ -68,7 +68,8 @@ def run(lines: list[str]) -> tuple[bool, list[str]]:
         (Path(tmp) / "examples").symlink_to(ROOT / "examples")
         argv = [a.replace(".venv/bin/", bindir) for a in shlex.split(server_line)]
         argv[argv.index("--port") + 1] = str(port)
-        server = subprocess.Popen(argv, cwd=tmp, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        log = open(Path(tmp) / "moto.log", "w")  # the server's own log: a file, so a full pipe never blocks it
+        server = subprocess.Popen(argv, cwd=tmp, env=env, stdout=subprocess.PIPE, stderr=log, text=True)
         try:
             _wait(port, server)
             transcript += ["```sh", f"$ {server_line}", server.stdout.readline().rstrip(), "```", ""]
@@ -102,6 +103,7 @@ def run(lines: list[str]) -> tuple[bool, list[str]]:
         finally:
             server.terminate()
             server.wait(timeout=30)
+            log.close()
     return ok, transcript
 
 

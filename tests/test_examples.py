@@ -87,7 +87,7 @@ def test_multi_region_ssr_has_two_function_urls_behind_a_group_and_no_vpc(exampl
     config = templates["prod/us-east-1/ssr-prod-edge"]["Resources"]["EdgeSiteDistribution"]["Properties"]["DistributionConfig"]
     origins = {o["Id"]: o for o in config["Origins"]}
     assert origins["web"]["DomainName"] == {"Fn::ImportValue": "ssr-prod-functions-FnWebUrlDomain"}  # the edge is in us-east-1 too
-    assert origins["web-dr"]["DomainName"]["Fn::GetStackOutput"]["Region"] == "us-west-2"
+    assert origins["web-dr"]["DomainName"] == {"Ref": "FnWebUrlDomainUsWest2"}  # from us-west-2, filled by archc
     assert origins["web"]["OriginAccessControlId"] == {"Fn::GetAtt": ["EdgeSiteLambdaAccessControl", "Id"]}
     groups = {g["Id"]: [m["OriginId"] for m in g["Members"]["Items"]] for g in config["OriginGroups"]["Items"]}
     assert groups == {"web-group": ["web", "web-dr"], "assets-group": ["assets", "assets-dr"]}

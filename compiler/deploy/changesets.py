@@ -9,18 +9,18 @@ import time
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Iterable
 
 from .. import __version__
 from ..diagnostics import ArchcError
 from ..emit import dumps
 from ..diff import write_baseline
-from ..manifest import Manifest, TemplateEntry
+from ..manifest import EdgeEntry, Manifest, TemplateEntry
 from ..manifest import read as read_manifest
 from ..diff import stateful_types
 from .apply import CREATE_AFTER, UPDATE_AFTER, stack_policy
 from .aws import Aws, AwsError
-from .review import Risk, export_locks, output_may_change, readers_of, review_stack, unused_allowances, value_locks
+from .review import Risk, export_locks, names, output_may_change, readers_of, review_stack, unused_allowances, value_locks
 
 PLAN_VERSION = 4  # 2: per stack `stack_id` and `settings`; 3: stacks created after their inputs (`create_after`, `transform`);
 # 4: values read from producers that change in the same plan (`reads`, status "update after", rows with a `condition`)
@@ -232,12 +232,22 @@ def make_plan(out_dir: Path, env: str, aws: Aws, opts: Options) -> dict:
     return plan
 
 
+def _may_change(p: Entry, output: str) -> bool:
+    """Whether a stack of this plan may give `output` a new value: its own change may (a new definition, or a resource it reads
+    touched), or the output reads a value the stack itself reads again at deploy (a chain of readers)."""
+    if p.status == "changes" and output_may_change(p.deployed_template, p.template, output, p.rows):
+        return True
+    value = ((p.template.get("Outputs") or {}).get(output) or {}).get("Value")
+    return bool(p.reads) and bool(names(value) & {r["parameter"] for r in p.reads})
+
+
 def _stale_reads(entries: list[Entry], manifest: Manifest, aws: Aws) -> None:
-    """A stack reading a value (a template parameter archc fills, or Fn::GetStackOutput) that a producer changing in this plan
+    """A stack reading a value (a template parameter archc fills, or Fn::GetStackOutput) that a stack changing in this plan
     may change: its change set holds the value as it is now. Deploy reads it again once the producer is deployed and, if it
     changed, makes the change set again and runs it only if it holds the reviewed changes plus in-place updates of the
     resources that read the value, listed here as such. A stack with no changes of its own is updated after its producers
-    (status "update after") only if a value changed."""
+    (status "update after") only if a value changed; a new one is created after them (reviewed from its template). Entries
+    come in deploy order, so a producer is settled before its readers (readers of readers follow)."""
     by_id = {x.id: x for x in entries}
     for e in entries:
         if e.status not in ("changes", "no changes"):
@@ -245,23 +255,31 @@ def _stale_reads(entries: list[Entry], manifest: Manifest, aws: Aws) -> None:
         reads, seen = [], set()
         for edge in manifest.edges:
             p = by_id.get(edge.producer)
-            if (edge.consumer != e.id or edge.kind not in ("Parameter", "GetStackOutput") or p is None or p.status != "changes"
-                    or (edge.producer, edge.output, edge.kind) in seen):
+            if (edge.consumer != e.id or edge.kind not in ("Parameter", "GetStackOutput") or p is None
+                    or (edge.producer, edge.output, edge.kind) in seen or not _may_change(p, edge.output)):
                 continue
             seen.add((edge.producer, edge.output, edge.kind))
-            if not output_may_change(p.deployed_template, p.template, edge.output, p.rows):
-                continue
-            value = (e.parameters.get(edge.output) if edge.kind == "Parameter"
+            parameter = edge.parameter or edge.output
+            value = (e.parameters.get(parameter) if edge.kind == "Parameter"
                      else aws.outputs(p.region, p.name).get(edge.output))
-            reads.append({"producer": edge.producer, "output": edge.output, "kind": edge.kind, "value": value})
+            reads.append({"producer": edge.producer, "output": edge.output, "kind": edge.kind, "parameter": parameter, "value": value})
         if not reads:
+            continue
+        outputs = ", ".join(f"{r['output']} of {r['producer']}" for r in reads)
+        if e.change_set_type == "CREATE":  # a new stack: made once its producers are deployed, from its reviewed template
+            aws.delete_change_set(e.region, e.change_set["arn"])
+            e.change_set, e.status = None, CREATE_AFTER
+            e.parameters = {k: v for k, v in e.parameters.items() if k == ARTIFACT_PARAMETER}  # read again at deploy
+            e.waiting = sorted({r["producer"] for r in reads})
+            e.reason = f"created after {', '.join(e.waiting)}, which may change {outputs}: reviewed from its template"
             continue
         e.reads = reads
         reviewed = {r["logical_id"] for r in e.rows}
         resources = e.template.get("Resources") or {}
         predicted: dict[str, list[str]] = {}
         for r in reads:
-            for lid in readers_of(e.template, r["kind"], r["producer"].split("/", 1)[1], r["output"]):
+            for lid in readers_of(e.template, r["kind"], r["producer"].split("/", 1)[1],
+                                  r["parameter"] if r["kind"] == "Parameter" else r["output"]):
                 predicted.setdefault(lid, []).append(f"{r['output']} of {r['producer']}")
         for lid, why in sorted(predicted.items()):
             if lid not in reviewed:
@@ -270,7 +288,6 @@ def _stale_reads(entries: list[Entry], manifest: Manifest, aws: Aws) -> None:
                                "replacement_source": "expected", "scope": ["Properties"], "details": [], "policy_action": None,
                                "stateful": rtype in stateful_types(), "before": None, "after": None,
                                "condition": f"only if {' or '.join(why)} changes"})
-        outputs = ", ".join(f"{r['output']} of {r['producer']}" for r in reads)
         if e.status == "no changes":
             e.status = UPDATE_AFTER
             e.reason = f"updated after its producers only if {outputs} changes"
@@ -279,6 +296,14 @@ def _stale_reads(entries: list[Entry], manifest: Manifest, aws: Aws) -> None:
                             f"reads {outputs}, which this plan may change: deploy reads the value again once its producer is "
                             f"deployed and, if it changed, makes this stack's change set again with the new value and runs it only "
                             f"if it holds the reviewed changes plus in-place updates of {lids}; otherwise it stops"))
+    for p in entries:  # readers this plan leaves out (--stack, --region) keep the old value: say so on the producer
+        left_out = sorted({(edge.output, edge.consumer) for edge in manifest.edges
+                           if edge.producer == p.id and edge.consumer not in by_id and edge.kind in ("Parameter", "GetStackOutput")
+                           and _may_change(p, edge.output)})
+        for output in sorted({o for o, _ in left_out}):
+            readers = [c for o, c in left_out if o == output]
+            p.risks.append(Risk(p.id, output, "D507", f"{output} may change, and {', '.join(readers)} read{'s' if len(readers) == 1 else ''} "
+                                                      "it but this plan leaves them out: plan them too, or they keep the old value"))
 
 
 def _read_settings(entries: list[Entry], stacks: dict[str, dict | None], manifest: Manifest, aws: Aws) -> None:
@@ -350,27 +375,30 @@ class MissingValue(ArchcError):
     """A template parameter no producer outputs (yet)."""
 
 
-def _parameters(e: Entry, aws: Aws) -> None:
-    """ArtifactBucket is filled by _artifacts; a parameter with a Default keeps it; any other is read from the
-    outputs of the stacks this one depends on (an output with the parameter's name)."""
+def _parameters(e: Entry, edges: Iterable[EdgeEntry], aws: Aws) -> None:
+    """ArtifactBucket is filled by _artifacts; a parameter with a Default keeps it; any other is read from the output the
+    manifest's edge names for it (a stack of this environment, in any region); a parameter no edge names, from the outputs
+    of the stacks this one depends on (an output with the parameter's name)."""
     for name, decl in sorted((e.template.get("Parameters") or {}).items()):
         if name in e.parameters or "Default" in decl:
             continue
+        sources = sorted({(x.producer, x.output) for x in edges if x.consumer == e.id and x.kind == "Parameter" and (x.parameter or x.output) == name})
+        sources = sources or [(dep, name) for dep in e.t.dependencies]
         found = {}
-        for dep in e.t.dependencies:
-            region, stack = dep.split("/", 1)
-            outputs = aws.outputs(region, stack)
-            if name in outputs:
-                found[dep] = outputs[name]
+        for dep, output in sources:
+            outputs = aws.outputs(*dep.split("/", 1))
+            if output in outputs:
+                found[dep] = outputs[output]
         if len(found) != 1:
             why = "none of them outputs it" if not found else f"several output it ({', '.join(sorted(found))})"
-            raise (MissingValue if not found else ArchcError)(f"{e.id}: template parameter {name} has no value: archc fills {ARTIFACT_PARAMETER} and outputs of the "
-                             f"stacks a stack depends on ({', '.join(e.t.dependencies) or 'none'}), and {why}")
+            raise (MissingValue if not found else ArchcError)(
+                f"{e.id}: template parameter {name} has no value: archc fills {ARTIFACT_PARAMETER} and outputs of the stacks "
+                f"it reads ({', '.join(sorted({d for d, _ in sources})) or 'none'}), and {why}")
         e.parameters[name] = next(iter(found.values()))
 
 
 def submit(e: Entry, stack: dict | None, env: str, manifest: Manifest, aws: Aws, opts: Options) -> None:
-    _parameters(e, aws)
+    _parameters(e, manifest.edges, aws)
     deploy = manifest.deploy
     if deploy.rollback_alarms and e.t.alarms:
         arns = aws.alarm_arns(e.region, list(e.t.alarms))

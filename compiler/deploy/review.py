@@ -372,7 +372,7 @@ def unused_allowances(allow: Iterable[str], risks: Iterable[Risk]) -> list[str]:
     return sorted(set(allow) - used)
 
 
-def _names(value: Any) -> set[str]:
+def names(value: Any) -> set[str]:
     """Logical ids a template value reads (Ref, GetAtt, ${X} and ${X.Attr} in Sub)."""
     found: set[str] = set()
     if isinstance(value, dict):
@@ -384,12 +384,12 @@ def _names(value: Any) -> set[str]:
             elif key == "Fn::Sub":
                 text = v[0] if isinstance(v, list) else v
                 found |= {m.split(".")[0] for m in re.findall(r"\$\{([^}!]+)\}", str(text))}
-                found |= _names(v[1]) if isinstance(v, list) and len(v) > 1 else set()
+                found |= names(v[1]) if isinstance(v, list) and len(v) > 1 else set()
             else:
-                found |= _names(v)
+                found |= names(v)
     elif isinstance(value, list):
         for v in value:
-            found |= _names(v)
+            found |= names(v)
     return found
 
 
@@ -407,7 +407,7 @@ def export_locks(stack_id: str, path: str, exported: dict[str, str], old_templat
             why = "would no longer be exported"
         elif json.dumps(out.get("Value"), sort_keys=True) != json.dumps((old.get(key) or {}).get("Value"), sort_keys=True):
             why = "would get a new value"
-        elif touched := sorted(_names(out.get("Value")) & renewed):
+        elif touched := sorted(names(out.get("Value")) & renewed):
             why = f"reads {', '.join(touched)}, which this change replaces, adds or removes"
         else:
             continue
@@ -428,7 +428,7 @@ def value_locks(stack_id: str, path: str, readers: dict[str, list[str]], old_tem
     going = {r["logical_id"] for r in rows if r["action"] == "Remove" or (r["action"] == "Modify" and r["replacement"] in ("True", "Conditional"))}
     risks = []
     for key, users in sorted(readers.items()):
-        touched = sorted((_names((old.get(key) or {}).get("Value")) | _names((new.get(key) or {}).get("Value"))) & going)
+        touched = sorted((names((old.get(key) or {}).get("Value")) | names((new.get(key) or {}).get("Value"))) & going)
         if touched:
             risks.append(Risk(stack_id, key, "D506", f"{path} Outputs.{key} reads {', '.join(touched)}, which this change removes or "
                                                      f"replaces, and {', '.join(sorted(users))} use{'s' if len(users) == 1 else ''} "
@@ -444,7 +444,7 @@ def output_may_change(old_template: dict | None, new_template: dict, key: str, r
     new = (new_template.get("Outputs") or {}).get(key)
     if old is None or new is None or _canon(old.get("Value")) != _canon(new.get("Value")):
         return True
-    return bool(_names(new.get("Value")) & {r["logical_id"] for r in rows})
+    return bool(names(new.get("Value")) & {r["logical_id"] for r in rows})
 
 
 def _reads_output(value: Any, stack: str, output: str) -> bool:
@@ -461,6 +461,6 @@ def readers_of(template: dict, kind: str, producer_stack: str, output: str) -> l
     name (kind Parameter) or through Fn::GetStackOutput (kind GetStackOutput)."""
     found = []
     for lid, res in sorted((template.get("Resources") or {}).items()):
-        if (output in _names(res)) if kind == "Parameter" else _reads_output(res, producer_stack, output):
+        if (output in names(res)) if kind == "Parameter" else _reads_output(res, producer_stack, output):
             found.append(lid)
     return found

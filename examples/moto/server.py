@@ -1,7 +1,11 @@
 """A local moto server that can run what `archc compile` writes, for the deploy walkthrough and the deploy tests.
 
 moto 5.2.5 lacks a few things AWS's CloudFormation does; each patch below names the gap it fills. None of them changes
-what archc emits or sends: they make moto answer the way AWS does.
+what archc emits or sends: they make moto answer the way AWS does. Gaps left open (so tests here do not show them):
+moto never refuses to change, remove or delete an export another stack imports (AWS does: "Cannot update export ... as it
+is in use"), so only archc's own D506 check stands between a plan and that failure; it accepts CloudWatch alarms, SNS
+subscriptions and topic policies, SQS queue policies and S3 bucket policies in a template but makes nothing for them;
+it reports only the stack's own events, not each resource's.
 
     python examples/moto/server.py --port 5000 [--existing-network arch.yaml]   # then archc plan/deploy/destroy --endpoint-url http://127.0.0.1:5000
 """
@@ -59,6 +63,29 @@ def _outputs_after_change_sets() -> None:
     models.ChangeSet.apply = apply_with_exports
 
 
+def _parameter_changes_in_change_sets() -> None:
+    """A change set whose template is the same but whose parameters differ lists no changes, though executing it updates
+    the resources reading those parameters: list them as Modify, as AWS does (ChangeSource ParameterReference)."""
+    from moto.cloudformation import models
+
+    if getattr(models.ChangeSet.diff, "archc", False):
+        return
+    diff = models.ChangeSet.diff
+
+    def diff_with_parameters(self):
+        changes = diff(self)
+        if self.change_set_type == "UPDATE" and self.parameters:
+            listed = {c.logical_resource_id for c in changes}
+            modified = self.stack.resource_map.build_resource_diff(self.template_dict, self.parameters)["Modify"]
+            for name in modified:
+                if name not in listed:
+                    changes.append(models.Change("Modify", name, self.template_dict["Resources"][name]["Type"]))
+        return changes
+
+    diff_with_parameters.archc = True
+    models.ChangeSet.diff = diff_with_parameters
+
+
 def _kms_key_tags() -> None:
     """AWS::KMS::Key with Tags fails (KeyError 'TagKey'): CloudFormation's Key/Value tags go to KMS's tagger, which reads
     TagKey/TagValue."""
@@ -76,33 +103,6 @@ def _kms_key_tags() -> None:
 
     create_with_tags.archc = True
     Key.create_from_cloudformation_json = classmethod(create_with_tags)
-
-
-def _get_stack_output() -> None:
-    """Fn::GetStackOutput (another stack's output, in any region of the account) is not known: resolve it from moto's
-    stacks; a stack or output that does not exist fails the resource, as AWS does."""
-    from moto.cloudformation import models, parsing
-    from moto.cloudformation.exceptions import ValidationError
-
-    if getattr(parsing.clean_json, "archc", False):
-        return
-    clean = parsing.clean_json
-
-    def clean_json(resource_json: Any, resources_map: Any) -> Any:
-        if isinstance(resource_json, dict) and "Fn::GetStackOutput" in resource_json:
-            args = clean(resource_json["Fn::GetStackOutput"], resources_map)
-            region = args.get("Region") or resources_map._region_name
-            backend = models.cloudformation_backends[resources_map._account_id][region]
-            for stack in backend.stacks.values():
-                if stack.name == args["StackName"] and stack.status not in ("DELETE_COMPLETE", "REVIEW_IN_PROGRESS"):
-                    for o in stack.outputs or []:
-                        if o["OutputKey"] == args["OutputName"]:
-                            return o["OutputValue"]
-            raise ValidationError(message=f"Fn::GetStackOutput: no output {args['OutputName']} of stack {args['StackName']} in {region}")
-        return clean(resource_json, resources_map)
-
-    clean_json.archc = True
-    parsing.clean_json = clean_json
 
 
 def _list_imports() -> None:
@@ -143,8 +143,8 @@ def patch() -> None:
                       "check each patch is still needed", stacklevel=2)
     _termination_protection()
     _outputs_after_change_sets()
+    _parameter_changes_in_change_sets()
     _kms_key_tags()
-    _get_stack_output()
     _list_imports()
 
 
@@ -190,6 +190,9 @@ def main() -> None:
         print(f"existing network: {line}", flush=True)
     from moto.server import ThreadedMotoServer
 
+    import logging
+
+    logging.getLogger("werkzeug").setLevel(logging.WARNING)  # one line per request otherwise
     server = ThreadedMotoServer(ip_address=args.host, port=args.port, verbose=False)
     server.start()
     print(f"moto {MOTO_VERSION} with archc's patches on http://{args.host}:{args.port} (Ctrl-C stops it)", flush=True)

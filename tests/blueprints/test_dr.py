@@ -56,12 +56,14 @@ def test_dr_compute_reads_only_the_dr_region(which, request):
         if name.endswith("-standby"):
             instance = t["Resources"]["StandbyDatabaseInstance"]["Properties"]
             assert instance["SourceRegion"] == primary
-            del instance["SourceRegion"], instance["SourceDBInstanceIdentifier"]
+            source = instance["SourceDBInstanceIdentifier"]  # the primary's ARN, as a parameter archc fills
+            del t["Parameters"][source["Ref"]], instance["SourceRegion"], instance["SourceDBInstanceIdentifier"]
         text = json.dumps(t)
         rest = spec.api.rest if spec.api else None
         if rest is not None and rest.auth.user_pool_arn:  # the user's own pool, given by ARN (README: Cognito in DR)
             text = text.replace(rest.auth.user_pool_arn, "")
         assert primary not in text, name
+    from_primary = "".join(part.capitalize() for part in primary.split("-"))  # a parameter filled from the primary's outputs
     functions = templates.get(f"{spec.app}-prod-functions")
     if functions is None:  # backup_restore: no compute before failover
         assert spec.dr.strategy == "backup_restore"
@@ -70,10 +72,10 @@ def test_dr_compute_reads_only_the_dr_region(which, request):
         if res["Type"] == "AWS::Lambda::Function":
             for value in res["Properties"]["Environment"]["Variables"].values():
                 text = json.dumps(value)
-                assert "GetStackOutput" not in text and primary not in text, (lid, value)
+                assert from_primary not in text and primary not in text, (lid, value)
         if res["Type"] == "AWS::IAM::Role":
             for st in res["Properties"]["Policies"][0]["PolicyDocument"]["Statement"]:
-                assert primary not in json.dumps(st) and "GetStackOutput" not in json.dumps(st["Resource"]), (lid, st["Sid"])
+                assert primary not in json.dumps(st) and from_primary not in json.dumps(st["Resource"]), (lid, st["Sid"])
                 if "kms:ViaService" in json.dumps(st):
                     assert st["Condition"]["StringEquals"]["kms:ViaService"].endswith(f".{dr}.amazonaws.com")
 
@@ -154,7 +156,7 @@ def test_warm_standby_replica_and_its_lag_alarm(reference):
     apps, specs = reference
     standby = apps["prod"].stacks["us-west-2/fillup-prod-standby"].template.to_dict()["Resources"]
     p = standby["StandbyDatabaseInstance"]["Properties"]
-    assert p["SourceDBInstanceIdentifier"]["Fn::GetStackOutput"]["OutputName"] == "DatabaseArn"
+    assert p["SourceDBInstanceIdentifier"] == {"Ref": "DatabaseArnApNortheast1"}  # the primary's output, filled by archc
     assert p["KmsKeyId"] == {"Fn::ImportValue": "fillup-prod-data-DatabaseKeyArn"}
     assert p["VPCSecurityGroups"] and p["DBSubnetGroupName"] == {"Ref": "StandbyDatabaseSubnetGroup"}
     assert not {"BackupRetentionPeriod", "DBName", "MasterUsername", "MasterUserPassword", "StorageEncrypted"} & set(p)
@@ -162,7 +164,7 @@ def test_warm_standby_replica_and_its_lag_alarm(reference):
     assert lag["MetricName"] == "ReplicaLag" and lag["Threshold"] == 450  # half the 15 min RPO, in seconds
     data = apps["prod"].stacks["ap-northeast-1/fillup-prod-data"].template.to_dict()["Resources"]
     [replica] = data["DataDatabaseSecret"]["Properties"]["ReplicaRegions"]
-    assert replica["Region"] == "us-west-2" and replica["KmsKeyId"]["Fn::GetStackOutput"]["OutputName"] == "DatabaseKeyArn"
+    assert replica["Region"] == "us-west-2" and replica["KmsKeyId"] == {"Ref": "DatabaseKeyArnUsWest2"}
     table = data["DataConnectionsTable"]
     assert table["Type"] == "AWS::DynamoDB::GlobalTable"
     assert [r["Region"] for r in table["Properties"]["Replicas"]] == ["ap-northeast-1", "us-west-2"]
@@ -177,7 +179,9 @@ def test_bucket_replication_to_the_dr_copy(reference):
     dest = rule["Destination"]
     assert dest["StorageClass"] == "STANDARD_IA" and dest["ReplicationTime"]["Status"] == "Enabled"
     assert dest["Metrics"] == {"EventThreshold": {"Minutes": 15}, "Status": "Enabled"}
-    assert dest["Bucket"]["Fn::GetStackOutput"] == {"Region": "us-west-2", "StackName": "fillup-prod-storage", "OutputName": "DocumentsBucketArn"}
+    assert dest["Bucket"] == {"Ref": "DocumentsBucketArnUsWest2"}
+    parameters = {e.parameter: (e.producer, e.output) for e in apps["prod"].edges if e.consumer == "ap-northeast-1/fillup-prod-storage"}
+    assert parameters["DocumentsBucketArnUsWest2"] == ("us-west-2/fillup-prod-storage", "DocumentsBucketArn")
     assert rule["DeleteMarkerReplication"] == {"Status": "Enabled"}
     failed = storage["StorageDocumentsReplicationFailedAlarm"]["Properties"]
     assert failed["MetricName"] == "OperationsFailedReplication"

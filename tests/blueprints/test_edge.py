@@ -58,8 +58,8 @@ def test_group_behaviors_read_only_and_writes_straight_to_the_primary_api(templa
 
 def test_api_origins_come_from_both_regions(templates):
     origins = {o["Id"]: o for o in dist(templates)["Origins"]}
-    assert origins["api"]["DomainName"] == {"Fn::GetStackOutput": {"StackName": "fillup-prod-api", "OutputName": "RestApiDomain", "Region": "ap-northeast-1"}}
-    assert origins["api-dr"]["DomainName"]["Fn::GetStackOutput"]["Region"] == "us-west-2"
+    assert origins["api"]["DomainName"] == {"Ref": "RestApiDomainApNortheast1"}  # filled by archc from that stack's output
+    assert origins["api-dr"]["DomainName"] == {"Ref": "RestApiDomainUsWest2"}
     assert origins["api"]["OriginPath"] == "/prod" and origins["images-api"]["OriginPath"] == "/prod/api"
     assert origins["api"]["CustomOriginConfig"]["OriginProtocolPolicy"] == "https-only"
 
@@ -85,7 +85,7 @@ def test_site_behaviors_spa_tls_http3_logging(templates):
     assert config["ViewerCertificate"] == {"AcmCertificateArn": {"Ref": "EdgeAppCertificate"}, "MinimumProtocolVersion": "TLSv1.2_2021",
                                            "SslSupportMethod": "sni-only"}
     assert config["HttpVersion"] == "http2and3" and config["IPV6Enabled"] is True and config["PriceClass"] == "PriceClass_200"
-    assert config["Logging"]["Bucket"]["Fn::GetStackOutput"]["OutputName"] == "LogsBucketDomain"
+    assert config["Logging"]["Bucket"] == {"Ref": "LogsBucketDomainApNortheast1"}
 
 
 def test_certificate_dns_and_aliases(templates):
@@ -203,8 +203,7 @@ def test_bucket_policies_trust_only_this_distribution_over_tls(templates, compil
         statements = {s["Sid"]: s for s in props(t, lid)["PolicyDocument"]["Statement"]}
         read = statements["CloudFrontReads"]
         assert read["Principal"] == {"Service": "cloudfront.amazonaws.com"} and read["Action"] == ["s3:GetObject"]
-        assert read["Condition"]["StringEquals"]["AWS:SourceArn"] == {"Fn::GetStackOutput": {
-            "StackName": "fillup-prod-edge", "OutputName": "AppDistributionArn", "Region": "us-east-1"}}
+        assert read["Condition"]["StringEquals"]["AWS:SourceArn"] == {"Ref": "AppDistributionArnUsEast1"}
         assert statements["DenyInsecureTransport"]["Effect"] == "Deny"
     order = [sid for batch in compiled["manifests"]["prod"]["deploy_order"] for sid in batch]
     assert order.index("ap-northeast-1/fillup-prod-storage") < order.index("us-east-1/fillup-prod-edge") < order.index("ap-northeast-1/fillup-prod-cdn-access")

@@ -75,7 +75,7 @@ def test_repositories_are_scanned_immutable_encrypted_expiring_and_replicated(te
     replication = props(templates[("prod", "ap-northeast-1", "fillup-prod-images")], "ImagesReplicationConfiguration")
     [rule] = replication["ReplicationConfiguration"]["Rules"]
     assert rule["Destinations"] == [{"Region": "us-west-2", "RegistryId": {"Ref": "AWS::AccountId"}}]
-    assert rule["RepositoryFilters"][0]["Filter"]["Fn::GetStackOutput"]["Region"] == "us-west-2"
+    assert rule["RepositoryFilters"][0]["Filter"] == {"Ref": "ReplicatedPrefixUsWest2"}
     # The DR repository exists before anything replicates into it (ECR would create it without these settings).
     order = [sid for batch in compiled["manifests"]["prod"]["deploy_order"] for sid in batch]
     assert order.index("us-west-2/fillup-prod-images") < order.index("ap-northeast-1/fillup-prod-images")

@@ -22,27 +22,37 @@ def _param(name: str, value) -> ssm.Parameter:
     return ssm.Parameter(name, Name=f"/demo/dev/{name}", Type="String", Value=value)
 
 
-def _write(out, release: str, reader_note: str = "one") -> None:
-    """config outputs Release; reader (with a change of its own from `reader_note`) and follower get it as a parameter."""
+def _write(out, release: str, reader_note: str = "one", extra: tuple[str, ...] = ()) -> None:
+    """config outputs Release; reader (with a change of its own from `reader_note`) and follower get it as a parameter.
+    extra: "newcomer" (another reader), "relay" (passes Release on as its output Relayed) with "end" reading Relayed."""
     config = Template()
     config.add_resource(_param("ConfigRelease", release))
     config.add_output(Output("Release", Value=release))
-    stacks, edges = {}, []
-    for name, template in (("config", config),):
-        stacks[f"{E1}/demo-dev-{name}"] = Stack(f"demo-dev-{name}", name, E1, template, {"Application": "demo"})
-    for name, extra in (("reader", [_param("ReaderNote", reader_note)]), ("follower", [])):
+    stacks = {CONFIG: Stack("demo-dev-config", "config", E1, config, {"Application": "demo"})}
+    edges = []
+    readers = [("reader", [_param("ReaderNote", reader_note)]), ("follower", [])]
+    readers += [(name, []) for name in ("newcomer", "relay") if name in extra]
+    for name, more in readers:
         t = Template()
         t.add_parameter(Parameter("Release", Type="String", Description="output Release of demo-dev-config"))
         t.add_resource(_param(f"{name.title()}Release", Ref("Release")))
-        for r in extra:
+        for r in more:
             t.add_resource(r)
+        if name == "relay":
+            t.add_output(Output("Relayed", Value=Ref("Release")))
         stacks[f"{E1}/demo-dev-{name}"] = Stack(f"demo-dev-{name}", name, E1, t, {"Application": "demo"})
-        edges.append(Edge(f"{E1}/demo-dev-{name}", CONFIG, "Release", "Parameter"))
+        edges.append(Edge(f"{E1}/demo-dev-{name}", CONFIG, "Release", "Parameter", "Release"))
+    if "relay" in extra:
+        t = Template()
+        t.add_parameter(Parameter("Relayed", Type="String", Description="output Relayed of demo-dev-relay"))
+        t.add_resource(_param("EndRelease", Ref("Relayed")))
+        stacks[f"{E1}/demo-dev-end"] = Stack("demo-dev-end", "end", E1, t, {"Application": "demo"})
+        edges.append(Edge(f"{E1}/demo-dev-end", f"{E1}/demo-dev-relay", "Relayed", "Parameter", "Relayed"))
     emit(App("demo", "dev", stacks, edges), hashlib.sha256(release.encode()).hexdigest(), out, SETTINGS)
 
 
-def _plan(out, moto):
-    return run_cli("plan", "--env", "dev", "--out", out, "--endpoint-url", moto, "--poll", "0.05")
+def _plan(out, moto, *extra):
+    return run_cli("plan", "--env", "dev", "--out", out, "--endpoint-url", moto, "--poll", "0.05", *extra)
 
 
 def _deploy(out, moto):
@@ -69,7 +79,7 @@ def test_a_producer_output_that_changes_reaches_its_readers_in_the_same_deploy(m
     plan = read_plan(out)
     reader, follower = _stack(plan, READER), _stack(plan, FOLLOWER)
     assert reader["status"] == "changes" and follower["status"] == "update after"
-    assert reader["reads"] == follower["reads"] == [{"producer": CONFIG, "output": "Release", "kind": "Parameter", "value": "r1"}]
+    assert reader["reads"] == follower["reads"] == [{"producer": CONFIG, "output": "Release", "kind": "Parameter", "parameter": "Release", "value": "r1"}]
     assert reader["parameters"]["Release"] == "r1"  # the change set plan made holds the value as it is now
     expected = [row for row in follower["changes"] if row.get("condition")]
     assert [(x["logical_id"], x["action"], x["replacement"]) for x in expected] == [("FollowerRelease", "Modify", "False")]
@@ -107,6 +117,39 @@ def test_a_remade_change_set_that_differs_from_the_review_is_deleted_and_deploy_
             if c["StackName"] == "demo-dev-reader" and c["ExecutionStatus"] == "AVAILABLE"] == []
     assert _plan(out, moto).code == 1 and _deploy(out, moto).code == 0  # plan again: the review holds the new value
     assert _value(boto, "ReaderRelease") == "r2"
+
+
+def test_a_new_reader_of_a_changing_output_is_created_after_it_and_readers_of_readers_follow(moto, boto, tmp_path):
+    out = tmp_path / "out"
+    _write(out, "r1", extra=("relay",))
+    assert _plan(out, moto).code == 1 and _deploy(out, moto).code == 0
+    assert _value(boto, "EndRelease") == "r1"
+
+    _write(out, "r2", extra=("relay", "newcomer"))  # a new stack reads Release as it changes; relay passes it on to end
+    r = _plan(out, moto)
+    assert r.code == 1, r.stdout + r.stderr
+    plan = read_plan(out)
+    newcomer, relay, end = (_stack(plan, f"{E1}/demo-dev-{n}") for n in ("newcomer", "relay", "end"))
+    assert newcomer["status"] == "create after" and newcomer["create_after"] == [CONFIG] and newcomer["change_set"] is None
+    assert relay["status"] == "update after" and end["status"] == "update after"  # end reads what relay reads again
+    assert end["reads"] == [{"producer": f"{E1}/demo-dev-relay", "output": "Relayed", "kind": "Parameter", "parameter": "Relayed",
+                             "value": "r1"}]
+    r = _deploy(out, moto)
+    assert r.code == 0, r.stdout + r.stderr
+    assert _value(boto, "NewcomerRelease") == _value(boto, "RelayRelease") == _value(boto, "EndRelease") == "r2"
+    assert _plan(out, moto).code == 0
+
+
+def test_a_plan_that_leaves_readers_out_names_them_on_the_producer(moto, boto, tmp_path):
+    out = tmp_path / "out"
+    _write(out, "r1")
+    assert _plan(out, moto).code == 1 and _deploy(out, moto).code == 0
+    _write(out, "r2")
+    r = _plan(out, moto, "--stack", "demo-dev-config")
+    assert r.code == 1, r.stdout + r.stderr
+    [risk] = read_plan(out)["risks"]
+    assert (risk["stack"], risk["code"], risk["logical_id"]) == (CONFIG, "D507", "Release")
+    assert f"{FOLLOWER}, {READER} read it but this plan leaves them out: plan them too" in risk["message"]
 
 
 def test_what_plan_expects_a_new_value_to_touch():
