@@ -75,7 +75,8 @@ def render_all(c: Compiled) -> dict[str, tuple[dict[str, bytes], Manifest]]:
 
     out = {}
     for env, app in c.apps.items():
-        documents = {runbook.RUNBOOK: runbook.render(app, c.specs[env]), dbusers.DATABASE_USERS: dbusers.render(app, c.specs[env])}
+        documents = {runbook.RUNBOOK: runbook.render(app, c.specs[env]), runbook.SUMMARY: runbook.summary(app, c.specs[env]),
+                     dbusers.DATABASE_USERS: dbusers.render(app, c.specs[env])}
         out[env] = prepare(app, c.spec_sha256, deploy_settings(c.specs[env], env), c.assets[env], c.file, c.weakened[env],
                            {name: text for name, text in documents.items() if text} or None)
     return out

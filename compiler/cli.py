@@ -20,6 +20,9 @@ out_option = click.option("--out", "out_dir", default="out", show_default=True, 
                           help="where templates and audit artifacts go")
 
 
+verbose_option = click.option("--verbose", "-v", is_flag=True, help="print each waived weakened default in full")
+
+
 def env_option(default: str = "all"):
     return click.option("--env", "-e", "env", default=default, show_default=True,
                         help="environment name, or `all`")
@@ -47,10 +50,15 @@ def _json_errors(as_json: bool):
         sys.exit(e.exit_code)
 
 
-def _print_diagnostics(diags: list[Diagnostic]) -> None:
+def _print_diagnostics(diags: list[Diagnostic], verbose: bool = True) -> None:
+    """Each diagnostic on its own line; weakened defaults already waived in the spec in one summary line unless verbose."""
+    waived = [d for d in diags if d.waived and not verbose]
     for d in diags:
-        style = "yellow" if d.is_warning else "red"
-        say(d.render(), style, err=True)
+        if d not in waived:
+            say(d.render(), "yellow" if d.is_warning else "red", err=True)
+    if waived:
+        places = ", ".join(f"{d.path} ({d.file}:{d.line})" for d in waived)
+        say(f"{len(waived)} weakened default{'s' if len(waived) != 1 else ''}, waived: {places} (--verbose for each)", "yellow", err=True)
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -63,7 +71,8 @@ def cli() -> None:
 @spec_option
 @env_option()
 @click.option("--json", "as_json", is_flag=True, help="print the diagnostics as JSON")
-def validate(spec_path: Path, env: str, as_json: bool) -> None:
+@verbose_option
+def validate(spec_path: Path, env: str, as_json: bool, verbose: bool) -> None:
     """Check the spec: every mistake at once, each with its line, column and code."""
     from .loader import load
     from .validate import validate as run
@@ -74,7 +83,7 @@ def validate(spec_path: Path, env: str, as_json: bool) -> None:
         click.echo(json.dumps({"ok": True, "environments": list(result.specs), "errors": [],
                                "warnings": [_as_dict(d) for d in result.warnings]}, indent=2))
         return
-    _print_diagnostics(result.warnings)
+    _print_diagnostics(result.warnings, verbose)
     say(f"{spec_path}: valid ({', '.join(result.specs)})")
 
 
@@ -83,13 +92,14 @@ def validate(spec_path: Path, env: str, as_json: bool) -> None:
 @env_option()
 @out_option
 @click.option("--json", "as_json", is_flag=True, help="print the manifests as JSON")
-def compile_cmd(spec_path: Path, env: str, out_dir: Path, as_json: bool) -> None:
+@verbose_option
+def compile_cmd(spec_path: Path, env: str, out_dir: Path, as_json: bool, verbose: bool) -> None:
     """Compile each environment into out/<env>/<region>/<stack>.json plus manifest.json."""
     from .build import build_all
 
     with _json_errors(as_json):
         result = build_all(spec_path, _envs(env), out_dir)
-    _print_diagnostics(result.warnings)
+    _print_diagnostics(result.warnings, verbose)
     if as_json:
         click.echo(json.dumps({env: m.to_json() for env, m in result.manifests.items()}, indent=2))
         return
@@ -135,6 +145,48 @@ def lint(env: str, out_dir: Path, workers: int, as_json: bool) -> None:
             f"{report.errors} error(s), {report.warnings} warning(s)")
     if report.errors:
         sys.exit(1)
+
+
+@cli.command()
+@env_option()
+@click.option("--out", "out_dir", default="out", show_default=True, type=click.Path(file_okay=False, path_type=Path),
+              help="where the compiled templates are (the report goes beside them)")
+def report(env: str, out_dir: Path) -> None:
+    """Write out/<env>/report.html for the auditor: the architecture drawn from the compiled templates, stacks and deploy
+    order, inventory, security posture, DR and the latest plan. One self-contained file; reads only out/."""
+    from .report.html import write
+
+    names = _envs(env) or _compiled(out_dir)
+    for name in names:
+        say(f"wrote {write(out_dir, name)}")
+
+
+@cli.command()
+@click.option("--env", "-e", "env", required=True, help="environment name (one)")
+@click.option("--out", "out_dir", default="out", show_default=True, type=click.Path(file_okay=False, path_type=Path),
+              help="where the compiled templates are")
+@click.option("--format", "fmt", type=click.Choice(["svg", "mermaid", "dot"]), default="svg", show_default=True)
+@click.option("--output", "-o", type=click.Path(dir_okay=False, path_type=Path), help="write to a file instead of stdout")
+def graph(env: str, out_dir: Path, fmt: str, output: Path | None) -> None:
+    """The architecture diagram of one environment (the report's), drawn from the compiled templates, for docs and pull
+    requests: SVG, Mermaid or Graphviz DOT."""
+    from .report.model import architecture, read
+    from .report.svg import svg
+    from .report.text import dot, mermaid
+
+    arch = architecture(read(out_dir, env))
+    text = {"svg": lambda: svg(arch, f"{arch.env.manifest.app} {env}"), "mermaid": lambda: mermaid(arch), "dot": lambda: dot(arch)}[fmt]()
+    if output:
+        output.write_text(text)
+    else:
+        click.echo(text, nl=False)
+
+
+def _compiled(out_dir: Path) -> list[str]:
+    envs = sorted(p.name for p in out_dir.iterdir() if (p / "manifest.json").is_file()) if out_dir.is_dir() else []
+    if not envs:
+        raise ArchcError(f"nothing compiled in {out_dir}/: run `archc compile` first")
+    return envs
 
 
 @cli.command()

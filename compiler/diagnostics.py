@@ -99,6 +99,7 @@ class Diagnostic:
     path: str
     message: str
     envs: tuple[str, ...] = field(default=(), compare=False)
+    waived: bool = field(default=False, compare=False)  # a weakened default the spec gives a reason for
 
     @property
     def is_warning(self) -> bool:
@@ -157,5 +158,5 @@ def merge_envs(per_env: dict[str, list[Diagnostic]]) -> list[Diagnostic]:
     out = []
     for d, envs in seen.items():
         tag = () if tuple(envs) == all_envs or len(all_envs) == 1 else tuple(envs)
-        out.append(Diagnostic(d.file, d.line, d.col, d.code, d.path, d.message, tag))
+        out.append(Diagnostic(d.file, d.line, d.col, d.code, d.path, d.message, tag, d.waived))
     return sorted(out)

@@ -12,6 +12,7 @@ from .diagnostics import ArchcError
 from .manifest import read as read_manifest
 
 CACHE = ".lint-cache.json"
+LINTED = "lint.json"  # per environment: the templates linted (sha256) and the findings
 
 # Checks switched off for every template, each with its reason. Nothing else is ignored anywhere.
 IGNORED_CHECKS: dict[str, str] = {}
@@ -105,4 +106,9 @@ def lint_envs(out_dir: Path, envs: list[str] | None, workers: int = 2) -> Report
     if out_dir.exists():
         cache_path.write_text(json.dumps(sorted(clean), indent=1) + "\n")
     report.findings.sort(key=lambda f: (f.path, f.line, f.column, f.rule))
+    for env in names:  # the audit report reads what was linted, and what was found, per environment
+        env_dir = out_dir / env
+        linted = {str(Path(path).relative_to(env_dir)): sha for path, _, sha in jobs if Path(path).is_relative_to(env_dir)}
+        found = [asdict(f) for f in report.findings if Path(f.path).is_relative_to(env_dir)]
+        (env_dir / LINTED).write_text(json.dumps({"templates": linted, "findings": found}, indent=1, sort_keys=True) + "\n")
     return report

@@ -12,6 +12,7 @@ from .spec import Spec
 from .spec.dr import MECHANISMS, minutes
 
 RUNBOOK = "dr-runbook.md"
+SUMMARY = "dr.json"
 
 
 @dataclass(frozen=True)
@@ -88,6 +89,22 @@ def copies(app: App, spec: Spec) -> list[Copy]:
             found.append(Copy("queue", name, f"{name} in {dr} (its own messages)" if f"{dr}/{app.app}-{app.env}-{QUEUES}" in app.stacks else "none",
                               "not copied: messages waiting in the primary are lost with it", "its waiting messages"))
     return found
+
+
+def summary(app: App, spec: Spec) -> str | None:
+    """out/<env>/dr.json: the runbook's objectives and copies as data (the audit report reads it), or None without DR."""
+    if spec.regions.dr is None:
+        return None
+    import json
+    from dataclasses import asdict
+
+    d = spec.dr
+    data = {"primary": spec.regions.primary, "dr": spec.regions.dr, "runbook": RUNBOOK,
+            "strategy": d.strategy if d else None, "rto": d.rto if d else None, "rpo": d.rpo if d else None,
+            "rto_minutes": minutes(d.rto) if d else None, "rpo_minutes": minutes(d.rpo) if d else None,
+            "recovery_steps": [{"step": what, "minutes": m} for _, m, what in d.rto_floor(spec.database is not None)] if d else [],
+            "copies": [asdict(c) for c in copies(app, spec)]}
+    return json.dumps(data, indent=1, sort_keys=True) + "\n"
 
 
 def render(app: App, spec: Spec) -> str | None:

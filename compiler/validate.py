@@ -183,7 +183,7 @@ def weakened_entries(positions: Positions, spec: Spec) -> list[Weakened]:
 
 def _weakened(file: str, w: Weakened) -> Diagnostic:
     tail = f' (waived: "{w.waiver}")' if w.waiver else f'; if this is intended, say why under `waivers: {{{w.path}: "..."}}`'
-    return Diagnostic(file, w.line, w.col, "W301", w.path, w.why + tail)
+    return Diagnostic(file, w.line, w.col, "W301", w.path, w.why + tail, waived=bool(w.waiver))
 
 
 def _diagnostics(file: str, err: dict[str, Any], positions: Positions) -> list[Diagnostic]:

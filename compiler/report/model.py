@@ -1,0 +1,323 @@
+"""The architecture as the compiled templates of one environment describe it: the nodes and links archc's report and graph
+draw. Pure over out/<env> (the manifest and the templates it lists); no spec, no AWS."""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Iterator
+
+from ..diagnostics import ArchcError
+from ..manifest import Manifest, TemplateEntry
+from ..manifest import read as read_manifest
+
+EDGE_REGION = "us-east-1"
+# Resource types drawn, by kind; the order is the tier order inside a region (top to bottom).
+KINDS: dict[str, tuple[str, ...]] = {
+    "distribution": ("AWS::CloudFront::Distribution",),
+    "edge function": (),  # a Lambda function a distribution runs at the edge (found through its associations)
+    "cloudfront function": ("AWS::CloudFront::Function",),
+    "rest api": ("AWS::ApiGateway::RestApi",),
+    "websocket api": ("AWS::ApiGatewayV2::Api",),
+    "function": ("AWS::Lambda::Function",),
+    "queue": ("AWS::SQS::Queue",),
+    "table": ("AWS::DynamoDB::GlobalTable", "AWS::DynamoDB::Table"),
+    "bucket": ("AWS::S3::Bucket",),
+    "database": ("AWS::RDS::DBInstance",),
+    "repository": ("AWS::ECR::Repository",),
+}
+KIND_OF = {rtype: kind for kind, types in KINDS.items() for rtype in types}
+TIER = {"distribution": 0, "edge function": 1, "cloudfront function": 1, "rest api": 0, "websocket api": 0, "function": 1,
+        "queue": 2, "table": 3, "bucket": 3, "database": 3, "repository": 3}
+NAME_PROPERTY = {"AWS::Lambda::Function": "FunctionName", "AWS::SQS::Queue": "QueueName", "AWS::DynamoDB::GlobalTable": "TableName",
+                 "AWS::DynamoDB::Table": "TableName", "AWS::S3::Bucket": "BucketName", "AWS::RDS::DBInstance": "DBInstanceIdentifier",
+                 "AWS::ECR::Repository": "RepositoryName", "AWS::ApiGateway::RestApi": "Name", "AWS::ApiGatewayV2::Api": "Name",
+                 "AWS::CloudFront::Function": "Name"}
+# Link kinds: what flows along them.
+FLOWS = ("origin", "failover", "edge", "integration", "authorizer", "event", "dead letter", "replication", "backup copy")
+
+
+@dataclass(frozen=True, order=True)
+class Node:
+    id: str  # "<region>/<stack>/<LogicalId>" (a DynamoDB replica: "<replica region>/<stack>/<LogicalId>")
+    kind: str
+    region: str
+    stack: str
+    logical_id: str
+    name: str  # the physical name when the template fixes it, else the logical ID
+    replica_of: str | None = None  # a global table's replica in another region: the table's node id
+
+
+@dataclass(frozen=True, order=True)
+class Link:
+    source: str
+    target: str
+    kind: str  # one of FLOWS
+    label: str = ""
+
+
+@dataclass
+class Template:
+    entry: TemplateEntry
+    body: dict[str, Any]
+
+    @property
+    def resources(self) -> dict[str, dict]:
+        return self.body.get("Resources") or {}
+
+
+@dataclass
+class Environment:
+    """out/<env> read once: the manifest and every template, by stack id."""
+
+    out_dir: Path
+    manifest: Manifest
+    templates: dict[str, Template]
+    _exports: dict[tuple[str, str], tuple[str, str]] = field(default_factory=dict)  # (region, export name) -> (stack id, output key)
+
+    @property
+    def dir(self) -> Path:
+        return self.out_dir / self.manifest.environment
+
+    def template(self, region: str, stack: str) -> Template | None:
+        return self.templates.get(f"{region}/{stack}")
+
+    def exported(self, region: str, name: str) -> tuple[str, str] | None:
+        """The stack and output of an export (export names are unique per region)."""
+        if not self._exports:
+            for sid, t in self.templates.items():
+                for key, out in (t.body.get("Outputs") or {}).items():
+                    export = (out.get("Export") or {}).get("Name")
+                    if isinstance(export, str):
+                        self._exports[(t.entry.region, export)] = (sid, key)
+        return self._exports.get((region, name))
+
+
+def read(out_dir: Path, env: str) -> Environment:
+    manifest = read_manifest(out_dir, env)
+    templates = {}
+    for t in manifest.templates:
+        path = out_dir / env / t.path
+        try:
+            templates[t.id] = Template(t, json.loads(path.read_bytes()))
+        except FileNotFoundError:
+            raise ArchcError(f"{path} is missing: run `archc compile --env {env}` again") from None
+        except json.JSONDecodeError as e:
+            raise ArchcError(f"{path} is not valid JSON ({e}): run `archc compile --env {env}` again") from None
+    return Environment(out_dir, manifest, templates)
+
+
+@dataclass
+class Architecture:
+    env: Environment
+    nodes: dict[str, Node] = field(default_factory=dict)
+    links: list[Link] = field(default_factory=list)
+
+    @property
+    def regions(self) -> list[str]:
+        """Regions in the order the manifest deploys them, the edge region (CloudFront's) first when it holds a distribution."""
+        order = list(dict.fromkeys(t.region for t in self.env.manifest.templates))
+        order = [r for r in order if any(n.region == r for n in self.nodes.values())]
+        edge = [r for r in order if any(n.region == r and n.kind == "distribution" for n in self.nodes.values())]
+        return edge + [r for r in order if r not in edge]
+
+    def add(self, link: Link) -> None:
+        if link.source in self.nodes and link.target in self.nodes and link not in self.links:
+            self.links.append(link)
+
+
+def _name(rtype: str, props: dict, lid: str, prefix: str) -> str:
+    name = props.get(NAME_PROPERTY.get(rtype, ""))
+    return name.removeprefix(prefix) if isinstance(name, str) and name else lid
+
+
+def _walk(value: Any) -> Iterator[dict]:
+    if isinstance(value, dict):
+        yield value
+        for v in value.values():
+            yield from _walk(v)
+    elif isinstance(value, list):
+        for v in value:
+            yield from _walk(v)
+
+
+class Resolver:
+    """Which drawn resource a template value points at: Ref / GetAtt / ${X} in the same template, an Fn::ImportValue (by
+    export name), an Fn::GetStackOutput, or a template parameter archc fills from another stack's output."""
+
+    def __init__(self, env: Environment, nodes: dict[str, Node]):
+        self.env, self.nodes = env, nodes
+
+    def targets(self, t: Template, value: Any, depth: int = 0) -> list[str]:
+        found: list[str] = []
+        if depth > 6:
+            return found
+        for d in _walk(value):
+            local = None
+            if isinstance(d.get("Ref"), str):
+                local = d["Ref"]
+                if local in (t.body.get("Parameters") or {}):
+                    found += self._parameter(t, local, depth)
+                    continue
+            elif "Fn::GetAtt" in d:
+                ga = d["Fn::GetAtt"]
+                local = (ga if isinstance(ga, list) else str(ga).split("."))[0]
+            elif isinstance(d.get("Fn::Sub"), (str, list)):
+                text = d["Fn::Sub"] if isinstance(d["Fn::Sub"], str) else d["Fn::Sub"][0]
+                for ref in re.findall(r"\$\{([A-Za-z0-9]+)", str(text)):
+                    found += self._local(t, ref, depth)
+            elif isinstance(d.get("Fn::ImportValue"), str):
+                hit = self.env.exported(t.entry.region, d["Fn::ImportValue"])
+                if hit:
+                    found += self._output(hit[0], hit[1], depth)
+            elif isinstance(d.get("Fn::GetStackOutput"), dict):
+                g = d["Fn::GetStackOutput"]
+                region = g.get("Region") or t.entry.region
+                found += self._output(f"{region}/{g.get('StackName')}", g.get("OutputName"), depth)
+            if local:
+                found += self._local(t, local, depth)
+        return list(dict.fromkeys(found))
+
+    def _local(self, t: Template, lid: str, depth: int) -> list[str]:
+        nid = f"{t.entry.id}/{lid}"
+        if nid in self.nodes:
+            return [nid]
+        res = t.resources.get(lid)
+        if res is None:
+            return []
+        rtype = res.get("Type")
+        if rtype in ("AWS::Lambda::Version", "AWS::Lambda::Alias", "AWS::Lambda::Url"):  # a function by another name
+            return self.targets(t, (res.get("Properties") or {}).get("FunctionName") or (res.get("Properties") or {}).get("TargetFunctionArn"), depth + 1)
+        return []
+
+    def _output(self, sid: str, key: str | None, depth: int) -> list[str]:
+        t = self.env.templates.get(sid)
+        out = ((t.body.get("Outputs") or {}).get(key) if t else None) or {}
+        return self.targets(t, out.get("Value"), depth + 1) if t else []
+
+    def _parameter(self, t: Template, name: str, depth: int) -> list[str]:
+        edges = [e for e in self.env.manifest.edges if e.consumer == t.entry.id and (e.parameter or e.output) == name and e.kind == "Parameter"]
+        return [x for e in edges for x in self._output(e.producer, e.output, depth)]
+
+
+def architecture(env: Environment) -> Architecture:
+    """Every drawn resource of the environment and what flows between them."""
+    arch = Architecture(env)
+    prefix = f"{env.manifest.app}-{env.manifest.environment}-"
+    for sid, t in sorted(env.templates.items()):
+        for lid, res in sorted(t.resources.items()):
+            kind = KIND_OF.get(res.get("Type", ""))
+            if kind:
+                nid = f"{sid}/{lid}"
+                arch.nodes[nid] = Node(nid, kind, t.entry.region, t.entry.stack, lid, _name(res["Type"], res.get("Properties") or {}, lid, prefix))
+    resolve = Resolver(env, arch.nodes)
+    for sid, t in sorted(env.templates.items()):
+        for lid, res in sorted(t.resources.items()):
+            props = res.get("Properties") or {}
+            rtype = res.get("Type")
+            here = f"{sid}/{lid}"
+            if rtype == "AWS::CloudFront::Distribution":
+                _distribution(arch, resolve, t, here, props.get("DistributionConfig") or {})
+            elif rtype == "AWS::DynamoDB::GlobalTable":
+                for replica in props.get("Replicas") or []:
+                    region = replica.get("Region")
+                    if isinstance(region, str) and region != t.entry.region:
+                        node = arch.nodes[here]
+                        rid = f"{region}/{t.entry.stack}/{lid}"
+                        arch.nodes[rid] = Node(rid, "table", region, t.entry.stack, lid, node.name, replica_of=here)
+                        arch.add(Link(here, rid, "replication", "global table"))
+            elif rtype == "AWS::S3::Bucket":
+                _bucket(arch, resolve, t, here, props)
+            elif rtype == "AWS::SQS::Queue":
+                dlq = (props.get("RedrivePolicy") or {}).get("deadLetterTargetArn")
+                for target in resolve.targets(t, dlq):
+                    arch.add(Link(here, target, "dead letter", f"after {(props.get('RedrivePolicy') or {}).get('maxReceiveCount')} receives"))
+            elif rtype == "AWS::Lambda::EventSourceMapping":
+                for source in resolve.targets(t, props.get("EventSourceArn")):
+                    for fn in resolve.targets(t, props.get("FunctionName")):
+                        arch.add(Link(source, fn, "event", f"batch {props['BatchSize']}" if "BatchSize" in props else ""))
+            elif rtype == "AWS::RDS::DBInstance" and props.get("SourceDBInstanceIdentifier"):
+                for source in resolve.targets(t, props["SourceDBInstanceIdentifier"]):
+                    arch.add(Link(source, here, "replication", "read replica"))
+            elif rtype == "AWS::RDS::DBInstanceAutomatedBackupsReplication" or (rtype or "").endswith("AutomatedBackupsReplication"):
+                for source in resolve.targets(t, props.get("SourceDBInstanceArn")):
+                    for db in [n.id for n in arch.nodes.values() if n.kind == "database" and n.region == t.entry.region] or [source]:
+                        arch.add(Link(source, db, "backup copy", "automated backups"))
+            elif rtype == "AWS::ECR::ReplicationConfiguration":
+                _ecr(arch, t, props)
+            elif rtype == "AWS::ApiGateway::Method":
+                uri = (props.get("Integration") or {}).get("Uri")
+                for fn in resolve.targets(t, uri):
+                    for api in resolve.targets(t, props.get("RestApiId")):
+                        arch.add(Link(api, fn, "integration", "proxy"))
+            elif rtype == "AWS::ApiGateway::Authorizer":
+                for fn in resolve.targets(t, props.get("AuthorizerUri")):
+                    for api in resolve.targets(t, props.get("RestApiId")):
+                        arch.add(Link(api, fn, "authorizer", "authorizer"))
+            elif rtype == "AWS::ApiGatewayV2::Integration":
+                for fn in resolve.targets(t, props.get("IntegrationUri")):
+                    for api in resolve.targets(t, props.get("ApiId")):
+                        arch.add(Link(api, fn, "integration", "routes"))
+    return arch
+
+
+def _bucket(arch: Architecture, resolve: Resolver, t: Template, here: str, props: dict) -> None:
+    notes = props.get("NotificationConfiguration") or {}
+    for key, field_name in (("QueueConfigurations", "Queue"), ("LambdaConfigurations", "Function")):
+        for c in notes.get(key) or []:
+            rules = ((c.get("Filter") or {}).get("S3Key") or {}).get("Rules") or []
+            where = " ".join(f"{r.get('Name')}={r.get('Value')}" for r in rules)
+            label = f"{c.get('Event', '')} {where}".strip()
+            for target in resolve.targets(t, c.get(field_name)):
+                arch.add(Link(here, target, "event", label))
+    for rule in (props.get("ReplicationConfiguration") or {}).get("Rules") or []:
+        for target in resolve.targets(t, (rule.get("Destination") or {}).get("Bucket")):
+            rtc = "RTC 15 min" if ((rule.get("Destination") or {}).get("ReplicationTime") or {}).get("Status") == "Enabled" else "replication"
+            arch.add(Link(here, target, "replication", rtc))
+
+
+def _ecr(arch: Architecture, t: Template, props: dict) -> None:
+    """Registry replication: every repository of this region to the same repository in each destination region."""
+    for rule in (props.get("ReplicationConfiguration") or {}).get("Rules") or []:
+        for dest in rule.get("Destinations") or []:
+            region = dest.get("Region")
+            for src in [n for n in arch.nodes.values() if n.kind == "repository" and n.region == t.entry.region]:
+                for dst in [n for n in arch.nodes.values() if n.kind == "repository" and n.region == region and n.name == src.name]:
+                    arch.add(Link(src.id, dst.id, "replication", "registry replication"))
+
+
+def _distribution(arch: Architecture, resolve: Resolver, t: Template, here: str, config: dict) -> None:
+    origins = {o.get("Id"): o for o in config.get("Origins") or []}
+    groups = {g.get("Id"): [m.get("OriginId") for m in (g.get("Members") or {}).get("Items") or []]
+              for g in (config.get("OriginGroups") or {}).get("Items") or []}
+
+    def origin_nodes(origin_id: str) -> list[str]:
+        return resolve.targets(t, (origins.get(origin_id) or {}).get("DomainName"))
+
+    behaviors = [("default (*)", config.get("DefaultCacheBehavior") or {})]
+    behaviors += [(b.get("PathPattern", "?"), b) for b in config.get("CacheBehaviors") or []]
+    patterns: dict[tuple[str, str], list[str]] = {}
+    for pattern, b in behaviors:
+        target = b.get("TargetOriginId")
+        members = groups.get(target, [target])
+        for i, origin_id in enumerate(members):
+            for node in origin_nodes(origin_id):
+                patterns.setdefault((node, "origin" if i == 0 else "failover"), []).append(pattern)
+        for assoc in b.get("LambdaFunctionAssociations") or []:
+            for fn in resolve.targets(t, assoc.get("LambdaFunctionARN")):
+                _as_edge(arch, fn)
+                arch.add(Link(fn, here, "edge", f"{assoc.get('EventType')} {pattern}"))
+        for assoc in b.get("FunctionAssociations") or []:
+            for fn in resolve.targets(t, assoc.get("FunctionARN")):
+                arch.add(Link(fn, here, "edge", f"{assoc.get('EventType')} {pattern}"))
+    for (node, kind), pats in sorted(patterns.items()):
+        arch.add(Link(here, node, kind, ", ".join(pats)))
+
+
+def _as_edge(arch: Architecture, nid: str) -> None:
+    """A Lambda function a distribution runs is an edge function."""
+    n = arch.nodes[nid]
+    if n.kind == "function":
+        arch.nodes[nid] = Node(n.id, "edge function", n.region, n.stack, n.logical_id, n.name)
