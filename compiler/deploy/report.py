@@ -106,34 +106,62 @@ def verdict(plan: dict) -> str:
     return text
 
 
-def print_plan(console: Any, plan: dict) -> None:
-    from rich.table import Table
+def _changes_table(changes: list[dict], width: int) -> Any:
+    """One stack's changes for the terminal within `width`: a line per change (action, logical id, type without the AWS::
+    every type starts with, replacement), then, indented, its scope, details and policy when AWS gave any; plan.md has
+    every column in full."""
+    import textwrap
+
     from rich.text import Text
 
-    console.print(f"archc plan: {plan['app']} {plan['environment']} (account {plan['account']})", style="bold", markup=False)
+    heads = ("action", "logical id", "type", "replacement")
+    rows = [(row["action"], row["logical_id"], row["type"].removeprefix("AWS::"), _replacement(row)) for row in changes]
+    widths = [max(len(h), *(len(r[i]) for r in rows)) for i, h in enumerate(heads)]
+    widths[1] = min(widths[1], max(20, width - widths[0] - widths[2] - widths[3] - 6))
+    out = Text()
+    out.append("  ".join(h.ljust(w) for h, w in zip(heads, widths)).rstrip() + "\n", style="bold")
+    for row, cells in zip(changes, rows):
+        lid = cells[1] if len(cells[1]) <= widths[1] else cells[1][:widths[1] - 1] + "…"
+        out.append(cells[0].ljust(widths[0]) + "  ", style=ACTION_STYLE.get(row["action"], ""))
+        out.append(f"{lid.ljust(widths[1])}  {cells[2].ljust(widths[2])}  ")
+        out.append(cells[3] + "\n", style="bold red" if cells[3].startswith(("REPLACE", "may")) else "")
+        extra = "; ".join(x for x in (row["scope"] and f"scope {', '.join(row['scope'])}",
+                                        row["details"] and _details(row), row["policy_action"] and f"policy {row['policy_action']}") if x)
+        if extra or len(cells[1]) > widths[1]:
+            extra = (f"{cells[1]}: " if len(cells[1]) > widths[1] else "") + extra
+            out.append("\n".join(textwrap.wrap(extra, width=width, initial_indent=" " * (widths[0] + 2),
+                                                subsequent_indent=" " * (widths[0] + 4), break_long_words=True)) + "\n", style="dim")
+    out.rstrip()
+    return out
+
+
+def _say(console: Any, text: str, style: str = "", indent: int = 2) -> None:
+    """One paragraph of the review, wrapped at the console's width with a hanging indent (the tables fold on their own)."""
+    import textwrap
+
+    lead = len(text) - len(text.lstrip("\n"))
+    lines = textwrap.wrap(text.lstrip("\n"), width=max(40, console.width), subsequent_indent=" " * indent,
+                          break_long_words=False, break_on_hyphens=False) or [""]
+    console.print("\n" * lead + "\n".join(lines), style=style or None, markup=False, highlight=False)
+
+
+def print_plan(console: Any, plan: dict) -> None:
+    _say(console, f"archc plan: {plan['app']} {plan['environment']} (account {plan['account']})", "bold")
     for s in plan["stacks"]:
-        console.print(f"\n{s['id']}: {_status_line(s)}", style="bold" if s["status"] in ("changes", "create after", "update after") or s["settings"]
-                      else "dim", markup=False)
+        _say(console, f"\n{s['id']}: {_status_line(s)}",
+             "bold" if s["status"] in ("changes", "create after", "update after") or s["settings"] else "dim")
         for item in s["settings"]:
-            console.print(f"  setting: {setting_line(item)}", style="yellow", markup=False)
+            _say(console, f"  setting: {setting_line(item)}", "yellow", indent=4)
         if s["status"] not in ("changes", "create after", "update after") or not s["changes"]:
             continue
-        table = Table(show_edge=False, pad_edge=False)
-        for col in ("action", "logical id", "type", "replacement", "scope", "details", "policy"):
-            table.add_column(col, overflow="fold")
-        for row in s["changes"]:
-            replacement = _replacement(row)
-            table.add_row(Text(row["action"], style=ACTION_STYLE.get(row["action"], "")), Text(row["logical_id"]), Text(row["type"]),
-                          Text(replacement, style="bold red" if replacement.startswith(("REPLACE", "may")) else ""),
-                          Text(", ".join(row["scope"]) or "-"), Text(_details(row)), Text(row["policy_action"] or "-"))
-        console.print(table)
+        console.print(_changes_table(s["changes"], max(60, console.width)))
     if plan["risks"]:
-        console.print("\nrisks:", style="bold", markup=False)
+        _say(console, "\nrisks:", "bold")
         for r in plan["risks"]:
-            console.print(f"  {r['code']} {SEVERITY[r['code']]:<7} {r['stack']} {r['message']}", style=STYLE[r["severity"]], markup=False)
+            _say(console, f"  {r['code']} {SEVERITY[r['code']]:<7} {r['stack']} {r['message']}", STYLE[r["severity"]], indent=15)
     for name in plan.get("unused_allowances", []):
-        console.print(f"note: --allow-replace {name} matched no replacement or removal", style="yellow", markup=False)
-    console.print(f"\n{verdict(plan)}", style="bold red" if plan["blocked"] else "bold", markup=False)
+        _say(console, f"note: --allow-replace {name} matched no replacement or removal", "yellow")
+    _say(console, f"\n{verdict(plan)}", "bold red" if plan["blocked"] else "bold")
 
 
 def _md(text: Any) -> str:

@@ -104,6 +104,11 @@ def moto_stacks():
     return demo_stacks
 
 
+def flat(text: str) -> str:
+    """Terminal output with its line wrapping undone (the review wraps at 100 columns)."""
+    return " ".join(text.split())
+
+
 def read_plan(out: Path, env: str = "dev") -> dict:
     return json.loads((out / env / "plan.json").read_text())
 

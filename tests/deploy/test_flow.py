@@ -8,7 +8,7 @@ import sys
 
 from compiler.deploy.changesets import PLAN_VERSION
 
-from .conftest import ACCOUNT, FAKE_ENV, ROOT, SECRET, read_plan, run_cli
+from .conftest import ACCOUNT, FAKE_ENV, ROOT, SECRET, flat, read_plan, run_cli
 
 E1, W2 = "us-east-1", "us-west-2"
 BASE_E, BASE_W, APP = f"{E1}/demo-dev-base", f"{W2}/demo-dev-base", f"{E1}/demo-dev-app"
@@ -188,7 +188,7 @@ def test_data_loss_gate_blocks_until_allowed_by_name(moto, boto, moto_stacks, tm
     assert _change_sets(boto, E1, "demo-dev-base") == [] and _change_sets(boto, W2, "demo-dev-base") == []
     assert len(_change_sets(boto, E1, "demo-dev-app")) == 1
     assert {s["id"] for s in plan["stacks"] if s["change_set"] and s["change_set"]["deleted"]} == {BASE_E, BASE_W}
-    assert r.stdout.count("change set deleted: it would lose data (D501)") == 2
+    assert flat(r.stdout).count("change set deleted: it would lose data (D501)") == 2
     assert (out / "dev" / "plan.md").read_text().count("(deleted: blocked by D501") == 2
 
     r = _deploy(out, moto)
@@ -407,7 +407,7 @@ def test_a_stack_policy_removed_outside_archc_is_put_back_without_a_change_set(m
     assert next(s for s in plan["stacks"] if s["id"] == BASE_W)["stack_id"] == _stack(boto, W2, "demo-dev-base")["StackId"]
     assert (plan["summary"]["settings"], plan["summary"]["settings_only"], plan["summary"]["with_changes"]) == (2, 2, 0)
     assert f"{BASE_W}: no changes; protection settings to apply (no change set needed)" in r.stdout
-    assert r.stdout.count("setting: stack policy: differs from the one archc sets -> set it: updates may not replace or delete BaseQueue") == 2
+    assert flat(r.stdout).count("setting: stack policy: differs from the one archc sets -> set it: updates may not replace or delete BaseQueue") == 2
     assert "no template changes in 3 stacks; protection settings to apply on 2 stacks" in r.stdout
     assert (out / "dev" / "plan.md").read_text().count("- setting: stack policy: differs from the one archc sets") == 2
     assert _available_change_sets(boto) == []  # nothing to execute: no change set was kept
@@ -446,7 +446,7 @@ def test_a_stack_with_changes_and_stale_settings_gets_them_after_its_change_set(
     east = next(s for s in plan["stacks"] if s["id"] == BASE_E)
     assert east["status"] == "changes" and [x["setting"] for x in east["settings"]] == ["stack_policy"]
     assert (plan["summary"]["settings"], plan["summary"]["settings_only"]) == (1, 0)
-    assert f"{BASE_E}: UPDATE change set, 2 changes; protection settings to apply after the change set" in r.stdout
+    assert f"{BASE_E}: UPDATE change set, 2 changes; protection settings to apply after the change set" in flat(r.stdout)
     r = _deploy(out, moto)
     assert r.code == 0, r.stdout + r.stderr
     assert f"  {BASE_E}: deployed (UPDATE_COMPLETE)" in r.stdout and "protected" not in r.stdout

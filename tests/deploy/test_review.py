@@ -375,3 +375,36 @@ def test_a_missing_stack_policy_is_a_settings_change(moto_stacks, tmp_path):
     assert plan["stacks"][0]["settings"] == [{"setting": "stack_policy", "current": None, "wanted": STRICT}]
     assert "- setting: stack policy: none set -> set it: updates may not replace or delete BaseQueue" in (
         tmp_path / "out" / "dev" / "plan.md").read_text()
+
+
+def test_the_plan_review_fits_100_columns():
+    """The review as a pipe gets it (rich at archc's 100 columns): tables, status lines, settings, risks, the verdict."""
+    import io
+
+    from rich.console import Console
+
+    from compiler.deploy.report import print_plan
+
+    rows = [{"action": a, "logical_id": f"StorageDocumentsReplicationLatencyAlarm{i}", "type": "AWS::CloudWatch::CompositeAlarm",
+             "replacement": r, "replacement_source": "predicted", "scope": ["Properties", "Tags"],
+             "details": [{"attribute": "Properties", "name": "AlarmDescription", "requires_recreation": "Never",
+                          "evaluation": "Static", "change_source": "DirectModification", "causing_entity": None, "path": None}],
+             "policy_action": "ReplaceAndRetain", "stateful": False, "before": None, "after": None}
+            for i, (a, r) in enumerate((("Modify", "True"), ("Add", None), ("Modify", "Conditional")))]
+    risk = {"code": "D502", "severity": "warning", "blocking": False, "stack": "ap-northeast-1/fillup-prod-functions",
+            "logical_id": "FnProcessorRole", "message": "new resource granting 36 permissions, 5 with wildcards: "
+            "ec2:describenetworkinterfaces on * (wildcard); ec2:describesecuritygroups on * (wildcard); " * 3}
+    stack = {"id": "ap-northeast-1/fillup-prod-storage", "status": "changes", "changes": rows, "risks": [risk], "reason": None,
+             "change_set": {"type": "UPDATE", "name": "archc-prod-20261124000000-12345678"}, "create_after": [],
+             "settings": [{"setting": "stack_policy", "current": None, "wanted": {"Statement": [
+                 {"Effect": "Deny", "Resource": [f"LogicalResourceId/StorageBucket{i}" for i in range(12)]}]}}]}
+    plan = {"app": "fillup", "environment": "prod", "account": "123456789012", "blocked": False, "risks": [risk] * 2,
+            "stacks": [stack, {**stack, "id": "us-west-2/fillup-prod-storage"}], "unused_allowances": ["SomethingElse"],
+            "summary": {"stacks": 2, "with_changes": 2, "no_changes": 0, "deferred": 0, "create_after": 0, "update_after": 0,
+                        "settings": 2, "resources": {"Add": 2, "Modify": 4, "Remove": 0, "Replace": 4}}}
+    out = io.StringIO()
+    print_plan(Console(file=out, width=100, force_terminal=False, soft_wrap=True, highlight=False), plan)
+    lines = out.getvalue().splitlines()
+    assert len(lines) > 30 and max(len(line) for line in lines) <= 100, max(lines, key=len)
+    text = out.getvalue()
+    assert "StorageDocumentsRepl" in text and "ReplaceAndRetain" in text and "REPLACE" in text and "D502 warning" in text
