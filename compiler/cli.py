@@ -174,6 +174,8 @@ def graph(env: str, out_dir: Path, fmt: str, output: Path | None) -> None:
     from .report.svg import svg
     from .report.text import dot, mermaid
 
+    if env == "all" or "," in env:
+        raise ArchcError(f"graph draws one environment: --env NAME (compiled here: {', '.join(_compiled(out_dir))})")
     arch = architecture(read(out_dir, env))
     text = {"svg": lambda: svg(arch, f"{arch.env.manifest.app} {env}"), "mermaid": lambda: mermaid(arch), "dot": lambda: dot(arch)}[fmt]()
     if output:

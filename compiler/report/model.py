@@ -27,10 +27,13 @@ KINDS: dict[str, tuple[str, ...]] = {
     "bucket": ("AWS::S3::Bucket",),
     "database": ("AWS::RDS::DBInstance",),
     "repository": ("AWS::ECR::Repository",),
+    "origin server": (),  # an origin outside this environment's templates (a domain name written in the template)
+    "backups": (),  # a database's automated backups, copied to another region
 }
 KIND_OF = {rtype: kind for kind, types in KINDS.items() for rtype in types}
 TIER = {"distribution": 0, "edge function": 1, "cloudfront function": 1, "rest api": 0, "websocket api": 0, "function": 1,
-        "queue": 2, "table": 3, "bucket": 3, "database": 3, "repository": 3}
+        "queue": 2, "table": 3, "bucket": 3, "database": 3, "repository": 3, "origin server": 0, "backups": 3}
+EXTERNAL = "outside AWS"  # the frame external origin servers are drawn in
 NAME_PROPERTY = {"AWS::Lambda::Function": "FunctionName", "AWS::SQS::Queue": "QueueName", "AWS::DynamoDB::GlobalTable": "TableName",
                  "AWS::DynamoDB::Table": "TableName", "AWS::S3::Bucket": "BucketName", "AWS::RDS::DBInstance": "DBInstanceIdentifier",
                  "AWS::ECR::Repository": "RepositoryName", "AWS::ApiGateway::RestApi": "Name", "AWS::ApiGatewayV2::Api": "Name",
@@ -47,7 +50,7 @@ class Node:
     stack: str
     logical_id: str
     name: str  # the physical name when the template fixes it, else the logical ID
-    replica_of: str | None = None  # a global table's replica in another region: the table's node id
+    replica_of: str | None = None  # a copy in another region (table replica, database backups): the original's node id
 
 
 @dataclass(frozen=True, order=True)
@@ -118,8 +121,9 @@ class Architecture:
     @property
     def regions(self) -> list[str]:
         """Regions in the order the manifest deploys them, the edge region (CloudFront's) first when it holds a distribution."""
+        drawn = {n.region for n in self.nodes.values()}
         order = list(dict.fromkeys(t.region for t in self.env.manifest.templates))
-        order = [r for r in order if any(n.region == r for n in self.nodes.values())]
+        order = [r for r in order if r in drawn] + sorted(drawn - set(order) - {EXTERNAL}) + sorted(drawn & {EXTERNAL})
         edge = [r for r in order if any(n.region == r and n.kind == "distribution" for n in self.nodes.values())]
         return edge + [r for r in order if r not in edge]
 
@@ -129,6 +133,9 @@ class Architecture:
 
 
 def _name(rtype: str, props: dict, lid: str, prefix: str) -> str:
+    if rtype == "AWS::CloudFront::Distribution":  # known by its domain
+        aliases = [a for a in (props.get("DistributionConfig") or {}).get("Aliases") or [] if isinstance(a, str)]
+        return aliases[0] if aliases else lid
     name = props.get(NAME_PROPERTY.get(rtype, ""))
     return name.removeprefix(prefix) if isinstance(name, str) and name else lid
 
@@ -238,13 +245,18 @@ def architecture(env: Environment) -> Architecture:
                 for source in resolve.targets(t, props.get("EventSourceArn")):
                     for fn in resolve.targets(t, props.get("FunctionName")):
                         arch.add(Link(source, fn, "event", f"batch {props['BatchSize']}" if "BatchSize" in props else ""))
-            elif rtype == "AWS::RDS::DBInstance" and props.get("SourceDBInstanceIdentifier"):
-                for source in resolve.targets(t, props["SourceDBInstanceIdentifier"]):
+            elif rtype == "AWS::RDS::DBInstance":
+                for source in resolve.targets(t, props.get("SourceDBInstanceIdentifier")):
                     arch.add(Link(source, here, "replication", "read replica"))
-            elif rtype == "AWS::RDS::DBInstanceAutomatedBackupsReplication" or (rtype or "").endswith("AutomatedBackupsReplication"):
-                for source in resolve.targets(t, props.get("SourceDBInstanceArn")):
-                    for db in [n.id for n in arch.nodes.values() if n.kind == "database" and n.region == t.entry.region] or [source]:
-                        arch.add(Link(source, db, "backup copy", "automated backups"))
+                region = props.get("AutomaticBackupReplicationRegion")
+                if isinstance(region, str) and region != t.entry.region:  # automated backups copied to that region
+                    bid = f"{region}/{t.entry.stack}/{lid}#backups"
+                    arch.nodes[bid] = Node(bid, "backups", region, t.entry.stack, lid, f"{arch.nodes[here].name} backups", replica_of=here)
+                    days = props.get("AutomaticBackupReplicationRetentionPeriod")
+                    arch.add(Link(here, bid, "backup copy", f"automated backups{f', {days} days' if days else ''}"))
+            elif rtype == "AWS::Lambda::Function" and (props.get("DeadLetterConfig") or {}).get("TargetArn"):
+                for target in resolve.targets(t, props["DeadLetterConfig"]["TargetArn"]):
+                    arch.add(Link(here, target, "dead letter", "failed async events"))
             elif rtype == "AWS::ECR::ReplicationConfiguration":
                 _ecr(arch, t, props)
             elif rtype == "AWS::ApiGateway::Method":
@@ -294,7 +306,12 @@ def _distribution(arch: Architecture, resolve: Resolver, t: Template, here: str,
               for g in (config.get("OriginGroups") or {}).get("Items") or []}
 
     def origin_nodes(origin_id: str) -> list[str]:
-        return resolve.targets(t, (origins.get(origin_id) or {}).get("DomainName"))
+        domain = (origins.get(origin_id) or {}).get("DomainName")
+        if isinstance(domain, str):  # a server outside the templates
+            nid = f"{EXTERNAL}/{domain}"
+            arch.nodes.setdefault(nid, Node(nid, "origin server", EXTERNAL, "", domain, domain))
+            return [nid]
+        return resolve.targets(t, domain)
 
     behaviors = [("default (*)", config.get("DefaultCacheBehavior") or {})]
     behaviors += [(b.get("PathPattern", "?"), b) for b in config.get("CacheBehaviors") or []]

@@ -12,13 +12,15 @@ from .model import TIER, Architecture, Link, Node
 NODE_W, NODE_H, GAP_X, GAP_Y = 168, 46, 22, 58
 PER_ROW = 4
 PAD, HEAD = 22, 30
+SIDE = 70  # margin left and right of the frames, where links between regions can pass
 FONT = 11
 CHAR_W = 6.4  # width of one character at FONT px (a sans-serif average, generous)
 COLORS = {  # fill, stroke per kind (AWS console-like families)
     "distribution": ("#f3e8fd", "#8c4fff"), "edge function": ("#f3e8fd", "#8c4fff"), "cloudfront function": ("#f3e8fd", "#8c4fff"),
     "rest api": ("#fde8f1", "#e7157b"), "websocket api": ("#fde8f1", "#e7157b"), "function": ("#fff3e0", "#ed7100"),
     "queue": ("#fde8f1", "#e7157b"), "table": ("#e8f0fe", "#3b48cc"), "bucket": ("#e6f4ea", "#3f8624"),
-    "database": ("#e8f0fe", "#3b48cc"), "repository": ("#fff3e0", "#ed7100"),
+    "database": ("#e8f0fe", "#3b48cc"), "repository": ("#fff3e0", "#ed7100"), "origin server": ("#f2f3f3", "#545b64"),
+    "backups": ("#e8f0fe", "#3b48cc"),
 }
 LINK_STYLE = {  # stroke, dash
     "origin": ("#8c4fff", ""), "failover": ("#8c4fff", "6 4"), "edge": ("#8c4fff", "2 3"), "integration": ("#e7157b", ""),
@@ -52,19 +54,29 @@ def _tiers(arch: Architecture) -> dict[str, int]:
     in a region, what CloudFront reaches first (APIs and the buckets it serves), then functions, queues, data."""
     served = {_place(arch.nodes[link.target]) for link in arch.links if link.kind in ("origin", "failover")}
 
+    edge_regions = {n.region for n in arch.nodes.values() if n.kind == "distribution"}
+
     def tier(n: Node) -> int:
         if n.kind in ("edge function", "cloudfront function"):
             return 0
         if n.kind == "distribution":
             return 1
-        return 0 if _place(n) in served else TIER[n.kind]
+        row = 0 if _place(n) in served else TIER[n.kind]
+        return row + 2 if n.region in edge_regions else row  # a primary in us-east-1: its resources below the distribution
 
     return {nid: tier(n) for nid, n in arch.nodes.items()}
 
 
-def _place(n: Node) -> tuple[str, str]:
-    """What a resource is whatever its region (a DR copy sits where its primary does)."""
-    return n.stack, n.logical_id
+def _place(n: Node, copies: dict[str, tuple[str, str]] | None = None) -> tuple[str, str]:
+    """What a resource is whatever its region: a DR copy sits where its original does (the same stack and logical ID, or
+    the original it is a replica of)."""
+    return (copies or {}).get(n.id) or (n.stack, n.logical_id)
+
+
+def _copies(arch: Architecture) -> dict[str, tuple[str, str]]:
+    """Each copy in another region (a read replica, say) with its original's place."""
+    return {link.target: (arch.nodes[link.source].stack, arch.nodes[link.source].logical_id) for link in arch.links
+            if link.kind in ("replication", "backup copy") and arch.nodes[link.target].region != arch.nodes[link.source].region}
 
 
 def _rows(nodes: list[Node], tiers: dict[str, int]) -> list[list[Node]]:
@@ -76,6 +88,24 @@ def _rows(nodes: list[Node], tiers: dict[str, int]) -> list[list[Node]]:
     return rows
 
 
+def _grid(nodes: list[Node], tiers: dict[str, int], copies: dict[str, tuple[str, str]]) -> tuple[dict[str, tuple[int, int]], int, int]:
+    """Cells (row, column) for the regions below the edge, shared by all of them: one band of rows per tier, and in each
+    band one slot per resource whatever its region, so a DR copy sits exactly where its original does. Returns the cells
+    by node id, the number of rows and of columns."""
+    cells: dict[str, tuple[int, int]] = {}
+    row0, cols = 0, 1
+    for tier in sorted({tiers[n.id] for n in nodes}):
+        members = [n for n in nodes if tiers[n.id] == tier]
+        slots = sorted({_place(n, copies) for n in members},
+                       key=lambda p: (min((n.kind, n.logical_id) for n in members if _place(n, copies) == p), p))
+        for n in members:
+            i = slots.index(_place(n, copies))
+            cells[n.id] = (row0 + i // PER_ROW, i % PER_ROW)
+        cols = max(cols, min(len(slots), PER_ROW))
+        row0 += -(-len(slots) // PER_ROW)
+    return cells, row0, cols
+
+
 def layout(arch: Architecture) -> Layout:
     regions = arch.regions
     by_region = {r: [n for n in arch.nodes.values() if n.region == r] for r in regions}
@@ -85,57 +115,88 @@ def layout(arch: Architecture) -> Layout:
     boxes: dict[str, Box] = {}
     tiers = _tiers(arch)
 
-    def frame_size(r: str) -> tuple[float, float]:
-        rows = _rows(by_region[r], tiers)
-        cols = max(len(row) for row in rows)
-        return (2 * PAD + cols * NODE_W + (cols - 1) * GAP_X, HEAD + 2 * PAD + len(rows) * NODE_H + (len(rows) - 1) * GAP_Y)
+    def size(cols: int, rows: int) -> tuple[float, float]:
+        return 2 * PAD + cols * NODE_W + (cols - 1) * GAP_X, HEAD + 2 * PAD + rows * NODE_H + (rows - 1) * GAP_Y
 
-    def place(r: str, x: float, y: float, w: float, h: float, centred: bool) -> None:
-        frames.append((r, Box(x, y, w, h)))
-        for i, row in enumerate(_rows(by_region[r], tiers)):
-            row_w = len(row) * NODE_W + (len(row) - 1) * GAP_X
-            # regions left-aligned: a DR region's copies line up under the same columns as the primary's
-            x0 = x + (w - row_w) / 2 if centred else x + PAD
-            for j, n in enumerate(row):
-                boxes[n.id] = Box(x0 + j * (NODE_W + GAP_X), y + HEAD + PAD + i * (NODE_H + GAP_Y), NODE_W, NODE_H)
+    def at(x: float, y: float, row: int, col: int) -> Box:
+        return Box(x + PAD + col * (NODE_W + GAP_X), y + HEAD + PAD + row * (NODE_H + GAP_Y), NODE_W, NODE_H)
 
-    sizes = {r: frame_size(r) for r in regions}
-    lower_w = sum(sizes[r][0] for r in lower) + 40 * max(0, len(lower) - 1)
-    width = max([lower_w] + [sizes[r][0] for r in edge]) + 2 * 20
+    cells, rows, cols = _grid([n for r in lower for n in by_region[r]], tiers, _copies(arch))
+    lower_frame = size(cols, rows) if lower else (0.0, 0.0)
+    edge_sizes = {}
+    for r in edge:  # centred rows of their own (a primary in us-east-1 keeps its resources below the distribution)
+        edge_rows = _rows(by_region[r], tiers)
+        edge_sizes[r] = (edge_rows, size(max(len(row) for row in edge_rows), len(edge_rows)))
+    lower_w = len(lower) * lower_frame[0] + 40 * max(0, len(lower) - 1)
+    width = max([lower_w] + [sz[0] for _, sz in edge_sizes.values()]) + 2 * SIDE  # room to route around the frames
     y = 20.0
     for r in edge:
-        w, h = sizes[r]
-        place(r, (width - w) / 2, y, w, h, True)
+        edge_rows, (w, h) = edge_sizes[r]
+        x = (width - w) / 2
+        frames.append((r, Box(x, y, w, h)))
+        for i, row in enumerate(edge_rows):
+            x0 = x + (w - (len(row) * NODE_W + (len(row) - 1) * GAP_X)) / 2 - PAD
+            for j, n in enumerate(row):
+                boxes[n.id] = at(x0, y, i, j)
         y += h + 70
     x = (width - lower_w) / 2
-    lower_h = max((sizes[r][1] for r in lower), default=0)
     for r in lower:
-        w, _ = sizes[r]
-        place(r, x, y, w, lower_h, False)
+        w, h = lower_frame
+        frames.append((r, Box(x, y, w, h)))
+        for n in by_region[r]:
+            boxes[n.id] = at(x, y, *cells[n.id])
         x += w + 40
-    height = y + lower_h + 90  # room under the frames for links between regions
+    height = y + lower_frame[1] + 90 + 18 * (len(LINK_STYLE) * 110 // max(width, 1))  # links between regions, the legend
     return Layout(width, height, frames, boxes)
 
 
-def _path(a: Box, b: Box, bend: float) -> tuple[str, list[tuple[float, float]]]:
-    """A curve from a to b and points along it (for label placement): down/up between rows, an arc under the nodes when
-    both sit in the same row."""
-    if abs(a.y - b.y) < 1:  # same row (a replica beside its source): an arc below
+def _bezier(x1: float, y1: float, c1: tuple[float, float], c2: tuple[float, float], x2: float, y2: float,
+            ts: tuple[float, ...]) -> list[tuple[float, float]]:
+    out = []
+    for t in ts:
+        u = 1 - t
+        out.append((u**3 * x1 + 3 * u * u * t * c1[0] + 3 * u * t * t * c2[0] + t**3 * x2,
+                    u**3 * y1 + 3 * u * u * t * c1[1] + 3 * u * t * t * c2[1] + t**3 * y2))
+    return out
+
+
+LABEL_TS = (0.5, 0.35, 0.65, 0.25, 0.75, 0.15, 0.85)
+SAMPLE_TS = tuple(i / 24 for i in range(1, 24))
+
+
+def _path(a: Box, b: Box, bend: float) -> tuple[str, list[tuple[float, float]], list[tuple[float, float]]]:
+    """A curve from a to b: (SVG path, points for its label, points along it). Down or up between rows; an arc under
+    the row when both sit in the same row. `bend` moves the curve sideways (or the arc deeper)."""
+    if abs(a.y - b.y) < 1:  # same row (a copy beside its source): an arc below
         x1, y1, x2, y2 = a.x + a.w / 2, a.y + a.h, b.x + b.w / 2, b.y + b.h
-        dip = max(y1, y2) + 40 + bend
-        pts = [(x1 + (x2 - x1) * t, y1 + (dip - y1) * 4 * t * (1 - t) * 0.75) for t in (0.5, 0.35, 0.65, 0.25, 0.75, 0.15, 0.85)]
-        return f"M{x1:.1f},{y1:.1f} C{x1:.1f},{dip:.1f} {x2:.1f},{dip:.1f} {x2:.1f},{y2:.1f}", pts
-    down = b.y > a.y
-    x1, y1 = a.x + a.w / 2 + bend, (a.y + a.h) if down else a.y
-    x2, y2 = b.x + b.w / 2 + bend / 2, b.y if down else (b.y + b.h)
-    mid = (y1 + y2) / 2
-    pts = []
-    for t in (0.5, 0.35, 0.65, 0.25, 0.75, 0.15, 0.85):
-        u = 1 - t  # cubic Bezier with controls (x1, mid) and (x2, mid)
-        px = u**3 * x1 + 3 * u * u * t * x1 + 3 * u * t * t * x2 + t**3 * x2
-        py = u**3 * y1 + 3 * u * u * t * mid + 3 * u * t * t * mid + t**3 * y2
-        pts.append((px, py))
-    return f"M{x1:.1f},{y1:.1f} C{x1:.1f},{mid:.1f} {x2:.1f},{mid:.1f} {x2:.1f},{y2:.1f}", pts
+        dip = max(y1, y2) + 30 + bend
+        c1, c2 = (x1, dip), (x2, dip)
+    else:
+        down = b.y > a.y
+        x1, y1 = a.x + a.w / 2, (a.y + a.h) if down else a.y
+        x2, y2 = b.x + b.w / 2, b.y if down else (b.y + b.h)
+        mid = (y1 + y2) / 2
+        c1, c2 = (x1 + bend, mid), (x2 + bend, mid)
+    d = f"M{x1:.1f},{y1:.1f} C{c1[0]:.1f},{c1[1]:.1f} {c2[0]:.1f},{c2[1]:.1f} {x2:.1f},{y2:.1f}"
+    return d, _bezier(x1, y1, c1, c2, x2, y2, LABEL_TS), _bezier(x1, y1, c1, c2, x2, y2, SAMPLE_TS)
+
+
+def _route(a: Box, b: Box, others: list[Box], start: int, canvas: Box) -> tuple[str, list[tuple[float, float]]]:
+    """Of the curves from a to b (bent sideways, or arcs of different depths), the first that crosses fewest other boxes;
+    `start` spreads links between the same pair (or arcs side by side) apart."""
+    same_row = abs(a.y - b.y) < 1
+    bends = [start * 14 + k * 12 for k in range(12)] if same_row else \
+        [start * 14 + k for k in (0, 40, -40, 80, -80, 120, -120, 170, -170, 230, -230)]
+    best = None
+    for bend in bends:
+        d, label_pts, pts = _path(a, b, bend)
+        crossings = sum(1 for o in others if any(o.x - 4 <= x <= o.x + o.w + 4 and o.y - 4 <= y <= o.y + o.h + 4 for x, y in pts))
+        crossings += 100 * any(not (canvas.x <= x <= canvas.x + canvas.w and canvas.y <= y <= canvas.y + canvas.h) for x, y in pts)
+        if best is None or crossings < best[0]:
+            best = (crossings, d, label_pts)
+        if crossings == 0:
+            break
+    return best[1], best[2]
 
 
 def _text_w(text: str) -> float:
@@ -170,18 +231,24 @@ def svg(arch: Architecture, title: str = "") -> str:
         bends[key] = n + 1
         if abs(a.y - b.y) < 1:  # an arc under a row: nested by where it starts, so arcs side by side do not coincide
             n += sum(1 for o in lay.nodes.values() if abs(o.y - a.y) < 1 and o.x < a.x)
-        d, pts = _path(a, b, 14 * n)
+        others = [box for nid, box in lay.nodes.items() if nid not in (link.source, link.target)]
+        d, pts = _route(a, b, others, n, Box(2, 2, lay.width - 4, lay.height - 44))
         color, dash = LINK_STYLE[link.kind]
         out.append(f'<g class="link" data-kind="{escape(link.kind)}" data-source="{escape(link.source)}" data-target="{escape(link.target)}">'
                    f'<path d="{d}" fill="none" stroke="{color}" stroke-width="1.4"'
                    + (f' stroke-dasharray="{dash}"' if dash else "") + f' marker-end="url(#{marker[link.kind]})"/></g>')
         text = _short(link)
         if text:
-            spot = next((p for p in pts if not any(_label_box(text, *p).hits(o) for o in placed)), None)
-            if spot is None:  # everything near the curve is taken: step outwards from its middle
+            def free(x: float, y: float) -> bool:
+                box = _label_box(text, x, y)
+                return (box.x >= 4 and box.x + box.w <= lay.width - 4 and box.y >= 4 and box.y + box.h <= lay.height - 40
+                        and not any(box.hits(o) for o in placed))
+
+            spot = next((p for p in pts if free(*p)), None)
+            if spot is None:  # everything near the curve is taken: step outwards from its middle, within the canvas
                 mx, my = pts[0]
-                spot = next(((mx + dx, my + dy) for dy in range(0, 400, 16) for dx in (0, -90, 90, -180, 180)
-                             if not any(_label_box(text, mx + dx, my + dy).hits(o) for o in placed)), pts[0])
+                spot = next(((mx + dx, my + dy) for dy in (0, 16, -16, 32, -32, 48, -48, 64, -64, 80, -80, 96, -96, 112, 128)
+                             for dx in (0, -90, 90, -180, 180) if free(mx + dx, my + dy)), pts[0])
             box = _label_box(text, *spot)
             placed.append(box)
             labels.append(f'<g class="label"><rect x="{box.x:.1f}" y="{box.y:.1f}" width="{box.w:.1f}" height="{box.h:.1f}" rx="3" '
@@ -196,7 +263,7 @@ def svg(arch: Architecture, title: str = "") -> str:
                    f'<text x="{b.x + 10:.1f}" y="{b.y + 16:.1f}" font-size="9.5" fill="{stroke}">{escape(kind.upper())}</text>'
                    f'<text x="{b.x + 10:.1f}" y="{b.y + 34:.1f}" font-size="12" fill="#232f3e">{escape(_fit(n.name, b.w - 20, 12))}</text></g>')
     out += labels
-    out.append(_legend(lay))
+    out.append(_legend(lay, sorted({link.kind for link in arch.links}, key=list(LINK_STYLE).index)))
     out.append("</svg>")
     return "\n".join(out) + "\n"
 
@@ -219,25 +286,30 @@ def _fit(text: str, width: float, size: float) -> str:
 
 
 def _region_title(arch: Architecture, region: str) -> str:
-    """The region, and its role: CloudFront's, the one data is copied from (primary), the one it is copied to (DR)."""
+    """The region, and its roles: CloudFront's, the one data is copied from (primary), the one it is copied to (DR)."""
+    roles = []
     if any(n.kind == "distribution" for n in arch.nodes.values() if n.region == region):
-        return f"{region} · CloudFront (global edge)"
+        roles.append("CloudFront (global edge)")
     copies = [link for link in arch.links if link.kind in ("replication", "backup copy")]
     if any(arch.nodes[link.target].region == region and arch.nodes[link.source].region != region for link in copies):
-        return f"{region} · DR (copies)"
-    if any(arch.nodes[link.source].region == region and arch.nodes[link.target].region != region for link in copies):
-        return f"{region} · primary"
-    return region
+        roles.append("DR (copies)")
+    elif any(arch.nodes[link.source].region == region and arch.nodes[link.target].region != region for link in copies):
+        roles.append("primary")
+    return " · ".join([region, *roles])
 
 
-def _legend(lay: Layout) -> str:
-    parts, x = [], 20.0
-    y = lay.height - 22
-    for kind, (color, dash) in LINK_STYLE.items():
+def _legend(lay: Layout, kinds: list[str]) -> str:
+    """The link kinds this diagram draws, in rows that fit its width."""
+    parts, x, y = [], 20.0, lay.height - 22
+    for kind in kinds:
+        color, dash = LINK_STYLE[kind]
+        w = 40 + _text_w(kind)
+        if x + w > lay.width - 10:
+            x, y = 20.0, y + 18
         parts.append(f'<line x1="{x:.1f}" y1="{y:.1f}" x2="{x + 26:.1f}" y2="{y:.1f}" stroke="{color}" stroke-width="1.6"'
                      + (f' stroke-dasharray="{dash}"' if dash else "") + "/>"
                      f'<text x="{x + 31:.1f}" y="{y + 4:.1f}" fill="#232f3e">{escape(kind)}</text>')
-        x += 40 + _text_w(kind)
+        x += w
     return '<g class="legend">' + "".join(parts) + "</g>"
 
 
@@ -264,7 +336,19 @@ def stack_graph(manifest) -> str:
             if dep in boxes and t.id in boxes:
                 a, b = boxes[dep], boxes[t.id]
                 x1, y1, x2, y2 = a.x + a.w, a.y + a.h / 2, b.x, b.y + b.h / 2
-                out.append(f'<path class="dependency" d="M{x1:.1f},{y1:.1f} C{x1 + gx / 2:.1f},{y1:.1f} {x2 - gx / 2:.1f},{y2:.1f} '
+                others = [o for sid, o in boxes.items() if sid not in (dep, t.id)]
+                best = None
+                for dy in (0, -(h + gy) / 2, (h + gy) / 2, -(h + gy), h + gy, -1.5 * (h + gy), 1.5 * (h + gy)):
+                    c1, c2 = (x1 + gx * 1.5, y1 + dy), (x2 - gx * 1.5, y2 + dy)  # through the gaps between rows
+                    pts = _bezier(x1, y1, c1, c2, x2, y2, SAMPLE_TS)
+                    crossings = sum(1 for o in others if any(o.x <= x <= o.x + o.w and o.y <= y <= o.y + o.h for x, y in pts))
+                    crossings += 10 * any(y < 34 or y > height - 4 for _, y in pts)  # off the canvas, or over the batch numbers
+                    if best is None or crossings < best[0]:
+                        best = (crossings, c1, c2)
+                    if crossings == 0:
+                        break
+                _, c1, c2 = best
+                out.append(f'<path class="dependency" d="M{x1:.1f},{y1:.1f} C{c1[0]:.1f},{c1[1]:.1f} {c2[0]:.1f},{c2[1]:.1f} '
                            f'{x2:.1f},{y2:.1f}" fill="none" stroke="#879196" stroke-width="1" marker-end="url(#stack-arrow)"/>')
     for sid, b in boxes.items():
         t = by_id[sid]

@@ -17,6 +17,11 @@ def _caption(arch: Architecture, nid: str) -> str:
     return f"{n.kind}{' (replica)' if n.replica_of else ''}: {n.name}"
 
 
+def _mermaid_text(text: str) -> str:
+    """Text inside a quoted Mermaid label: its entity syntax for what it would read as markup or a quote."""
+    return "".join({"#": "#35;", '"': "#quot;", "<": "#lt;", ">": "#gt;", "&": "#amp;"}.get(ch, ch) for ch in text)
+
+
 def _groups(arch: Architecture) -> list[tuple[int, str, list[str]]]:
     """(index, region, node ids) per region, in the diagram's region order."""
     return [(i, region, [nid for nid in sorted(arch.nodes) if arch.nodes[nid].region == region]) for i, region in enumerate(arch.regions)]
@@ -32,9 +37,10 @@ def mermaid(arch: Architecture) -> str:
     ids = _ids(arch)
     lines = ["flowchart TB"]
     for i, region, members in _groups(arch):
-        lines += [f'  subgraph r{i}["{region}"]', *(f'    {ids[nid]}["{_caption(arch, nid)}"]' for nid in members), "  end"]
+        lines += [f'  subgraph r{i}["{_mermaid_text(region)}"]', *(f'    {ids[nid]}["{_mermaid_text(_caption(arch, nid))}"]' for nid in members),
+                  "  end"]
     for source, target, dashed, label in _links(arch):
-        lines.append(f'  {ids[source]} {"-.->" if dashed else "-->"}|"{label.replace(chr(34), "#quot;")}"| {ids[target]}')
+        lines.append(f'  {ids[source]} {"-.->" if dashed else "-->"}|"{_mermaid_text(label)}"| {ids[target]}')
     return "\n".join(lines) + "\n"
 
 
