@@ -139,3 +139,21 @@ def test_validate_json_reports_errors_as_data():
     assert all(e["line"] > 0 and e["col"] > 0 for e in doc["errors"])
     ok = json.loads(run("validate", "--json").stdout)
     assert ok["ok"] is True and ok["environments"] == ["dev", "staging", "prod"]
+
+
+def test_waived_weakened_defaults_are_one_summary_line_unless_verbose(tmp_path):
+    r = run("compile", "--env", "prod", "--out", str(tmp_path / "out"))
+    assert r.returncode == 0, r.stderr
+    assert "1 weakened default, waived: api.rest.auth.public (arch.yaml:118) (--verbose for each)" in r.stderr
+    assert " W301 " not in r.stderr
+    verbose = run("compile", "--env", "prod", "--out", str(tmp_path / "out"), "--verbose")
+    assert "arch.yaml:118:15 W301 api.rest.auth.public: 2 route(s) left open to anyone" in verbose.stderr
+    assert "weakened default, waived" not in verbose.stderr
+    spec = tmp_path / "arch.yaml"  # a weakened default with no waiver is never summarised away
+    spec.write_text("".join(line for line in SHIPPED.read_text().splitlines(keepends=True)
+                            if not line.startswith("  api.rest.auth.public:")))
+    (tmp_path / "handlers").symlink_to(ROOT / "handlers")
+    r = run("validate", "--spec", str(spec))
+    assert r.returncode == 0, r.stderr
+    assert "W301 api.rest.auth.public: 2 route(s) left open to anyone" in r.stderr and "if this is intended, say why" in r.stderr
+    assert "weakened default, waived" not in r.stderr
