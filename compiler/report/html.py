@@ -47,7 +47,7 @@ code { font: 12px/1.3 Menlo, Consolas, monospace; background: #f2f3f3; padding: 
 .muted { color: var(--muted); }
 @media print {
   nav { display: none; } main { padding: 0 12px; max-width: none; } header { padding: 0 12px 8px; }
-  section { break-inside: avoid-page; } h2 { break-after: avoid; } figure { border: none; overflow: visible; }
+  h2, h3 { break-after: avoid; } figure { border: none; overflow: visible; break-inside: avoid; } tr { break-inside: avoid; }
   table { font-size: 11px; } a { color: inherit; text-decoration: none; }
 }
 """
