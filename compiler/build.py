@@ -11,7 +11,7 @@ from .facts import derive
 from .diagnostics import Diagnostic, SpecError
 from .emit import prepare, write_env
 from .loader import Document, load
-from .manifest import DeploySettings, Manifest, Weakened
+from .manifest import DR_SUMMARY, DeploySettings, Manifest, Weakened
 from .spec import Spec
 from .validate import validate, weakened_entries
 
@@ -75,7 +75,7 @@ def render_all(c: Compiled) -> dict[str, tuple[dict[str, bytes], Manifest]]:
 
     out = {}
     for env, app in c.apps.items():
-        documents = {runbook.RUNBOOK: runbook.render(app, c.specs[env]), runbook.SUMMARY: runbook.summary(app, c.specs[env]),
+        documents = {runbook.RUNBOOK: runbook.render(app, c.specs[env]), DR_SUMMARY: runbook.summary(app, c.specs[env]),
                      dbusers.DATABASE_USERS: dbusers.render(app, c.specs[env])}
         out[env] = prepare(app, c.spec_sha256, deploy_settings(c.specs[env], env), c.assets[env], c.file, c.weakened[env],
                            {name: text for name, text in documents.items() if text} or None)

@@ -156,7 +156,9 @@ def report(env: str, out_dir: Path) -> None:
     order, inventory, security posture, DR and the latest plan. One self-contained file; reads only out/."""
     from .report.html import write
 
-    names = _envs(env) or _compiled(out_dir)
+    from .manifest import compiled
+
+    names = _envs(env) or compiled(out_dir)
     for name in names:
         say(f"wrote {write(out_dir, name)}")
 
@@ -175,20 +177,22 @@ def graph(env: str, out_dir: Path, fmt: str, output: Path | None) -> None:
     from .report.text import dot, mermaid
 
     if env == "all" or "," in env:
-        raise ArchcError(f"graph draws one environment: --env NAME (compiled here: {', '.join(_compiled(out_dir))})")
-    arch = architecture(read(out_dir, env))
-    text = {"svg": lambda: svg(arch, f"{arch.env.manifest.app} {env}"), "mermaid": lambda: mermaid(arch), "dot": lambda: dot(arch)}[fmt]()
+        from .manifest import compiled
+
+        raise ArchcError(f"graph draws one environment: --env NAME (compiled here: {', '.join(compiled(out_dir))})")
+    from .report.html import safely
+
+    environment = read(out_dir, env)
+    arch = safely(f"the templates of {env}", lambda: architecture(environment))
+    text = safely(f"the templates of {env}", {"svg": lambda: svg(arch, f"{arch.env.manifest.app} {env}"),
+                                              "mermaid": lambda: mermaid(arch), "dot": lambda: dot(arch)}[fmt])
     if output:
-        output.write_text(text)
+        try:
+            output.write_text(text)
+        except OSError as e:
+            raise ArchcError(f"could not write {output}: {e.strerror}") from None
     else:
         click.echo(text, nl=False)
-
-
-def _compiled(out_dir: Path) -> list[str]:
-    envs = sorted(p.name for p in out_dir.iterdir() if (p / "manifest.json").is_file()) if out_dir.is_dir() else []
-    if not envs:
-        raise ArchcError(f"nothing compiled in {out_dir}/: run `archc compile` first")
-    return envs
 
 
 @cli.command()

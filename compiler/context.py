@@ -7,7 +7,7 @@ from typing import Any, Callable, Iterable
 
 from troposphere import Export, ImportValue, Output, Parameter, Ref, Template
 
-from .naming import export_name, resource_prefix, stack_name
+from .naming import export_name, logical_id, resource_prefix, stack_name
 
 
 @dataclass(frozen=True, order=True)
@@ -18,7 +18,7 @@ class Edge:
     consumer: str  # stack id: "<region>/<stack name>"
     producer: str
     output: str
-    kind: str  # "ImportValue" | "Parameter" ("GetStackOutput" is understood by deploy, not emitted)
+    kind: str  # "ImportValue" | "Parameter"
     parameter: str = ""  # kind Parameter: the consumer's template parameter that gets the value
 
 
@@ -108,7 +108,7 @@ class Context:
         Recorded as an edge like `ref`."""
         region = region or self.region
         producer = self.stack_of(concern)
-        name = output if region == self.region else output + "".join(p.capitalize() for p in region.split("-"))
+        name = output if region == self.region else logical_id(output, region)
         source = f"{region}/{producer}"
         known = next((e for e in self._edges if e.kind == "Parameter" and e.parameter == name), None)
         if known is not None and (known.producer, known.output) != (source, output):

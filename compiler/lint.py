@@ -8,11 +8,10 @@ from concurrent.futures import ProcessPoolExecutor
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from .diagnostics import ArchcError
+from .manifest import LINTED, compiled
 from .manifest import read as read_manifest
 
 CACHE = ".lint-cache.json"
-LINTED = "lint.json"  # per environment: the templates linted (sha256) and the findings
 
 # Checks switched off for every template, each with its reason. Nothing else is ignored anywhere.
 IGNORED_CHECKS: dict[str, str] = {}
@@ -72,9 +71,7 @@ def _cache_key(sha: str, region: str) -> str:
 
 def lint_envs(out_dir: Path, envs: list[str] | None, workers: int = 2) -> Report:
     if envs is None:
-        envs = sorted(p.name for p in out_dir.iterdir() if (p / "manifest.json").is_file()) if out_dir.is_dir() else []
-        if not envs:
-            raise ArchcError(f"nothing compiled in {out_dir}/: run `archc compile` first")
+        envs = compiled(out_dir)
     names = envs
     jobs = []
     for env in names:

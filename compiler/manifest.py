@@ -10,7 +10,12 @@ from typing import Any, Iterable
 
 from .diagnostics import ArchcError, did_you_mean
 
+# What out/<env>/ holds beside the templates (compile writes the first three; lint, plan and report the others).
 MANIFEST = "manifest.json"
+RUNBOOK, DR_SUMMARY = "dr-runbook.md", "dr.json"
+LINTED = "lint.json"  # the templates linted (sha256) and the findings
+PLAN_JSON, PLAN_MD = "plan.json", "plan.md"
+REPORT = "report.html"
 
 
 @dataclass(frozen=True)
@@ -52,6 +57,11 @@ class EdgeEntry:
     output: str
     kind: str
     parameter: str = ""  # kind Parameter: the consumer's template parameter archc fills with the output
+
+    @property
+    def fills(self) -> str:
+        """The consumer's template parameter this edge gives a value (named like the output when not recorded)."""
+        return self.parameter or self.output
 
 
 @dataclass(frozen=True)
@@ -133,6 +143,14 @@ def parse(text: str | bytes, where: str, env: str) -> Manifest:
     except (KeyError, TypeError) as e:
         raise ArchcError(f"{where} is not a manifest this archc writes ({type(e).__name__}: {e}): "
                          f"run `archc compile --env {env}` again") from None
+
+
+def compiled(out_dir: Path) -> list[str]:
+    """The environments compiled into out_dir (a manifest in their folder); none is an error."""
+    envs = sorted(p.name for p in out_dir.iterdir() if (p / MANIFEST).is_file()) if out_dir.is_dir() else []
+    if not envs:
+        raise ArchcError(f"nothing compiled in {out_dir}/: run `archc compile` first")
+    return envs
 
 
 def read(out_dir: Path, env: str) -> Manifest:

@@ -7,12 +7,12 @@ from dataclasses import dataclass
 from typing import Any
 
 from .context import App
+from .manifest import RUNBOOK
 from .naming import DATA, IMAGES, LOGS_BUCKET, QUEUES, STANDBY, STORAGE
 from .spec import Spec
 from .spec.dr import MECHANISMS, minutes
 
-RUNBOOK = "dr-runbook.md"
-SUMMARY = "dr.json"
+
 
 
 @dataclass(frozen=True)

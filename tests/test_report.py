@@ -217,3 +217,36 @@ def test_each_exception_names_the_rule_ids_each_scanner_suppresses_for_it(out):
     found = {(e.logical_id, e.rule): e.scanners for e in exceptions(read(out, "prod"))}
     assert found[("ApiOriginVerifySecret", "CKV_AWS_149")] == "Checkov CKV_AWS_149"  # cdk-nag's entry there is another rule's
     assert found[("ApiCloudWatchRole", "E9106")] == "cdk-nag AwsSolutions-IAM5; cfn_nag W11, W12; Checkov CKV_AWS_111; cfn-lint E9106"
+
+
+def test_templates_edited_into_odd_shapes_are_drawn_or_refused_cleanly(out, tmp_path):
+    """Conditions where lists are expected, a redrive policy as a JSON string, GetAtt in its dotted form, a resource that
+    is its own parent: the report still renders and says a template was edited; a template that is no template is a
+    clean error."""
+    work = tmp_path / "out"
+    shutil.copytree(out, work)
+    edge = work / "prod" / "us-east-1" / "fillup-prod-edge.json"
+    t = json.loads(edge.read_text())
+    config = t["Resources"]["EdgeAppDistribution"]["Properties"]["DistributionConfig"]
+    config["Origins"] = {"Fn::If": ["Cond", config["Origins"], []]}
+    config["CacheBehaviors"][0]["TargetOriginId"] = {"Fn::If": ["Cond", "a", "b"]}
+    edge.write_text(json.dumps(t))
+    queues = work / "prod" / "ap-northeast-1" / "fillup-prod-queues.json"
+    t = json.loads(queues.read_text())
+    queue = t["Resources"]["QueuesUploadsQueue"]["Properties"]
+    queue["RedrivePolicy"] = json.dumps({"deadLetterTargetArn": {"Fn::GetAtt": "QueuesUploadsDeadLetterQueue.Arn"},
+                                          "maxReceiveCount": 7})
+    queues.write_text(json.dumps(t))
+    api = work / "prod" / "ap-northeast-1" / "fillup-prod-api.json"
+    t = json.loads(api.read_text())
+    lid = next(k for k, r in t["Resources"].items() if r["Type"] == "AWS::ApiGateway::Resource")
+    t["Resources"][lid]["Properties"]["ParentId"] = {"Ref": lid}
+    api.write_text(json.dumps(t))
+    r = run("report", "--env", "prod", "--out", work)
+    assert r.returncode == 0, r.stderr
+    html = (work / "prod" / "report.html").read_text()
+    assert html.count("edited since compile") == 3 and "after 7 receives" in html
+    assert run("graph", "--env", "prod", "--out", work, "--format", "dot").returncode == 0
+    edge.write_text(json.dumps({"Resources": [1, 2]}))
+    r = run("report", "--env", "prod", "--out", work)
+    assert r.returncode == 2 and "not a CloudFormation template" in r.stderr and "Traceback" not in r.stderr

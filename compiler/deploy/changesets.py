@@ -15,16 +15,16 @@ from .. import __version__
 from ..diagnostics import ArchcError
 from ..emit import dumps
 from ..diff import write_baseline
-from ..manifest import EdgeEntry, Manifest, TemplateEntry
+from ..manifest import PLAN_JSON, PLAN_MD, EdgeEntry, Manifest, TemplateEntry
 from ..manifest import read as read_manifest
 from ..diff import stateful_types
 from .apply import CREATE_AFTER, UPDATE_AFTER, stack_policy
 from .aws import Aws, AwsError
-from .review import Risk, export_locks, names, output_may_change, readers_of, review_stack, unused_allowances, value_locks
+from ..refs import names
+from .review import Risk, export_locks, output_may_change, readers_of, review_stack, unused_allowances, value_locks
 
 PLAN_VERSION = 4  # 2: per stack `stack_id` and `settings`; 3: stacks created after their inputs (`create_after`, `transform`);
 # 4: values read from producers that change in the same plan (`reads`, status "update after", rows with a `condition`)
-PLAN_JSON, PLAN_MD = "plan.json", "plan.md"
 NO_CHANGES = ("didn't contain changes", "No updates are to be performed")
 MISSING_EXPORT = ("No export named",)
 ARTIFACT_PARAMETER = "ArtifactBucket"
@@ -242,7 +242,7 @@ def _may_change(p: Entry, output: str) -> bool:
 
 
 def _stale_reads(entries: list[Entry], manifest: Manifest, aws: Aws) -> None:
-    """A stack reading a value (a template parameter archc fills, or Fn::GetStackOutput) that a stack changing in this plan
+    """A stack reading a value (a template parameter archc fills from another stack's output) that a stack changing in this plan
     may change: its change set holds the value as it is now. Deploy reads it again once the producer is deployed and, if it
     changed, makes the change set again and runs it only if it holds the reviewed changes plus in-place updates of the
     resources that read the value, listed here as such. A stack with no changes of its own is updated after its producers
@@ -255,21 +255,19 @@ def _stale_reads(entries: list[Entry], manifest: Manifest, aws: Aws) -> None:
         reads, seen = [], set()
         for edge in manifest.edges:
             p = by_id.get(edge.producer)
-            if (edge.consumer != e.id or edge.kind not in ("Parameter", "GetStackOutput") or p is None
-                    or (edge.producer, edge.output, edge.kind) in seen or not _may_change(p, edge.output)):
+            if (edge.consumer != e.id or edge.kind != "Parameter" or p is None
+                    or (edge.producer, edge.output) in seen or not _may_change(p, edge.output)):
                 continue
-            seen.add((edge.producer, edge.output, edge.kind))
-            parameter = edge.parameter or edge.output
-            value = (e.parameters.get(parameter) if edge.kind == "Parameter"
-                     else aws.outputs(p.region, p.name).get(edge.output))
-            reads.append({"producer": edge.producer, "output": edge.output, "kind": edge.kind, "parameter": parameter, "value": value})
+            seen.add((edge.producer, edge.output))
+            reads.append({"producer": edge.producer, "output": edge.output, "kind": edge.kind, "parameter": edge.fills,
+                          "value": e.parameters.get(edge.fills)})
         if not reads:
             continue
         outputs = ", ".join(f"{r['output']} of {r['producer']}" for r in reads)
         if e.change_set_type == "CREATE":  # a new stack: made once its producers are deployed, from its reviewed template
             aws.delete_change_set(e.region, e.change_set["arn"])
             e.change_set, e.status = None, CREATE_AFTER
-            e.parameters = {k: v for k, v in e.parameters.items() if k == ARTIFACT_PARAMETER}  # read again at deploy
+            e.parameters = artifacts_only(e.parameters)  # the others are read again at deploy
             e.waiting = sorted({r["producer"] for r in reads})
             e.reason = f"created after {', '.join(e.waiting)}, which may change {outputs}: reviewed from its template"
             continue
@@ -278,8 +276,7 @@ def _stale_reads(entries: list[Entry], manifest: Manifest, aws: Aws) -> None:
         resources = e.template.get("Resources") or {}
         predicted: dict[str, list[str]] = {}
         for r in reads:
-            for lid in readers_of(e.template, r["kind"], r["producer"].split("/", 1)[1],
-                                  r["parameter"] if r["kind"] == "Parameter" else r["output"]):
+            for lid in readers_of(e.template, r["parameter"]):
                 predicted.setdefault(lid, []).append(f"{r['output']} of {r['producer']}")
         for lid, why in sorted(predicted.items()):
             if lid not in reviewed:
@@ -298,7 +295,7 @@ def _stale_reads(entries: list[Entry], manifest: Manifest, aws: Aws) -> None:
                             f"if it holds the reviewed changes plus in-place updates of {lids}; otherwise it stops"))
     for p in entries:  # readers this plan leaves out (--stack, --region) keep the old value: say so on the producer
         left_out = sorted({(edge.output, edge.consumer) for edge in manifest.edges
-                           if edge.producer == p.id and edge.consumer not in by_id and edge.kind in ("Parameter", "GetStackOutput")
+                           if edge.producer == p.id and edge.consumer not in by_id and edge.kind == "Parameter"
                            and _may_change(p, edge.output)})
         for output in sorted({o for o, _ in left_out}):
             readers = [c for o, c in left_out if o == output]
@@ -371,6 +368,12 @@ def _artifacts(out_dir: Path, env: str, manifest: Manifest, entries: list[Entry]
                     opts.echo(f"uploaded code of {asset.function} ({len(data):,} bytes) to s3://{bucket}/{asset.key}")
 
 
+def artifacts_only(parameters: dict[str, str]) -> dict[str, str]:
+    """The parameters plan filled that stay for deploy (the artifact bucket); the others are read again from the
+    producers' outputs when deploy makes a change set itself."""
+    return {k: v for k, v in parameters.items() if k == ARTIFACT_PARAMETER}
+
+
 class MissingValue(ArchcError):
     """A template parameter no producer outputs (yet)."""
 
@@ -382,7 +385,7 @@ def _parameters(e: Entry, edges: Iterable[EdgeEntry], aws: Aws) -> None:
     for name, decl in sorted((e.template.get("Parameters") or {}).items()):
         if name in e.parameters or "Default" in decl:
             continue
-        sources = sorted({(x.producer, x.output) for x in edges if x.consumer == e.id and x.kind == "Parameter" and (x.parameter or x.output) == name})
+        sources = sorted({(x.producer, x.output) for x in edges if x.consumer == e.id and x.kind == "Parameter" and x.fills == name})
         sources = sources or [(dep, name) for dep in e.t.dependencies]
         found = {}
         for dep, output in sources:

@@ -14,7 +14,7 @@ from typing import Callable
 from ..manifest import read as read_manifest
 from .apply import UPDATE_AFTER, deployed
 from .aws import Aws
-from .changesets import ARTIFACT_PARAMETER, Entry, Options, settle, submit
+from .changesets import Entry, Options, artifacts_only, settle, submit
 from .review import change_row, review_stack
 
 
@@ -43,15 +43,10 @@ def _entry(s: dict, plan: dict, out_dir: Path, parameters: dict[str, str]) -> tu
     return Entry(t, body, json.loads(body), parameters=parameters, template_url=s["template_url"]), manifest
 
 
-def _artifacts_only(s: dict) -> dict[str, str]:
-    """The parameters plan filled that stay (the artifact bucket); the others are read again from the producers' outputs."""
-    return {k: v for k, v in s["parameters"].items() if k == ARTIFACT_PARAMETER}
-
-
 def create_reviewed(s: dict, plan: dict, aws: Aws, out_dir: Path, poll_s: float, echo: Callable[[str, str], None]) -> tuple[dict | None, str | None]:
     """Make the CREATE change set of a stack planned "create after" its inputs: ({name, arn, type, stack_id}, None) when it is
     what was reviewed; else (None, why), with the change set and its empty stack deleted."""
-    e, manifest = _entry(s, plan, out_dir, _artifacts_only(s))  # the values its inputs output now, not at plan time
+    e, manifest = _entry(s, plan, out_dir, artifacts_only(s["parameters"]))  # the values its inputs output now, not at plan time
     opts = Options(poll_s=poll_s, echo=lambda msg: echo(msg, "dim"))
     stack = aws.stack(e.region, e.name)
     if stack is not None and stack["StackStatus"] != "REVIEW_IN_PROGRESS":  # the plan reviewed a creation, not an update
@@ -112,7 +107,7 @@ def refresh(s: dict, plan: dict, aws: Aws, out_dir: Path, poll_s: float, echo: C
              + ("" if s["change_set"] else ": nothing to update"), "")
         return s["change_set"], None
     echo(f"{s['id']}: values it reads changed since the plan ({'; '.join(changed)}): making its change set again", "bold")
-    e, manifest = _entry(s, plan, out_dir, _artifacts_only(s))
+    e, manifest = _entry(s, plan, out_dir, artifacts_only(s["parameters"]))
     opts = Options(poll_s=poll_s, echo=lambda msg: echo(msg, "dim"))
     stack = aws.stack(e.region, s.get("stack_id") or e.name)
     if not deployed(stack):
@@ -121,9 +116,6 @@ def refresh(s: dict, plan: dict, aws: Aws, out_dir: Path, poll_s: float, echo: C
     if e.status != "no changes":
         settle(e, aws, opts, [])
     if e.status == "no changes":  # a value changed that no resource property ends up different for
-        if any(r["kind"] == "GetStackOutput" for r in s.get("reads", []) if changed_reads({"reads": [r]}, aws)):
-            return None, ("a value it reads through Fn::GetStackOutput changed, but CloudFormation sees no change in this stack "
-                          "(its template and parameters are the same): its resources keep the old value")
         if s["status"] != UPDATE_AFTER:
             return None, "with the new values CloudFormation sees no changes, though plan reviewed some: run `archc plan` again"
         echo(f"{s['id']}: CloudFormation sees no change in this stack from the new values: nothing to update", "")

@@ -11,12 +11,14 @@ STYLE = {"blocked": "bold red", "warning": "yellow", "note": "cyan"}
 ACTION_STYLE = {"Add": "green", "Remove": "red", "Modify": "yellow"}
 
 
-def _replacement(row: dict) -> str:
+def _replacement(row: dict, short: bool = False) -> str:
+    """The replacement column; an update a value from another stack may cause (deploy runs it only in place) says its
+    condition in full, or, `short` (the terminal, which shows the condition on the line below), only that there is one."""
     if row["action"] != "Modify" or not row["replacement"]:
         return "-"
     text = REPLACEMENT.get(row["replacement"], row["replacement"])
-    if row.get("condition"):  # an update a value from another stack may cause: deploy runs it only in place
-        return f"{text}, {row['condition']}"
+    if row.get("condition"):
+        return f"{text}, if a value changes" if short else f"{text}, {row['condition']}"
     return text + (" (predicted)" if row.get("replacement_source") == "predicted" else "")
 
 
@@ -115,7 +117,7 @@ def _changes_table(changes: list[dict], width: int) -> Any:
     from rich.text import Text
 
     heads = ("action", "logical id", "type", "replacement")
-    rows = [(row["action"], row["logical_id"], row["type"].removeprefix("AWS::"), _replacement(row)) for row in changes]
+    rows = [(row["action"], row["logical_id"], row["type"].removeprefix("AWS::"), _replacement(row, short=True)) for row in changes]
     widths = [max(len(h), *(len(r[i]) for r in rows)) for i, h in enumerate(heads)]
     widths[1] = min(widths[1], max(20, width - widths[0] - widths[2] - widths[3] - 6))
     out = Text()
@@ -125,7 +127,7 @@ def _changes_table(changes: list[dict], width: int) -> Any:
         out.append(cells[0].ljust(widths[0]) + "  ", style=ACTION_STYLE.get(row["action"], ""))
         out.append(f"{lid.ljust(widths[1])}  {cells[2].ljust(widths[2])}  ")
         out.append(cells[3] + "\n", style="bold red" if cells[3].startswith(("REPLACE", "may")) else "")
-        extra = "; ".join(x for x in (row["scope"] and f"scope {', '.join(row['scope'])}",
+        extra = "; ".join(x for x in (row.get("condition"), row["scope"] and f"scope {', '.join(row['scope'])}",
                                         row["details"] and _details(row), row["policy_action"] and f"policy {row['policy_action']}") if x)
         if extra or len(cells[1]) > widths[1]:
             extra = (f"{cells[1]}: " if len(cells[1]) > widths[1] else "") + extra

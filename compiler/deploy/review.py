@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import json
-import re
 from dataclasses import asdict, dataclass
 from typing import Any, Callable, Iterable
 
 from ..diff import predict, stateful_types
+from ..refs import names
 
 # One code per risk class; tests assert codes, never message text.
 CODES: dict[str, str] = {
@@ -372,27 +372,6 @@ def unused_allowances(allow: Iterable[str], risks: Iterable[Risk]) -> list[str]:
     return sorted(set(allow) - used)
 
 
-def names(value: Any) -> set[str]:
-    """Logical ids a template value reads (Ref, GetAtt, ${X} and ${X.Attr} in Sub)."""
-    found: set[str] = set()
-    if isinstance(value, dict):
-        for key, v in value.items():
-            if key == "Ref" and isinstance(v, str):
-                found.add(v)
-            elif key == "Fn::GetAtt":
-                found.add((v if isinstance(v, list) else str(v).split("."))[0])
-            elif key == "Fn::Sub":
-                text = v[0] if isinstance(v, list) else v
-                found |= {m.split(".")[0] for m in re.findall(r"\$\{([^}!]+)\}", str(text))}
-                found |= names(v[1]) if isinstance(v, list) and len(v) > 1 else set()
-            else:
-                found |= names(v)
-    elif isinstance(value, list):
-        for v in value:
-            found |= names(v)
-    return found
-
-
 def export_locks(stack_id: str, path: str, exported: dict[str, str], old_template: dict, new_template: dict, rows: list[dict],
                  importers: Callable[[str], list[str]]) -> list[Risk]:
     """D506 for each export (output key -> export name, as deployed) that this change would remove or change while
@@ -447,20 +426,6 @@ def output_may_change(old_template: dict | None, new_template: dict, key: str, r
     return bool(names(new.get("Value")) & {r["logical_id"] for r in rows})
 
 
-def _reads_output(value: Any, stack: str, output: str) -> bool:
-    if isinstance(value, dict):
-        got = value.get("Fn::GetStackOutput")
-        if isinstance(got, dict) and got.get("StackName") == stack and got.get("OutputName") == output:
-            return True
-        return any(_reads_output(v, stack, output) for v in value.values())
-    return isinstance(value, list) and any(_reads_output(v, stack, output) for v in value)
-
-
-def readers_of(template: dict, kind: str, producer_stack: str, output: str) -> list[str]:
-    """The resources of a consumer's template that read `output` of `producer_stack`: through the template parameter of that
-    name (kind Parameter) or through Fn::GetStackOutput (kind GetStackOutput)."""
-    found = []
-    for lid, res in sorted((template.get("Resources") or {}).items()):
-        if (output in names(res)) if kind == "Parameter" else _reads_output(res, producer_stack, output):
-            found.append(lid)
-    return found
+def readers_of(template: dict, parameter: str) -> list[str]:
+    """The resources of a consumer's template that read the template parameter archc fills with a producer's output."""
+    return [lid for lid, res in sorted((template.get("Resources") or {}).items()) if parameter in names(res)]

@@ -4,7 +4,6 @@ posture, DR, and the latest plan. Pure over out/<env>; the same files give the s
 
 from __future__ import annotations
 
-import hashlib
 import json
 from collections import Counter
 from html import escape
@@ -12,11 +11,13 @@ from pathlib import Path
 from typing import Any, Iterable
 
 from .. import __version__
+from ..diagnostics import ArchcError
+from ..manifest import DR_SUMMARY as SUMMARY
+from ..manifest import LINTED, PLAN_JSON, PLAN_MD, REPORT
 from . import posture
 from .model import Architecture, Environment, architecture
 from .svg import stack_graph, svg
 
-REPORT = "report.html"
 
 CSS = """
 :root { --ink: #232f3e; --muted: #545b64; --line: #d5dbdb; --bad: #d13212; --warn: #8a6d00; --ok: #1d8102; }
@@ -138,7 +139,9 @@ def _stacks(env: Environment) -> str:
 
 def _inventory(env: Environment) -> str:
     m = env.manifest
-    stacks = [(t.region, t.stack, t.resources, f"{t.bytes:,}", "inline" if t.inline else "through S3", _code(t.sha256))
+    stacks = [(t.region, t.stack, t.resources, f"{t.bytes:,}", "inline" if t.inline else "through S3",
+               _code(t.sha256) if not env.templates[t.id].edited else Markup(
+                   f'{_code(env.templates[t.id].sha256)} <span class="bad">edited since compile (it wrote {escape(t.sha256[:12])})</span>'))
               for t in m.templates]
     types = Counter(r.get("Type", "?") for t in env.templates.values() for r in t.resources.values())
     assets = [(a.function, a.source, f"{a.bytes:,}", _code(a.sha256)) for a in m.assets]
@@ -171,25 +174,37 @@ def _security(env: Environment, stores: list[posture.Store]) -> str:
 
 
 def _lint(env: Environment) -> str:
-    data = _read_json(env.dir / "lint.json")
-    if not isinstance(data, dict):
+    data = _read_json(env.dir / LINTED)
+    if not isinstance(data, dict) or not isinstance(data.get("templates"), dict) or not isinstance(data.get("findings"), list):
         return (f'<p class="warn">Not linted since this compile: run <code>archc lint --env {escape(env.manifest.environment)}'
                 "</code> (cfn-lint and archc's policy rules E9101-E9106), then the report again.</p>")
-    stale = [t.entry.path for t in env.templates.values()
-             if data.get("templates", {}).get(t.entry.path) != hashlib.sha256((env.dir / t.entry.path).read_bytes()).hexdigest()]
-    findings = data.get("findings") or []
+    stale = [t.entry.path for t in env.templates.values() if data["templates"].get(t.entry.path) != t.sha256]
+    findings = [f for f in data["findings"] if isinstance(f, dict)]
     head = (f'<p class="{"ok" if not findings else "bad"}">cfn-lint with archc\'s policy rules: {len(findings)} finding(s) '
             f"in {len(data.get('templates', {}))} template(s).</p>")
     if stale:
         head += f'<p class="warn">Changed since the lint: {escape(", ".join(sorted(stale)))}: lint again.</p>'
-    rows = [(_code(f"{Path(f['path']).name}:{f['line']}:{f['column']}"), f["level"], _code(f["rule"]), f["message"]) for f in findings]
+    def where(f: dict) -> str:
+        path = Path(str(f.get("path")))
+        return str(path.relative_to(env.dir.resolve())) if path.is_absolute() and path.is_relative_to(env.dir.resolve()) else (
+            str(path.relative_to(env.dir)) if path.is_relative_to(env.dir) else str(path))
+
+    rows = [(_code(f"{where(f)}:{f.get('line')}:{f.get('column')}"), f.get("level"), _code(str(f.get("rule"))), f.get("message"))
+            for f in findings]
     return head + (_table(("where", "level", "rule", "message"), rows) if rows else "")
 
 
 def _dr(env: Environment) -> str:
-    data = _read_json(env.dir / "dr.json")
-    if not isinstance(data, dict):
+    data = _read_json(env.dir / SUMMARY)
+    if data is None:
         return "<p>No DR region in this environment: nothing is copied to another region.</p>"
+    try:
+        return _dr_section(data)
+    except (KeyError, TypeError, AttributeError):
+        return f'<p class="warn">{SUMMARY} is not what compile wrote: run <code>archc compile</code> again.</p>'
+
+
+def _dr_section(data: dict) -> str:
     steps = " + ".join(f"{escape(s['step'])} ({s['minutes']} min)" for s in data.get("recovery_steps", []))
     objectives = (f"<p>Primary <b>{escape(data['primary'])}</b>, DR <b>{escape(data['dr'])}</b>. "
                   + (f"Strategy <b>{escape(str(data['strategy']))}</b>: RTO <b>{escape(str(data['rto']))}</b> "
@@ -201,7 +216,7 @@ def _dr(env: Environment) -> str:
 
 
 def _plan(env: Environment) -> str:
-    plan = _read_json(env.dir / "plan.json")
+    plan = _read_json(env.dir / PLAN_JSON)
     if not isinstance(plan, dict) or not isinstance(plan.get("stacks"), list):
         return (f'<p class="muted">No plan since this compile (<code>archc plan --env {escape(env.manifest.environment)}</code> '
                 "writes one; a compile removes the previous).</p>")
@@ -209,12 +224,12 @@ def _plan(env: Environment) -> str:
 
     try:
         said = verdict(plan)
-        current = {t.entry.id: t.entry.sha256 for t in env.templates.values()}
+        current = {t.entry.id: t.sha256 for t in env.templates.values()}
         stale = [s["id"] for s in plan["stacks"] if current.get(s.get("id")) != s.get("sha256")]
     except (KeyError, TypeError, AttributeError):
         return '<p class="warn">plan.json is not a plan this archc wrote: run <code>archc plan</code> again.</p>'
     head = (f"<p>Account {escape(str(plan.get('account')))}; verdict: <b class=\"{'bad' if plan.get('blocked') else ''}\">"
-            f"{escape(said)}</b>. Full review: <a href=\"plan.md\">plan.md</a>.</p>")
+            f"{escape(said)}</b>. Full review: <a href=\"{PLAN_MD}\">{PLAN_MD}</a>.</p>")
     if stale:
         head += f'<p class="warn">Planned from other templates than these for: {escape(", ".join(stale))}: plan again.</p>'
     risks = [(Markup(f'<span class="{"bad" if r.get("blocking") else "warn" if r.get("severity") == "warning" else ""}">'
@@ -226,12 +241,22 @@ def _plan(env: Environment) -> str:
             + "<h3>Stacks</h3>" + _table(("stack", "status", "changes", "note"), stacks, frozenset({2})))
 
 
+def safely(what: str, build):
+    """build(), with a template edited into a shape archc does not write said plainly instead of a traceback."""
+    try:
+        return build()
+    except (AttributeError, TypeError, KeyError, IndexError, ValueError, RecursionError) as e:
+        raise ArchcError(f"could not read {what} ({type(e).__name__}: {e}); a template was edited by hand? "
+                         "run `archc compile` again") from None
+
+
 def write(out_dir: Path, env_name: str) -> Path:
     from .model import read
 
     env = read(out_dir, env_name)
     path = env.dir / REPORT
+    text = safely(f"the templates of {env_name}", lambda: render(env))
     tmp = env.dir / f".{REPORT}.tmp"
-    tmp.write_text(render(env))
+    tmp.write_text(text)
     tmp.replace(path)
     return path

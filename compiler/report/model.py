@@ -3,17 +3,17 @@ draw. Pure over out/<env> (the manifest and the templates it lists); no spec, no
 
 from __future__ import annotations
 
+import hashlib
 import json
-import re
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 from ..diagnostics import ArchcError
 from ..manifest import Manifest, TemplateEntry
 from ..manifest import read as read_manifest
+from ..refs import as_dict, as_list, names, walk
 
-EDGE_REGION = "us-east-1"
 # Resource types drawn, by kind; the order is the tier order inside a region (top to bottom).
 KINDS: dict[str, tuple[str, ...]] = {
     "distribution": ("AWS::CloudFront::Distribution",),
@@ -37,9 +37,7 @@ EXTERNAL = "outside AWS"  # the frame external origin servers are drawn in
 NAME_PROPERTY = {"AWS::Lambda::Function": "FunctionName", "AWS::SQS::Queue": "QueueName", "AWS::DynamoDB::GlobalTable": "TableName",
                  "AWS::DynamoDB::Table": "TableName", "AWS::S3::Bucket": "BucketName", "AWS::RDS::DBInstance": "DBInstanceIdentifier",
                  "AWS::ECR::Repository": "RepositoryName", "AWS::ApiGateway::RestApi": "Name", "AWS::ApiGatewayV2::Api": "Name",
-                 "AWS::CloudFront::Function": "Name"}
-# Link kinds: what flows along them.
-FLOWS = ("origin", "failover", "edge", "integration", "authorizer", "event", "dead letter", "replication", "backup copy")
+                 "AWS::CloudFront::Function": "Name", "AWS::SecretsManager::Secret": "Name"}
 
 
 @dataclass(frozen=True, order=True)
@@ -65,10 +63,20 @@ class Link:
 class Template:
     entry: TemplateEntry
     body: dict[str, Any]
+    sha256: str  # of the file as it is now (the manifest's is what compile wrote)
 
     @property
     def resources(self) -> dict[str, dict]:
-        return self.body.get("Resources") or {}
+        return {lid: r for lid, r in as_dict(self.body.get("Resources")).items() if isinstance(r, dict)}
+
+    @property
+    def outputs(self) -> dict[str, dict]:
+        return {k: o for k, o in as_dict(self.body.get("Outputs")).items() if isinstance(o, dict)}
+
+    @property
+    def edited(self) -> bool:
+        """Changed since compile wrote it (by hand, or by something else)."""
+        return self.sha256 != self.entry.sha256
 
 
 @dataclass
@@ -91,8 +99,8 @@ class Environment:
         """The stack and output of an export (export names are unique per region)."""
         if not self._exports:
             for sid, t in self.templates.items():
-                for key, out in (t.body.get("Outputs") or {}).items():
-                    export = (out.get("Export") or {}).get("Name")
+                for key, out in t.outputs.items():
+                    export = as_dict(out.get("Export")).get("Name")
                     if isinstance(export, str):
                         self._exports[(t.entry.region, export)] = (sid, key)
         return self._exports.get((region, name))
@@ -104,11 +112,15 @@ def read(out_dir: Path, env: str) -> Environment:
     for t in manifest.templates:
         path = out_dir / env / t.path
         try:
-            templates[t.id] = Template(t, json.loads(path.read_bytes()))
+            data = path.read_bytes()
+            body = json.loads(data)
         except FileNotFoundError:
             raise ArchcError(f"{path} is missing: run `archc compile --env {env}` again") from None
-        except json.JSONDecodeError as e:
+        except (json.JSONDecodeError, UnicodeDecodeError) as e:
             raise ArchcError(f"{path} is not valid JSON ({e}): run `archc compile --env {env}` again") from None
+        if not isinstance(body, dict) or not isinstance(body.get("Resources"), dict):
+            raise ArchcError(f"{path} is not a CloudFormation template (no Resources mapping): run `archc compile --env {env}` again")
+        templates[t.id] = Template(t, body, hashlib.sha256(data).hexdigest())
     return Environment(out_dir, manifest, templates)
 
 
@@ -132,22 +144,15 @@ class Architecture:
             self.links.append(link)
 
 
-def _name(rtype: str, props: dict, lid: str, prefix: str) -> str:
+def name_of(rtype: str, props: dict, lid: str, prefix: str = "") -> str:
+    """A resource's name as people know it: the physical name the template fixes (without the app-env prefix), a
+    distribution's domain, else its logical ID."""
     if rtype == "AWS::CloudFront::Distribution":  # known by its domain
-        aliases = [a for a in (props.get("DistributionConfig") or {}).get("Aliases") or [] if isinstance(a, str)]
+        aliases = as_dict(props.get("DistributionConfig")).get("Aliases")
+        aliases = [a for a in aliases if isinstance(a, str)] if isinstance(aliases, list) else []
         return aliases[0] if aliases else lid
     name = props.get(NAME_PROPERTY.get(rtype, ""))
     return name.removeprefix(prefix) if isinstance(name, str) and name else lid
-
-
-def _walk(value: Any) -> Iterator[dict]:
-    if isinstance(value, dict):
-        yield value
-        for v in value.values():
-            yield from _walk(v)
-    elif isinstance(value, list):
-        for v in value:
-            yield from _walk(v)
 
 
 class Resolver:
@@ -161,30 +166,17 @@ class Resolver:
         found: list[str] = []
         if depth > 6:
             return found
-        for d in _walk(value):
-            local = None
-            if isinstance(d.get("Ref"), str):
-                local = d["Ref"]
-                if local in (t.body.get("Parameters") or {}):
-                    found += self._parameter(t, local, depth)
-                    continue
-            elif "Fn::GetAtt" in d:
-                ga = d["Fn::GetAtt"]
-                local = (ga if isinstance(ga, list) else str(ga).split("."))[0]
-            elif isinstance(d.get("Fn::Sub"), (str, list)):
-                text = d["Fn::Sub"] if isinstance(d["Fn::Sub"], str) else d["Fn::Sub"][0]
-                for ref in re.findall(r"\$\{([A-Za-z0-9]+)", str(text)):
-                    found += self._local(t, ref, depth)
-            elif isinstance(d.get("Fn::ImportValue"), str):
+        parameters = as_dict(t.body.get("Parameters"))
+        for name in sorted(names(value)):
+            found += self._parameter(t, name, depth) if name in parameters else self._local(t, name, depth)
+        for d in walk(value):
+            if isinstance(d.get("Fn::ImportValue"), str):
                 hit = self.env.exported(t.entry.region, d["Fn::ImportValue"])
                 if hit:
                     found += self._output(hit[0], hit[1], depth)
             elif isinstance(d.get("Fn::GetStackOutput"), dict):
                 g = d["Fn::GetStackOutput"]
-                region = g.get("Region") or t.entry.region
-                found += self._output(f"{region}/{g.get('StackName')}", g.get("OutputName"), depth)
-            if local:
-                found += self._local(t, local, depth)
+                found += self._output(f"{g.get('Region') or t.entry.region}/{g.get('StackName')}", g.get("OutputName"), depth)
         return list(dict.fromkeys(found))
 
     def _local(self, t: Template, lid: str, depth: int) -> list[str]:
@@ -194,18 +186,17 @@ class Resolver:
         res = t.resources.get(lid)
         if res is None:
             return []
-        rtype = res.get("Type")
-        if rtype in ("AWS::Lambda::Version", "AWS::Lambda::Alias", "AWS::Lambda::Url"):  # a function by another name
-            return self.targets(t, (res.get("Properties") or {}).get("FunctionName") or (res.get("Properties") or {}).get("TargetFunctionArn"), depth + 1)
+        props = as_dict(res.get("Properties"))
+        if res.get("Type") in ("AWS::Lambda::Version", "AWS::Lambda::Alias", "AWS::Lambda::Url"):  # a function by another name
+            return self.targets(t, props.get("FunctionName") or props.get("TargetFunctionArn"), depth + 1)
         return []
 
     def _output(self, sid: str, key: str | None, depth: int) -> list[str]:
         t = self.env.templates.get(sid)
-        out = ((t.body.get("Outputs") or {}).get(key) if t else None) or {}
-        return self.targets(t, out.get("Value"), depth + 1) if t else []
+        return self.targets(t, t.outputs.get(key, {}).get("Value"), depth + 1) if t else []
 
     def _parameter(self, t: Template, name: str, depth: int) -> list[str]:
-        edges = [e for e in self.env.manifest.edges if e.consumer == t.entry.id and (e.parameter or e.output) == name and e.kind == "Parameter"]
+        edges = [e for e in self.env.manifest.edges if e.consumer == t.entry.id and e.kind == "Parameter" and e.fills == name]
         return [x for e in edges for x in self._output(e.producer, e.output, depth)]
 
 
@@ -218,17 +209,17 @@ def architecture(env: Environment) -> Architecture:
             kind = KIND_OF.get(res.get("Type", ""))
             if kind:
                 nid = f"{sid}/{lid}"
-                arch.nodes[nid] = Node(nid, kind, t.entry.region, t.entry.stack, lid, _name(res["Type"], res.get("Properties") or {}, lid, prefix))
+                arch.nodes[nid] = Node(nid, kind, t.entry.region, t.entry.stack, lid, name_of(res["Type"], as_dict(res.get("Properties")), lid, prefix))
     resolve = Resolver(env, arch.nodes)
     for sid, t in sorted(env.templates.items()):
         for lid, res in sorted(t.resources.items()):
-            props = res.get("Properties") or {}
+            props = as_dict(res.get("Properties"))
             rtype = res.get("Type")
             here = f"{sid}/{lid}"
             if rtype == "AWS::CloudFront::Distribution":
-                _distribution(arch, resolve, t, here, props.get("DistributionConfig") or {})
+                _distribution(arch, resolve, t, here, as_dict(props.get("DistributionConfig")))
             elif rtype == "AWS::DynamoDB::GlobalTable":
-                for replica in props.get("Replicas") or []:
+                for replica in as_list(props.get("Replicas")):
                     region = replica.get("Region")
                     if isinstance(region, str) and region != t.entry.region:
                         node = arch.nodes[here]
@@ -238,9 +229,15 @@ def architecture(env: Environment) -> Architecture:
             elif rtype == "AWS::S3::Bucket":
                 _bucket(arch, resolve, t, here, props)
             elif rtype == "AWS::SQS::Queue":
-                dlq = (props.get("RedrivePolicy") or {}).get("deadLetterTargetArn")
-                for target in resolve.targets(t, dlq):
-                    arch.add(Link(here, target, "dead letter", f"after {(props.get('RedrivePolicy') or {}).get('maxReceiveCount')} receives"))
+                redrive = props.get("RedrivePolicy")
+                if isinstance(redrive, str):  # CloudFormation also takes it as a JSON string
+                    try:
+                        redrive = json.loads(redrive)
+                    except ValueError:
+                        redrive = {}
+                redrive = as_dict(redrive)
+                for target in resolve.targets(t, redrive.get("deadLetterTargetArn")):
+                    arch.add(Link(here, target, "dead letter", f"after {redrive.get('maxReceiveCount')} receives"))
             elif rtype == "AWS::Lambda::EventSourceMapping":
                 for source in resolve.targets(t, props.get("EventSourceArn")):
                     for fn in resolve.targets(t, props.get("FunctionName")):
@@ -254,13 +251,13 @@ def architecture(env: Environment) -> Architecture:
                     arch.nodes[bid] = Node(bid, "backups", region, t.entry.stack, lid, f"{arch.nodes[here].name} backups", replica_of=here)
                     days = props.get("AutomaticBackupReplicationRetentionPeriod")
                     arch.add(Link(here, bid, "backup copy", f"automated backups{f', {days} days' if days else ''}"))
-            elif rtype == "AWS::Lambda::Function" and (props.get("DeadLetterConfig") or {}).get("TargetArn"):
+            elif rtype == "AWS::Lambda::Function" and as_dict(props.get("DeadLetterConfig")).get("TargetArn"):
                 for target in resolve.targets(t, props["DeadLetterConfig"]["TargetArn"]):
                     arch.add(Link(here, target, "dead letter", "failed async events"))
             elif rtype == "AWS::ECR::ReplicationConfiguration":
                 _ecr(arch, t, props)
             elif rtype == "AWS::ApiGateway::Method":
-                uri = (props.get("Integration") or {}).get("Uri")
+                uri = as_dict(props.get("Integration")).get("Uri")
                 for fn in resolve.targets(t, uri):
                     for api in resolve.targets(t, props.get("RestApiId")):
                         arch.add(Link(api, fn, "integration", "proxy"))
@@ -276,24 +273,25 @@ def architecture(env: Environment) -> Architecture:
 
 
 def _bucket(arch: Architecture, resolve: Resolver, t: Template, here: str, props: dict) -> None:
-    notes = props.get("NotificationConfiguration") or {}
+    notes = as_dict(props.get("NotificationConfiguration"))
     for key, field_name in (("QueueConfigurations", "Queue"), ("LambdaConfigurations", "Function")):
-        for c in notes.get(key) or []:
-            rules = ((c.get("Filter") or {}).get("S3Key") or {}).get("Rules") or []
+        for c in as_list(notes.get(key)):
+            rules = as_list(as_dict(as_dict(c.get("Filter")).get("S3Key")).get("Rules"))
             where = " ".join(f"{r.get('Name')}={r.get('Value')}" for r in rules)
             label = f"{c.get('Event', '')} {where}".strip()
             for target in resolve.targets(t, c.get(field_name)):
                 arch.add(Link(here, target, "event", label))
-    for rule in (props.get("ReplicationConfiguration") or {}).get("Rules") or []:
-        for target in resolve.targets(t, (rule.get("Destination") or {}).get("Bucket")):
-            rtc = "RTC 15 min" if ((rule.get("Destination") or {}).get("ReplicationTime") or {}).get("Status") == "Enabled" else "replication"
+    for rule in as_list(as_dict(props.get("ReplicationConfiguration")).get("Rules")):
+        destination = as_dict(rule.get("Destination"))
+        for target in resolve.targets(t, destination.get("Bucket")):
+            rtc = "RTC 15 min" if as_dict(destination.get("ReplicationTime")).get("Status") == "Enabled" else "replication"
             arch.add(Link(here, target, "replication", rtc))
 
 
 def _ecr(arch: Architecture, t: Template, props: dict) -> None:
     """Registry replication: every repository of this region to the same repository in each destination region."""
-    for rule in (props.get("ReplicationConfiguration") or {}).get("Rules") or []:
-        for dest in rule.get("Destinations") or []:
+    for rule in as_list(as_dict(props.get("ReplicationConfiguration")).get("Rules")):
+        for dest in as_list(rule.get("Destinations")):
             region = dest.get("Region")
             for src in [n for n in arch.nodes.values() if n.kind == "repository" and n.region == t.entry.region]:
                 for dst in [n for n in arch.nodes.values() if n.kind == "repository" and n.region == region and n.name == src.name]:
@@ -301,32 +299,33 @@ def _ecr(arch: Architecture, t: Template, props: dict) -> None:
 
 
 def _distribution(arch: Architecture, resolve: Resolver, t: Template, here: str, config: dict) -> None:
-    origins = {o.get("Id"): o for o in config.get("Origins") or []}
-    groups = {g.get("Id"): [m.get("OriginId") for m in (g.get("Members") or {}).get("Items") or []]
-              for g in (config.get("OriginGroups") or {}).get("Items") or []}
+    origins = {o.get("Id"): o for o in as_list(config.get("Origins")) if isinstance(o.get("Id"), str)}
+    groups = {g.get("Id"): [m.get("OriginId") for m in as_list(as_dict(g.get("Members")).get("Items"))]
+              for g in as_list(as_dict(config.get("OriginGroups")).get("Items")) if isinstance(g.get("Id"), str)}
 
     def origin_nodes(origin_id: str) -> list[str]:
-        domain = (origins.get(origin_id) or {}).get("DomainName")
+        domain = as_dict(origins.get(origin_id)).get("DomainName") if origin_id in origins else None
         if isinstance(domain, str):  # a server outside the templates
             nid = f"{EXTERNAL}/{domain}"
             arch.nodes.setdefault(nid, Node(nid, "origin server", EXTERNAL, "", domain, domain))
             return [nid]
         return resolve.targets(t, domain)
 
-    behaviors = [("default (*)", config.get("DefaultCacheBehavior") or {})]
-    behaviors += [(b.get("PathPattern", "?"), b) for b in config.get("CacheBehaviors") or []]
+    behaviors = [("default (*)", as_dict(config.get("DefaultCacheBehavior")))]
+    behaviors += [(str(b.get("PathPattern", "?")), b) for b in as_list(config.get("CacheBehaviors"))]
     patterns: dict[tuple[str, str], list[str]] = {}
     for pattern, b in behaviors:
         target = b.get("TargetOriginId")
-        members = groups.get(target, [target])
-        for i, origin_id in enumerate(members):
+        if not isinstance(target, str):
+            continue
+        for i, origin_id in enumerate(groups.get(target, [target])):
             for node in origin_nodes(origin_id):
                 patterns.setdefault((node, "origin" if i == 0 else "failover"), []).append(pattern)
-        for assoc in b.get("LambdaFunctionAssociations") or []:
+        for assoc in as_list(b.get("LambdaFunctionAssociations")):
             for fn in resolve.targets(t, assoc.get("LambdaFunctionARN")):
                 _as_edge(arch, fn)
                 arch.add(Link(fn, here, "edge", f"{assoc.get('EventType')} {pattern}"))
-        for assoc in b.get("FunctionAssociations") or []:
+        for assoc in as_list(b.get("FunctionAssociations")):
             for fn in resolve.targets(t, assoc.get("FunctionARN")):
                 arch.add(Link(fn, here, "edge", f"{assoc.get('EventType')} {pattern}"))
     for (node, kind), pats in sorted(patterns.items()):

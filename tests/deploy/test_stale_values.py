@@ -163,12 +163,9 @@ def test_what_plan_expects_a_new_value_to_touch():
     assert output_may_change(old, {**old, "Outputs": {}}, "Fixed", [])  # it goes
     reader = {"Resources": {
         "ByParameter": {"Type": "AWS::SSM::Parameter", "Properties": {"Value": {"Fn::Sub": "${TopicArn}/x"}}},
-        "ByOutput": {"Type": "AWS::SSM::Parameter", "Properties": {"Value": {"Fn::GetStackOutput": {
-            "StackName": "demo-dev-base", "OutputName": "TopicArn", "Region": "us-east-1"}}}},
-        "Elsewhere": {"Type": "AWS::SSM::Parameter", "Properties": {"Value": {"Fn::GetStackOutput": {
-            "StackName": "demo-dev-other", "OutputName": "TopicArn", "Region": "us-east-1"}}}}}}
-    assert readers_of(reader, "Parameter", "demo-dev-base", "TopicArn") == ["ByParameter"]
-    assert readers_of(reader, "GetStackOutput", "demo-dev-base", "TopicArn") == ["ByOutput"]
+        "ByRef": {"Type": "AWS::SSM::Parameter", "Properties": {"Value": {"Ref": "TopicArn"}}},
+        "Elsewhere": {"Type": "AWS::SSM::Parameter", "Properties": {"Value": {"Ref": "OtherArn"}}}}}
+    assert readers_of(reader, "TopicArn") == ["ByParameter", "ByRef"]
 
 
 def test_a_remade_change_set_matches_only_the_reviewed_rows_plus_in_place_updates_of_the_expected_readers():
