@@ -129,7 +129,7 @@ def _stacks(env: Environment) -> str:
     m = env.manifest
     order = [(i + 1, ", ".join(batch)) for i, batch in enumerate(m.deploy_order)]
     edges = sorted({(e.consumer, e.producer, e.kind) for e in m.edges})
-    reads = Counter((c, p, k) for c, p, _, k in ((e.consumer, e.producer, e.output, e.kind) for e in m.edges))
+    reads = Counter((e.consumer, e.producer, e.kind) for e in m.edges)
     return (f"<figure>{stack_graph(m)}<figcaption>Each column deploys after the ones to its left; an arrow goes from a stack "
             "to the stacks that read its outputs.</figcaption></figure>"
             "<h3>Deploy order</h3>" + _table(("batch", "stacks (deployed in parallel)"), order, frozenset({0}))

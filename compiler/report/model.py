@@ -136,8 +136,13 @@ class Architecture:
         drawn = {n.region for n in self.nodes.values()}
         order = list(dict.fromkeys(t.region for t in self.env.manifest.templates))
         order = [r for r in order if r in drawn] + sorted(drawn - set(order) - {EXTERNAL}) + sorted(drawn & {EXTERNAL})
-        edge = [r for r in order if any(n.region == r and n.kind == "distribution" for n in self.nodes.values())]
+        edge = [r for r in order if r in self.edge_regions]
         return edge + [r for r in order if r not in edge]
+
+    @property
+    def edge_regions(self) -> set[str]:
+        """The regions holding a distribution (CloudFront's us-east-1)."""
+        return {n.region for n in self.nodes.values() if n.kind == "distribution"}
 
     def add(self, link: Link) -> None:
         if link.source in self.nodes and link.target in self.nodes and link not in self.links:

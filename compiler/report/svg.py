@@ -36,6 +36,9 @@ class Box:
     w: float
     h: float
 
+    def holds(self, x: float, y: float, margin: float = 0) -> bool:
+        return self.x - margin <= x <= self.x + self.w + margin and self.y - margin <= y <= self.y + self.h + margin
+
     def hits(self, o: Box, margin: float = 2) -> bool:
         return not (self.x + self.w + margin <= o.x or o.x + o.w + margin <= self.x
                     or self.y + self.h + margin <= o.y or o.y + o.h + margin <= self.y)
@@ -54,7 +57,7 @@ def _tiers(arch: Architecture) -> dict[str, int]:
     in a region, what CloudFront reaches first (APIs and the buckets it serves), then functions, queues, data."""
     served = {_place(arch.nodes[link.target]) for link in arch.links if link.kind in ("origin", "failover")}
 
-    edge_regions = {n.region for n in arch.nodes.values() if n.kind == "distribution"}
+    edge_regions = arch.edge_regions
 
     def tier(n: Node) -> int:
         if n.kind in ("edge function", "cloudfront function"):
@@ -109,7 +112,7 @@ def _grid(nodes: list[Node], tiers: dict[str, int], copies: dict[str, tuple[str,
 def layout(arch: Architecture) -> Layout:
     regions = arch.regions
     by_region = {r: [n for n in arch.nodes.values() if n.region == r] for r in regions}
-    edge = [r for r in regions if any(n.kind == "distribution" for n in by_region[r])]
+    edge = [r for r in regions if r in arch.edge_regions]
     lower = [r for r in regions if r not in edge]
     frames: list[tuple[str, Box]] = []
     boxes: dict[str, Box] = {}
@@ -181,6 +184,11 @@ def _path(a: Box, b: Box, bend: float) -> tuple[str, list[tuple[float, float]], 
     return d, _bezier(x1, y1, c1, c2, x2, y2, LABEL_TS), _bezier(x1, y1, c1, c2, x2, y2, SAMPLE_TS)
 
 
+def _crossings(points: list[tuple[float, float]], boxes: list[Box], margin: float = 0) -> int:
+    """How many of the boxes (grown by margin) a curve sampled at these points passes through."""
+    return sum(1 for b in boxes if any(b.holds(x, y, margin) for x, y in points))
+
+
 def _route(a: Box, b: Box, others: list[Box], start: int, canvas: Box) -> tuple[str, list[tuple[float, float]]]:
     """Of the curves from a to b (bent sideways, or arcs of different depths), the first that crosses fewest other boxes;
     `start` spreads links between the same pair (or arcs side by side) apart."""
@@ -190,8 +198,7 @@ def _route(a: Box, b: Box, others: list[Box], start: int, canvas: Box) -> tuple[
     best = None
     for bend in bends:
         d, label_pts, pts = _path(a, b, bend)
-        crossings = sum(1 for o in others if any(o.x - 4 <= x <= o.x + o.w + 4 and o.y - 4 <= y <= o.y + o.h + 4 for x, y in pts))
-        crossings += 100 * any(not (canvas.x <= x <= canvas.x + canvas.w and canvas.y <= y <= canvas.y + canvas.h) for x, y in pts)
+        crossings = _crossings(pts, others, 4) + 100 * any(not canvas.holds(x, y) for x, y in pts)
         if best is None or crossings < best[0]:
             best = (crossings, d, label_pts)
         if crossings == 0:
@@ -288,7 +295,7 @@ def _fit(text: str, width: float, size: float) -> str:
 def _region_title(arch: Architecture, region: str) -> str:
     """The region, and its roles: CloudFront's, the one data is copied from (primary), the one it is copied to (DR)."""
     roles = []
-    if any(n.kind == "distribution" for n in arch.nodes.values() if n.region == region):
+    if region in arch.edge_regions:
         roles.append("CloudFront (global edge)")
     copies = [link for link in arch.links if link.kind in ("replication", "backup copy")]
     if any(arch.nodes[link.target].region == region and arch.nodes[link.source].region != region for link in copies):
@@ -341,8 +348,7 @@ def stack_graph(manifest) -> str:
                 for dy in (0, -(h + gy) / 2, (h + gy) / 2, -(h + gy), h + gy, -1.5 * (h + gy), 1.5 * (h + gy)):
                     c1, c2 = (x1 + gx * 1.5, y1 + dy), (x2 - gx * 1.5, y2 + dy)  # through the gaps between rows
                     pts = _bezier(x1, y1, c1, c2, x2, y2, SAMPLE_TS)
-                    crossings = sum(1 for o in others if any(o.x <= x <= o.x + o.w and o.y <= y <= o.y + o.h for x, y in pts))
-                    crossings += 10 * any(y < 34 or y > height - 4 for _, y in pts)  # off the canvas, or over the batch numbers
+                    crossings = _crossings(pts, others) + 10 * any(y < 34 or y > height - 4 for _, y in pts)  # off, or over the numbers
                     if best is None or crossings < best[0]:
                         best = (crossings, c1, c2)
                     if crossings == 0:
